@@ -1,0 +1,102 @@
+"""Every error onsflux raises, in one small tree.
+
+```
+OnsfluxError                      root: catch this to catch everything of ours
+├── TerminalError                 retrying the same thing cannot help
+│   ├── ConfigError               bad settings or flags
+│   ├── CatalogError              unknown bucket/measurement/field/tag value
+│   ├── SourceError               a file or object cannot be read or understood
+│   │   └── SchemaError           columns missing, misspelled or of the wrong type
+│   ├── EncodeError               a value cannot be written as line protocol
+│   ├── WriteRejected             the server refused data (400: parse error, type conflict)
+│   └── LocalServerError          the local influxd could not be started or stopped
+└── TransientError                the same call may succeed later: retried, then dead-lettered
+    ├── ServerUnavailable         connection refused/reset, 5xx, 429, timeouts
+    └── CircuitOpen               the breaker is open: we do not even try
+```
+
+Third-party errors (httpx, pyarrow, botocore) are translated at the edge into the most
+specific of these with ``raise ... from exc``, so callers never match on foreign types.
+Only ``TransientError`` is retried; a ``TerminalError`` is recorded and reported.
+"""
+
+from __future__ import annotations
+
+
+class OnsfluxError(Exception):
+    """Root of every onsflux error."""
+
+    #: short machine-readable kind, used in JSON output and the dead-letter table
+    kind: str = "error"
+
+
+class TerminalError(OnsfluxError):
+    """Retrying cannot help: fix the input or the configuration."""
+
+    kind = "terminal"
+
+
+class TransientError(OnsfluxError):
+    """The same call may succeed later (server down, overloaded, timed out)."""
+
+    kind = "transient"
+
+
+class ConfigError(TerminalError):
+    kind = "config"
+
+
+class CatalogError(TerminalError):
+    kind = "catalog"
+
+
+class SourceError(TerminalError):
+    """A file or object cannot be read; ``path`` says which."""
+
+    kind = "source"
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class SchemaError(SourceError):
+    """The columns do not match any input format the catalog knows."""
+
+    kind = "schema"
+
+
+class EncodeError(TerminalError):
+    kind = "encode"
+
+
+class WriteRejected(TerminalError):
+    """The server answered 4xx to a write; ``body`` is its error text."""
+
+    kind = "write_rejected"
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+        self.status = status
+        self.body = body
+        super().__init__(message)
+
+
+class LocalServerError(TerminalError):
+    kind = "local_server"
+
+
+class ServerUnavailable(TransientError):
+    """Connection refused, 5xx, 429 or timeout; ``retry_after`` in seconds when the server said."""
+
+    kind = "unavailable"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class CircuitOpen(TransientError):
+    kind = "circuit_open"

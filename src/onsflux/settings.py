@@ -1,0 +1,118 @@
+"""One settings object, built once from the environment (and flags), passed down.
+
+No other module reads ``os.environ``: a test or a Lambda handler builds a ``Settings``
+and hands it to the library, so behaviour never depends on hidden global state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of every onsflux job. Environment names are given per field."""
+
+    model_config = SettingsConfigDict(env_prefix="ONSFLUX_", extra="ignore", frozen=True)
+
+    # --- InfluxDB: names shared with the platform we replace (no ONSFLUX_ prefix) ---
+    influxdb_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("INFLUXDB_URL", "influxdb_url"),
+        description="Existing server to use; when unset, the local server under state_dir.",
+    )
+    influxdb_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("INFLUXDB_TOKEN", "influxdb_token")
+    )
+    influxdb_org: str = Field(
+        default="ons-energy", validation_alias=AliasChoices("INFLUXDB_ORG", "influxdb_org")
+    )
+    influxdb_username: str | None = Field(
+        default=None, validation_alias=AliasChoices("INFLUXDB_USERNAME", "influxdb_username")
+    )
+    influxdb_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("INFLUXDB_PASSWORD", "influxdb_password")
+    )
+
+    # --- where onsflux keeps its own things ---
+    state_dir: Path = Field(default=Path(".onsflux"), description="ONSFLUX_STATE_DIR")
+    state: str | None = Field(
+        default=None,
+        description="ONSFLUX_STATE: SQLite path (default STATE_DIR/state.sqlite) or dynamodb://table",
+    )
+
+    # --- write path ---
+    batch_lines: int = Field(default=5000, gt=0)
+    batch_bytes: int = Field(default=4 * 1024 * 1024, gt=1024)
+    write_workers: int = Field(default=4, gt=0, le=64)
+    gzip: Literal["auto", "on", "off"] = Field(
+        default="auto", description="auto: gzip only when the server is not on loopback"
+    )
+    chunk_rows: int = Field(default=200_000, gt=0, description="rows read per chunk")
+
+    # --- resilience ---
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_base_seconds: float = Field(default=0.25, ge=0)
+    backoff_max_seconds: float = Field(default=8.0, ge=0)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+
+    # --- validation ---
+    retention: str = Field(default="2555d", description="retention policy duration (7 years)")
+    future_tolerance_seconds: int = Field(default=3600, ge=0)
+
+    # --- S3 (and S3-compatible servers) ---
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "ONSFLUX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "s3_endpoint_url"
+        ),
+    )
+    aws_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"),
+    )
+
+    # --- API (question answering) ---
+    api_keys: SecretStr | None = Field(default=None, description="ONSFLUX_API_KEYS, comma separated")
+
+    @property
+    def state_path(self) -> str:
+        """Where the state store lives: an explicit ONSFLUX_STATE or STATE_DIR/state.sqlite."""
+        return self.state or str(self.state_dir / "state.sqlite")
+
+    @property
+    def retention_seconds(self) -> int:
+        return duration_seconds(self.retention)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with flags applied (``None`` means: flag not given)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return self.model_copy(update=given) if given else self
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """Parse an InfluxDB duration such as ``2555d`` or ``1w2d``; ``INF`` means forever (0)."""
+    from .exceptions import ConfigError
+
+    if text.upper() == "INF":
+        return 0
+    total, number = 0, ""
+    for ch in text:
+        if ch.isdigit():
+            number += ch
+        elif ch in _UNITS and number:
+            total += int(number) * _UNITS[ch]
+            number = ""
+        else:
+            raise ConfigError(f"invalid duration {text!r}: use forms like 2555d, 12h, 30m")
+    if number or total == 0:
+        raise ConfigError(f"invalid duration {text!r}: use forms like 2555d, 12h, 30m")
+    return total
