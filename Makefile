@@ -1,0 +1,44 @@
+# The two commands: `make demo` and `make test`. Both set everything up on a bare
+# Debian machine: the virtualenv, the packages, and Debian's InfluxDB when influxd is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_DIR ?= demo-data
+
+.PHONY: setup influxdb demo test lint bench clean
+
+setup: influxdb $(STAMP)
+
+influxdb:
+	@command -v influxd >/dev/null 2>&1 || { \
+	  echo ">> influxd not found: installing Debian's influxdb"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq influxdb >/dev/null; \
+	  command -v influxd >/dev/null || { echo "influxdb install failed" >&2; exit 1; }; }
+
+$(STAMP): pyproject.toml
+	@echo ">> creating $(VENV) and installing onsflux with its dev tools"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip >/dev/null
+	@$(BIN)/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+demo: setup
+	@$(BIN)/onsflux demo --out $(DEMO_DIR)
+
+test: setup
+	@$(BIN)/pytest -q -p no:cacheprovider
+
+lint: setup
+	@$(BIN)/ruff check src tests bench
+
+bench: setup
+	@$(BIN)/onsflux bench encode --json
+	@$(BIN)/onsflux bench ingest --json
+
+clean:
+	@[ -f .onsflux/influxd.json ] && $(BIN)/onsflux local down || true
+	rm -rf $(DEMO_DIR)

@@ -1,0 +1,396 @@
+"""Commands of ``onsflux``. Each opens the library object, calls one method, shows the result."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from ..exceptions import OnsfluxError
+from ..settings import Settings
+from .output import console, emit_json, err_console, fmt_int, ingest_progress, table
+
+app = typer.Typer(
+    help="Move ONS electricity time series onto InfluxDB and answer questions about them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+local_app = typer.Typer(help="Start, stop and inspect the local InfluxDB under the state folder.",
+                        no_args_is_help=True)
+dlq_app = typer.Typer(help="Objects whose ingest failed (dead letters).", no_args_is_help=True)
+app.add_typer(local_app, name="local")
+app.add_typer(dlq_app, name="dlq")
+
+EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 1, 2, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+class _State:
+    settings: Settings | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def _root(
+    state_dir: Annotated[
+        Path | None, typer.Option(help="State folder (default ./.onsflux, env ONSFLUX_STATE_DIR).")
+    ] = None,
+    influxdb_url: Annotated[
+        str | None, typer.Option("--url", help="InfluxDB URL (env INFLUXDB_URL); default: local.")
+    ] = None,
+) -> None:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err_console.print(f"[red]error:[/] invalid setting {first['loc']}: {first['msg']}")
+        raise typer.Exit(EXIT_USAGE) from None
+    _state.settings = settings.with_overrides(state_dir=state_dir, influxdb_url=influxdb_url)
+
+
+def settings() -> Settings:
+    assert _state.settings is not None
+    return _state.settings
+
+
+def friendly(fn: F) -> F:
+    """Map our errors to a one-line message and exit code 1 — never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OnsfluxError as exc:
+            err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+            raise typer.Exit(EXIT_FAILED) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _client() -> Any:
+    from ..influx import InfluxClient
+    from ..influx.local import resolve_url
+
+    s = settings()
+    return InfluxClient(s, url=resolve_url(s))
+
+
+def _store() -> Any:
+    from ..state.store import open_store
+
+    return open_store(settings().state_path)
+
+
+# ---------------------------------------------------------------------------- local
+@local_app.command("up")
+@friendly
+def local_up(
+    port: Annotated[int | None, typer.Option(help="Port (default: a free one).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Start the local InfluxDB (data under the state folder) and create the buckets."""
+    from ..catalog import BUCKETS
+    from ..influx import InfluxClient
+    from ..influx.local import LocalServer
+
+    s = settings()
+    handle = LocalServer(s.state_dir).up(port=port)
+    with InfluxClient(s, url=handle.url) as client:
+        info = client.ping()
+        for bucket in BUCKETS:
+            client.ensure_database(bucket, s.retention)
+    out = {"url": handle.url, "pid": handle.pid, "version": info.version,
+           "buckets": list(BUCKETS), "retention": s.retention}
+    if json:
+        emit_json(out)
+    else:
+        console.print(f"InfluxDB {info.version} running at [bold]{handle.url}[/] (pid {handle.pid});"
+                      f" buckets {', '.join(BUCKETS)} with retention {s.retention}")
+
+
+@local_app.command("down")
+@friendly
+def local_down(json: JsonOpt = False) -> None:
+    """Stop the local InfluxDB this state folder started (by its recorded PID only)."""
+    from ..influx.local import LocalServer
+
+    stopped = LocalServer(settings().state_dir).down()
+    if json:
+        emit_json({"stopped": stopped})
+    else:
+        console.print("stopped" if stopped else "no local InfluxDB was running")
+
+
+@local_app.command("status")
+@friendly
+def local_status(json: JsonOpt = False) -> None:
+    """Is the local InfluxDB running? Where?"""
+    from ..influx.local import LocalServer
+
+    st = LocalServer(settings().state_dir).status()
+    if json:
+        emit_json(st)
+    else:
+        console.print(st if st.get("running") else "not running (start it with `onsflux local up`)")
+
+
+# ---------------------------------------------------------------------------- sample
+@app.command("sample")
+@friendly
+def sample_cmd(
+    out: Annotated[Path, typer.Option(help="Folder to write the files into.")],
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Days of hourly data.")] = 30,
+    format: Annotated[str, typer.Option(
+        "--format", help="ons (open-data files as published), processed (long) or wide.")] = "ons",
+    seed: Annotated[int, typer.Option(help="Random seed: same seed and start, same bytes.")] = 7,
+    start: Annotated[str | None, typer.Option(
+        help="First day, YYYY-MM-DD (default: DAYS days ending yesterday, Brasília).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Write realistic, deterministic ONS-shaped sample files."""
+    from .. import sample
+    from ..exceptions import ConfigError
+
+    if format not in ("ons", "processed", "wide"):
+        raise ConfigError(f"--format must be ons, processed or wide, not {format!r}")
+    try:
+        first = date.fromisoformat(start) if start else None
+    except ValueError:
+        raise ConfigError(f"--start must be YYYY-MM-DD, not {start!r}") from None
+    data = sample.generate(days=days, start=first, seed=seed)
+    fmt: Literal["ons", "processed", "wide"] = format  # type: ignore[assignment]
+    paths = sample.write(data, out, fmt)
+    files = [{"path": str(p), "bytes": p.stat().st_size} for p in paths]
+    if json:
+        emit_json({"format": format, "days": days, "seed": seed, "files": files})
+    else:
+        console.print(table(f"{len(paths)} {format} files in {out}", ["file", "bytes"],
+                            [[f["path"], fmt_int(f["bytes"])] for f in files]))
+
+
+# ---------------------------------------------------------------------------- ingest
+def _print_summary(summary: Any, title: str) -> None:
+    rows = []
+    for o in summary.objects:
+        rows.append([o.key.rsplit("/", 1)[-1], o.status, fmt_int(o.rows), fmt_int(o.points),
+                     fmt_int(o.rejected), o.verified or o.error or ""])
+    console.print(table(title, ["object", "status", "rows", "points", "rejected", "verify / error"],
+                        rows))
+    console.print(
+        f"[bold]{summary.files}[/] files, {fmt_int(summary.rows)} rows, "
+        f"{fmt_int(summary.points)} points, {fmt_int(summary.rejected)} rejected "
+        f"({fmt_int(summary.duplicates)} duplicates), {summary.skipped} unchanged, "
+        f"{summary.failed} failed in {summary.seconds:.2f} s "
+        f"({fmt_int(summary.points_per_s)} points/s)"
+    )
+    for o in summary.objects:
+        for note in o.notes:
+            console.print(f"  note {o.key.rsplit('/', 1)[-1]}: {note}")
+        for r in o.rejects_sample:
+            console.print(f"  rejected {r['source']} row {r['row']} column {r['column']}: "
+                          f"{r['reason']}", soft_wrap=True)
+        if o.rejected > len(o.rejects_sample):
+            console.print(f"  … {fmt_int(o.rejected - len(o.rejects_sample))} more: "
+                          f"`onsflux rejects {o.key}`")
+
+
+def _exit_for(summary: Any, allow_rejects: bool) -> None:
+    if summary.failed:
+        err_console.print(f"[red]{summary.failed} objects failed[/]: see `onsflux dlq list`")
+        raise typer.Exit(EXIT_FAILED)
+    if summary.rejected and not allow_rejects:
+        err_console.print(f"[yellow]{fmt_int(summary.rejected)} rows rejected[/] "
+                          "(use --allow-rejects to exit 0 anyway)")
+        raise typer.Exit(EXIT_REJECTS)
+
+
+@app.command("ingest")
+@friendly
+def ingest_cmd(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or s3://bucket/prefix URLs.")],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Read, validate and encode; write nothing.")] = False,
+    force: Annotated[bool, typer.Option(help="Ingest again even when unchanged.")] = False,
+    allow_rejects: Annotated[bool, typer.Option(
+        "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Concurrent writes.")] = None,
+    batch_lines: Annotated[int | None, typer.Option(help="Lines per write request.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Ingest ONS, processed or wide files (disk or S3) into InfluxDB."""
+    from ..ingest.pipeline import Ingestor
+
+    s = settings().with_overrides(write_workers=workers, batch_lines=batch_lines)
+    _state.settings = s
+    client = None if dry_run else _client()
+    store = _store()
+    try:
+        with ingest_progress(not json and sys.stderr.isatty()) as progress:
+            summary = Ingestor(s, store, client, progress=progress).ingest(
+                paths, dry_run=dry_run, force=force)
+    finally:
+        store.close()
+        if client is not None:
+            client.close()
+    if json:
+        emit_json(summary.as_dict())
+    else:
+        _print_summary(summary, "dry run (nothing written)" if dry_run else "ingest")
+    _exit_for(summary, allow_rejects)
+
+
+# ---------------------------------------------------------------------------- status
+@app.command("status")
+@friendly
+def status_cmd(json: JsonOpt = False) -> None:
+    """Processed objects, their counts and the open dead letters."""
+    store = _store()
+    try:
+        objects = store.objects()
+        dead = store.dead_letters()
+    finally:
+        store.close()
+    if json:
+        emit_json({"objects": [o.as_dict() for o in objects],
+                   "dead_letters": [d.as_dict() for d in dead]})
+        return
+    console.print(table(f"{len(objects)} objects", ["object", "status", "rows", "points",
+                                                     "rejected", "attempts", "verify / error"],
+                        [[o.key, o.status, fmt_int(o.rows), fmt_int(o.points), fmt_int(o.rejected),
+                          o.attempts, o.error or o.verified or ""] for o in objects]))
+    if dead:
+        console.print(f"[yellow]{len(dead)} dead letters[/]: `onsflux dlq list`")
+
+
+@app.command("rejects")
+@friendly
+def rejects_cmd(
+    key: Annotated[str | None, typer.Argument(help="Object (file path or URL); all when omitted.")]
+    = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    csv: Annotated[Path | None, typer.Option(help="Write all of them to this CSV file.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Rows that were rejected: file, row, column, value and reason."""
+    store = _store()
+    try:
+        frame = store.rejects(key, None if csv else limit)
+    finally:
+        store.close()
+    if csv:
+        frame.write_csv(csv)
+        console.print(f"{fmt_int(frame.height)} rejects written to {csv}")
+    elif json:
+        emit_json(frame.to_dicts())
+    else:
+        console.print(table(f"{frame.height} rejects", list(frame.columns),
+                            [list(r) for r in frame.rows()]))
+
+
+# ---------------------------------------------------------------------------- dlq
+@dlq_app.command("list")
+@friendly
+def dlq_list(json: JsonOpt = False) -> None:
+    """Objects whose last ingest failed, with the reason."""
+    store = _store()
+    try:
+        dead = store.dead_letters()
+    finally:
+        store.close()
+    if json:
+        emit_json([d.as_dict() for d in dead])
+    else:
+        console.print(table(f"{len(dead)} dead letters", ["object", "kind", "attempts", "reason"],
+                            [[d.key, d.kind, d.attempts, d.reason] for d in dead]))
+
+
+@dlq_app.command("retry")
+@friendly
+def dlq_retry(
+    keys: Annotated[list[str] | None, typer.Argument(help="Objects to retry (default: all).")]
+    = None,
+    allow_rejects: Annotated[bool, typer.Option("--allow-rejects")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Ingest dead-lettered objects again; success resolves them."""
+    from ..ingest.pipeline import Ingestor, retry_dead_letters
+
+    client, store = _client(), _store()
+    try:
+        summary = retry_dead_letters(Ingestor(settings(), store, client), keys)
+    finally:
+        store.close()
+        client.close()
+    if json:
+        emit_json(summary.as_dict())
+    else:
+        _print_summary(summary, "dlq retry")
+    _exit_for(summary, allow_rejects)
+
+
+# ---------------------------------------------------------------------------- bench
+def _bench_module(name: str) -> Any:
+    from ..exceptions import ConfigError
+
+    root = Path(__file__).resolve().parents[3]
+    for candidate in (root, Path.cwd()):
+        if (candidate / "bench" / f"{name}.py").exists():
+            if str(candidate) not in sys.path:
+                sys.path.insert(0, str(candidate))
+            return importlib.import_module(f"bench.{name}")
+    available = sorted(p.stem for p in (root / "bench").glob("*.py")
+                       if not p.stem.startswith("_") and p.stem != "common")
+    raise ConfigError(f"no benchmark {name!r}; available: {', '.join(available) or 'none'}")
+
+
+@app.command("bench")
+@friendly
+def bench_cmd(
+    name: Annotated[str, typer.Argument(help="encode | ingest")],
+    repeats: Annotated[int, typer.Option(help="Runs per contender; the median is reported.")] = 3,
+    rows: Annotated[int | None, typer.Option(help="Rows (points) to use.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Run a benchmark from bench/ and print its figures (JSON with --json)."""
+    module = _bench_module(name)
+    params = inspect.signature(module.run).parameters
+    kwargs: dict[str, Any] = {"repeats": repeats}
+    if rows is not None:
+        kwargs["rows"] = rows
+    if "json" in params:
+        kwargs["json"] = json
+    if "settings" in params:
+        kwargs["settings"] = settings()
+    result = module.run(**{k: v for k, v in kwargs.items() if k in params})
+    if json:
+        emit_json(result)
+    else:
+        console.print_json(data=result)
+
+
+# ---------------------------------------------------------------------------- demo
+@app.command("demo")
+@friendly
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for the sample files.")] = Path("demo-data"),
+    days: Annotated[int, typer.Option(min=1, max=365)] = 30,
+) -> None:
+    """Local InfluxDB → sample files → ingest → a few answers. What `make demo` runs."""
+    from .. import demo
+
+    summary = demo.run(settings(), out, days=days, console=console)
+    if summary.failed:
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,110 @@
+"""The end-to-end demo behind ``make demo``: local InfluxDB → sample files → ingest → answers.
+
+Every number printed here is computed by InfluxQL on the server from the data just
+ingested, so the demo doubles as a smoke test of the whole write path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+
+from . import catalog, sample
+from .influx import InfluxClient
+from .influx.client import quote_ident
+from .influx.local import LocalServer
+from .ingest.pipeline import Ingestor, Summary
+from .settings import Settings
+from .state.store import open_store
+
+BRT = ZoneInfo(catalog.TIMEZONE)
+
+
+def _brt(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).astimezone(BRT).strftime("%Y-%m-%d %H:%M")
+
+
+def answers(client: InfluxClient) -> list[tuple[str, str, list[list[Any]]]]:
+    """A few questions analysts ask, answered with InfluxQL: (title, query, rows)."""
+    out: list[tuple[str, str, list[list[Any]]]] = []
+    load = quote_ident("consumption_data")
+
+    q = (f"SELECT max(demand_mw) AS peak_mw FROM {load} WHERE time > now() - 7d "
+         "GROUP BY time(1d, -3h), region fill(none)")
+    rows = client.query_points(q, db="consumption_data")
+    table: dict[str, dict[str, float]] = {}
+    for r in rows:
+        day = _brt(int(r["time"]))[:10]
+        table.setdefault(day, {})[str(r["region"])] = float(r["peak_mw"])
+    regions = ["southeast", "northeast", "south", "north"]
+    out.append((
+        "Daily peak load per region, last 7 days (MW, Brasília days)", q,
+        [[day, *[f"{vals.get(reg, float('nan')):,.0f}" for reg in regions]]
+         for day, vals in sorted(table.items())],
+    ))
+
+    q = (f"SELECT max(total) AS peak_mw FROM (SELECT sum(demand_mw) AS total FROM {load} "
+         "WHERE time > now() - 30d AND region != 'sin' GROUP BY time(1h))")
+    rows = client.query_points(q, db="consumption_data")
+    if rows:
+        r = rows[0]
+        out.append(("Peak SIN load (sum of the four subsystems), last 30 days", q,
+                    [[f"{float(r['peak_mw']):,.0f} MW", "at", _brt(int(r["time"]))]]))
+
+    gen = quote_ident("generation_data")
+    q = (f"SELECT sum(power_mw) AS mwh FROM {gen} WHERE time > now() - 30d GROUP BY source")
+    rows = client.query_points(q, db="generation_data")
+    total = sum(float(r["mwh"]) for r in rows) or 1.0
+    out.append((
+        "Generation mix, last 30 days (energy = Σ hourly MWmed × 1 h)", q,
+        [[str(r["source"]), f"{float(r['mwh']) / 1e3:,.0f} GWh", f"{100 * float(r['mwh']) / total:.1f} %"]
+         for r in sorted(rows, key=lambda r: -float(r["mwh"]))],
+    ))
+    return out
+
+
+def run(settings: Settings, out: Path, *, days: int = 30, console: Console | None = None) -> Summary:
+    console = console or Console()
+    console.rule("[bold]1. local InfluxDB")
+    handle = LocalServer(settings.state_dir).up()
+    console.print(f"running at {handle.url} (pid {handle.pid}), data under {settings.state_dir}")
+
+    console.rule(f"[bold]2. {days} days of ONS-shaped sample files")
+    data = sample.generate(days=days)
+    paths = sample.write(data, out / "ons", "ons")
+    for p in paths:
+        console.print(f"  {p}  ({p.stat().st_size:,} bytes)")
+
+    console.rule("[bold]3. ingest")
+    s = settings.with_overrides(influxdb_url=handle.url)
+    store = open_store(s.state_path)
+    with InfluxClient(s, url=handle.url) as client:
+        summary = Ingestor(s, store, client).ingest([str(out / "ons")])
+        for o in summary.objects:
+            console.print(f"  {Path(o.key).name}: {o.status}, {o.rows:,} rows, {o.points:,} points,"
+                          f" {o.rejected} rejected, verify {o.verified or o.error}")
+        console.print(f"[bold]{summary.points:,} points in {summary.seconds:.2f} s "
+                      f"({summary.points_per_s:,.0f} points/s)[/]")
+
+        console.rule("[bold]4. answers (InfluxQL on the data just ingested)")
+        for title, query, rows in answers(client):
+            console.print(f"[bold]{title}[/]")
+            console.print(f"  [dim]{query}[/]")
+            for r in rows:
+                console.print("  " + "  ".join(str(v) for v in r))
+    store.close()
+
+    console.rule("[bold]next")
+    console.print(
+        "  .venv/bin/onsflux status                      # what was ingested\n"
+        f"  .venv/bin/onsflux ingest {out}/ons             # again: unchanged files are skipped\n"
+        f"  .venv/bin/onsflux sample --out {out}/wide --format wide && "
+        f".venv/bin/onsflux ingest {out}/wide\n"
+        "  .venv/bin/onsflux local status / local down   # the server keeps running until then\n"
+        f"  influx -port {handle.port} -database consumption_data   # if the influx shell is installed"
+    )
+    return summary

@@ -1,0 +1,74 @@
+"""AWS Lambda entry points. Same pipeline as the CLI; configuration from the environment.
+
+``s3_ingest`` processes every record of an S3 event notification. It returns a
+per-record result and raises only when a retry can help (a transient failure: InfluxDB
+down, throttled, timed out), so Lambda's own retries and its on-failure destination /
+DLQ do their job. A terminal failure (a malformed file) is recorded as a dead letter and
+reported in the result; retrying the same bytes could not help, so it does not raise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from .exceptions import TransientError
+from .settings import Settings
+
+
+class RetryableIngestError(TransientError):
+    """Raised to Lambda when at least one record failed for a transient reason."""
+
+    kind = "retryable"
+
+
+def s3_event_urls(event: dict[str, Any]) -> list[str]:
+    """``s3://bucket/key`` for every record; keys arrive URL-encoded (spaces as ``+``)."""
+    urls = []
+    for record in event.get("Records", []):
+        s3 = record.get("s3", {})
+        bucket = s3.get("bucket", {}).get("name")
+        key = s3.get("object", {}).get("key")
+        if bucket and key:
+            urls.append(f"s3://{bucket}/{unquote_plus(key)}")
+    return urls
+
+
+def s3_ingest(
+    event: dict[str, Any], context: Any = None, *, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Ingest the objects an S3 event names; see the module docstring for retry semantics."""
+    from .influx import InfluxClient
+    from .influx.local import resolve_url
+    from .ingest.pipeline import Ingestor
+    from .sources import list_objects
+    from .state.store import open_store
+
+    s = settings or Settings()
+    results: list[dict[str, Any]] = []
+    store = open_store(s.state_path)
+    try:
+        with InfluxClient(s, url=resolve_url(s)) as client:
+            ingestor = Ingestor(s, store, client)
+            for url in s3_event_urls(event):
+                try:
+                    refs = list_objects([url], s)
+                except Exception as exc:  # noqa: BLE001 - reported per record, never lost
+                    results.append({"key": url, "status": "failed", "error": str(exc),
+                                    "retryable": isinstance(exc, TransientError)})
+                    continue
+                for ref in refs:
+                    results.append(ingestor.ingest_object(ref).as_dict())
+    finally:
+        store.close()
+    retryable = [r for r in results if r.get("retryable")]
+    if retryable:
+        raise RetryableIngestError(
+            f"{len(retryable)} of {len(results)} records failed transiently "
+            f"(first: {retryable[0]['key']}: {retryable[0]['error']}); Lambda will retry"
+        )
+    return {
+        "records": len(results),
+        "failed": sum(r["status"] == "failed" for r in results),
+        "results": results,
+    }

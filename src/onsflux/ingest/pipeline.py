@@ -1,0 +1,406 @@
+"""The ingest front door: read → validate → encode → write → verify → record, per object.
+
+One object (file or S3 object) is one unit of work. It is idempotent — InfluxDB
+overwrites a point with the same series and timestamp — so a failed object is simply
+ingested again (``onsflux dlq retry``). An object whose fingerprint has not changed since
+its last successful ingest is a reported no-op.
+
+Writes of one object go to a thread pool (httpx and polars release the GIL) with a
+bounded number of batches in flight, so memory stays bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .. import catalog
+from ..exceptions import OnsfluxError, TerminalError, TransientError
+from ..frames import ROW, TIME, Chunk, ObjectRef, empty_rejects, make_rejects
+from ..influx import InfluxClient, WriteOutcome
+from ..settings import Settings
+from ..sources import list_objects, read_object
+from ..state.store import FAILED, OK, ObjectRecord, StateStore
+from .encode import batches, encode_lines
+from .validate import Validator
+
+INGESTED = "ingested"
+SKIPPED = "skipped"
+DRY_RUN = "dry_run"
+
+
+@dataclass
+class ObjectResult:
+    """What happened to one object; the JSON summary lists these."""
+
+    key: str
+    status: str  # ingested | skipped | failed | dry_run
+    rows: int = 0
+    points: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+    time_min: str | None = None
+    time_max: str | None = None
+    measurements: list[str] = field(default_factory=list)
+    verified: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    retryable: bool = False
+    notes: list[str] = field(default_factory=list)
+    rejects_sample: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Summary:
+    files: int = 0
+    rows: int = 0
+    points: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    objects: list[ObjectResult] = field(default_factory=list)
+
+    @property
+    def points_per_s(self) -> float:
+        return self.points / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, result: ObjectResult) -> None:
+        self.objects.append(result)
+        self.files += 1
+        self.rows += result.rows
+        self.points += result.points
+        self.rejected += result.rejected
+        self.duplicates += result.duplicates
+        self.skipped += result.status == SKIPPED
+        self.failed += result.status == FAILED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files, "rows": self.rows, "points": self.points,
+            "rejected": self.rejected, "duplicates": self.duplicates, "skipped": self.skipped,
+            "failed": self.failed, "seconds": round(self.seconds, 3),
+            "points_per_s": round(self.points_per_s, 1),
+            "objects": [o.as_dict() for o in self.objects],
+        }
+
+
+# progress callback: (event, payload) — "object_start" {key,size}, "rows" {n}, "object_done" result
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def _no_progress(event: str, payload: dict[str, Any]) -> None:
+    return None
+
+
+def _iso(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    return pl.Series([ns]).cast(pl.Datetime("ns", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ")[0]
+
+
+@dataclass
+class _Pending:
+    future: Future[WriteOutcome]
+    measurement: str
+    frame: pl.DataFrame  # the rows of this batch, for mapping server rejects back to rows
+    lines: pl.Series
+    fields: list[str]
+
+
+@dataclass
+class _Expect:
+    """Per measurement: what we wrote, to compare against what the server holds."""
+
+    tags: list[str]
+    fields: list[str]
+    counts: list[pl.DataFrame] = field(default_factory=list)  # per-series field counts
+    tmin: int | None = None
+    tmax: int | None = None
+
+
+class Ingestor:
+    """Ingests objects into one InfluxDB, recording every outcome in the state store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        client: InfluxClient | None,
+        *,
+        now_ns: Callable[[], int] = time.time_ns,
+        progress: Progress = _no_progress,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.client = client
+        self.now_ns = now_ns
+        self.progress = progress
+        self._ensured: set[str] = set()
+
+    # ------------------------------------------------------------------ front door
+    def ingest(
+        self, urls: Sequence[str], *, dry_run: bool = False, force: bool = False
+    ) -> Summary:
+        started = time.perf_counter()
+        refs = list_objects(urls, self.settings)
+        summary = Summary()
+        self.progress("plan", {"objects": len(refs), "bytes": sum(r.size for r in refs)})
+        for ref in refs:
+            summary.add(self.ingest_object(ref, dry_run=dry_run, force=force))
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def ingest_object(
+        self, ref: ObjectRef, *, dry_run: bool = False, force: bool = False
+    ) -> ObjectResult:
+        self.progress("object_start", {"key": ref.key, "size": ref.size})
+        if not dry_run and not force:
+            previous = self.store.get(ref.key)
+            if previous and previous.status == OK and previous.fingerprint == ref.fingerprint:
+                result = ObjectResult(
+                    key=ref.key, status=SKIPPED, rows=0, points=0, verified=previous.verified,
+                    notes=[f"unchanged since last ingest ({previous.points} points); "
+                           "use --force to ingest again"],
+                )
+                self.progress("object_done", {"result": result})
+                return result
+        started = time.perf_counter()
+        record = None if dry_run else self.store.begin(ref.key, ref.fingerprint)
+        result = ObjectResult(key=ref.key, status=DRY_RUN if dry_run else INGESTED)
+        try:
+            self._run(ref, record, result, dry_run=dry_run)
+        except OnsfluxError as exc:
+            result.status, result.error, result.error_kind = FAILED, str(exc), exc.kind
+            result.retryable = isinstance(exc, TransientError)
+            if result.points:
+                result.notes.append(
+                    f"{result.points} points of this object were written before the failure; "
+                    "retrying rewrites them idempotently (same series and timestamps)"
+                )
+            if not dry_run:
+                self.store.fail(ref.key, ref.fingerprint, exc.kind, str(exc))
+        result.seconds = time.perf_counter() - started
+        self.progress("object_done", {"result": result})
+        return result
+
+    # ------------------------------------------------------------------ one object
+    def _run(
+        self, ref: ObjectRef, record: ObjectRecord | None, result: ObjectResult, *, dry_run: bool
+    ) -> None:
+        validator = Validator(
+            now_ns=self.now_ns(),
+            retention_seconds=self.settings.retention_seconds,
+            future_tolerance_seconds=self.settings.future_tolerance_seconds,
+        )
+        expect: dict[str, _Expect] = {}
+        rejects: list[pl.DataFrame] = []
+        pending: list[_Pending] = []
+        written_points = 0
+        max_in_flight = 2 * self.settings.write_workers
+
+        def settle(done: Iterable[_Pending]) -> None:
+            nonlocal written_points
+            for p in done:
+                outcome = p.future.result()  # raises the transport's error
+                dropped = self._server_rejects(ref.key, p, outcome)
+                if dropped is not None and dropped.height:
+                    rejects.append(dropped)
+                    self._uncount(expect[p.measurement], p.frame, dropped)
+                written_points += p.lines.len() - (0 if dropped is None else dropped.height)
+
+        with ThreadPoolExecutor(max_workers=self.settings.write_workers) as pool:
+            try:
+                for chunk in read_object(ref, self.settings):
+                    result.notes.extend(chunk.notes)
+                    result.rows += chunk.source_rows
+                    rejects.append(chunk.rejects)
+                    checked = validator.validate(chunk)
+                    rejects.append(checked.rejects)
+                    result.duplicates += checked.duplicates
+                    frame = checked.frame
+                    self.progress("rows", {"n": chunk.source_rows})
+                    if frame.height == 0:
+                        continue
+                    spec = catalog.measurement(chunk.measurement)
+                    if chunk.measurement not in result.measurements:
+                        result.measurements.append(chunk.measurement)
+                    self._remember(expect, chunk, frame)
+                    lines = encode_lines(
+                        spec.name, frame, chunk.tags,
+                        {f: spec.field(f).type for f in chunk.fields},
+                    )
+                    if dry_run:
+                        written_points += lines.len()
+                        continue
+                    self._ensure_bucket(spec.bucket)
+                    if checked.cross_chunk_duplicates:
+                        # later rows must land after the earlier ones they replace
+                        settle(pending)
+                        pending = []
+                    for start, stop, body in batches(
+                        lines, self.settings.batch_lines, self.settings.batch_bytes
+                    ):
+                        assert self.client is not None
+                        future = pool.submit(self.client.write, spec.bucket, body,
+                                             lines=stop - start)
+                        pending.append(_Pending(
+                            future, spec.name, frame.slice(start, stop - start),
+                            lines.slice(start, stop - start), chunk.fields,
+                        ))
+                        if len(pending) >= max_in_flight:
+                            done, _ = wait([p.future for p in pending],
+                                           return_when=FIRST_COMPLETED)
+                            settle([p for p in pending if p.future in done])
+                            pending = [p for p in pending if p.future not in done]
+                settle(pending)
+                pending = []
+            except BaseException:
+                for p in pending:
+                    p.future.cancel()
+                result.points = written_points
+                raise
+
+        all_rejects = pl.concat(rejects) if rejects else empty_rejects()
+        result.rejected = all_rejects.height
+        result.points = written_points
+        result.rejects_sample = all_rejects.head(5).to_dicts()
+        tmins = [e.tmin for e in expect.values() if e.tmin is not None]
+        tmaxs = [e.tmax for e in expect.values() if e.tmax is not None]
+        tmin, tmax = (min(tmins), max(tmaxs)) if tmins else (None, None)
+        result.time_min, result.time_max = _iso(tmin), _iso(tmax)
+        if dry_run:
+            return
+        assert record is not None
+        result.verified = self._verify(expect)
+        record.status = OK
+        record.rows, record.points = result.rows, result.points
+        record.rejected, record.duplicates = result.rejected, result.duplicates
+        record.time_min_ns, record.time_max_ns = tmin, tmax
+        record.measurements = result.measurements
+        record.verified = result.verified
+        self.store.add_rejects(ref.key, all_rejects)
+        self.store.finish(record)
+
+    # ------------------------------------------------------------------ helpers
+    def _ensure_bucket(self, bucket: str) -> None:
+        if bucket not in self._ensured:
+            assert self.client is not None
+            self.client.ensure_database(bucket, self.settings.retention)
+            self._ensured.add(bucket)
+
+    @staticmethod
+    def _remember(expect: dict[str, _Expect], chunk: Chunk, frame: pl.DataFrame) -> None:
+        e = expect.setdefault(chunk.measurement, _Expect(tags=list(chunk.tags), fields=[]))
+        for f in chunk.fields:
+            if f not in e.fields:
+                e.fields.append(f)
+        for t in chunk.tags:
+            if t not in e.tags:
+                e.tags.append(t)
+        counts = frame.group_by(chunk.tags).agg(
+            [pl.col(f).is_not_null().sum().cast(pl.Int64).alias(f) for f in chunk.fields]
+        )
+        e.counts.append(counts)
+        lo, hi = frame[TIME].min(), frame[TIME].max()
+        e.tmin = lo if e.tmin is None else min(e.tmin, lo)  # type: ignore[type-var, assignment]
+        e.tmax = hi if e.tmax is None else max(e.tmax, hi)  # type: ignore[type-var, assignment]
+
+    @staticmethod
+    def _uncount(e: _Expect, batch: pl.DataFrame, dropped: pl.DataFrame) -> None:
+        """Remove rows the server dropped from what verify expects to find."""
+        rows = dropped["row"].drop_nulls()
+        gone = batch.filter(pl.col(ROW).is_in(rows.implode()))
+        if gone.height:
+            tags = [t for t in e.tags if t in gone.columns]
+            fields = [f for f in e.fields if f in gone.columns]
+            neg = gone.group_by(tags).agg(
+                [(-pl.col(f).is_not_null().sum().cast(pl.Int64)).alias(f) for f in fields]
+            )
+            e.counts.append(neg)
+
+    def _server_rejects(self, key: str, p: _Pending, outcome: WriteOutcome) -> pl.DataFrame | None:
+        """Turn a partial write into rejects naming the rows the server dropped."""
+        if not outcome.errors:
+            return None
+        parts: list[pl.DataFrame] = []
+        for err in outcome.errors:
+            reason = f"server dropped the point: {err.message}"
+            rows: pl.Series | None = None
+            if err.kind == "field_type_conflict" and err.field and err.field in p.frame.columns:
+                rows = p.frame.filter(pl.col(err.field).is_not_null())[ROW]
+            elif err.kind == "beyond_retention" and err.dropped:
+                rows = p.frame.sort(TIME).head(err.dropped)[ROW]
+            elif err.kind == "unable_to_parse" and err.line:
+                mask = p.lines == err.line
+                rows = p.frame.filter(mask)[ROW]
+            if rows is None or rows.len() == 0:
+                first, last = p.frame[ROW].min(), p.frame[ROW].max()
+                reason += f" (somewhere in rows {first}-{last}; the server did not say which)"
+                parts.append(pl.DataFrame(
+                    {"source": [key], "row": [None], "column": ["*"], "value": [None],
+                     "reason": [reason]},
+                    schema=empty_rejects().schema,
+                ))
+                continue
+            parts.append(make_rejects(key, rows, err.field or "*", None, reason))
+        return pl.concat(parts) if parts else None
+
+    def _verify(self, expect: dict[str, _Expect]) -> str:
+        """Read back per-series counts and compare them with what was written."""
+        assert self.client is not None
+        notes: list[str] = []
+        for name, e in expect.items():
+            if not e.counts or e.tmin is None:
+                continue
+            spec = catalog.measurement(name)
+            wrote = pl.concat(e.counts, how="diagonal_relaxed").group_by(e.tags).agg(
+                [pl.col(f).sum() for f in e.fields]
+            )
+            found = self.client.count_by_series(
+                spec.bucket, name, e.fields, e.tmin, e.tmax  # type: ignore[arg-type]
+            )
+            joined = wrote.join(found, on=e.tags, how="left", suffix="__found", nulls_equal=True)
+            short = []
+            extra = 0
+            for f in e.fields:
+                have = pl.col(f"{f}__found").fill_null(0)
+                missing = joined.filter(have < pl.col(f))
+                if missing.height:
+                    short.append(
+                        f"{name}.{f}: {int((missing[f] - missing[f'{f}__found'].fill_null(0)).sum())}"
+                        f" points missing in {missing.height} series"
+                    )
+                extra += int(joined.select((have - pl.col(f)).clip(lower_bound=0).sum()).item())
+            if short:
+                raise TerminalError("verify failed: " + "; ".join(short))
+            if extra:
+                notes.append(f"{name}: {extra} more points in range than this object wrote "
+                             "(other objects cover the same series)")
+        return "ok" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def dead_letter_keys(store: StateStore) -> list[str]:
+    return [d.key for d in store.dead_letters()]
+
+
+def retry_dead_letters(ingestor: Ingestor, keys: Sequence[str] | None = None) -> Summary:
+    """Ingest the dead-lettered objects again (all, or ``keys``); success resolves them."""
+    wanted = list(keys) if keys else dead_letter_keys(ingestor.store)
+    summary = Summary()
+    started = time.perf_counter()
+    if wanted:
+        for ref in list_objects(wanted, ingestor.settings):
+            summary.add(ingestor.ingest_object(ref, force=True))
+    summary.seconds = time.perf_counter() - started
+    return summary
