@@ -1,0 +1,150 @@
+"""Ingest benchmark: Parquet → InfluxDB end to end vs the raw ``/write`` ceiling, same run.
+
+- ``ours``: ``Ingestor.ingest`` on a wide Parquet file — read, validate, encode, write,
+  read-back verify and state recording included.
+- ``ceiling``: the same points, encoded beforehand (untimed), posted with the same client,
+  batch size and concurrency: what the server and transport allow, with zero work of ours.
+
+Both run against a fresh local influxd started for the benchmark (its data in a temp
+folder), the database dropped and recreated before every run, alternating contenders.
+Peak memory of ``ours`` is measured in child processes for two file sizes and two chunk
+sizes, to show it follows the chunk size, not the file size.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from onsflux.influx import InfluxClient
+from onsflux.influx.local import LocalServer
+from onsflux.ingest.encode import batches, encode_lines
+from onsflux.ingest.pipeline import Ingestor
+from onsflux.settings import Settings
+from onsflux.state.store import SqliteStateStore
+
+from .common import environment, median
+
+BUCKET = "generation_data"
+
+
+def make_frame(rows: int, seed: int = 1) -> pl.DataFrame:
+    """``rows`` hourly points over 500 plants, ending an hour ago (inside retention)."""
+    rng = np.random.default_rng(seed)
+    plants = 500
+    hours = -(-rows // plants)
+    end = (time.time_ns() // 3_600_000_000_000 - 1) * 3_600_000_000_000
+    t = end - np.arange(hours, dtype=np.int64)[::-1] * 3_600_000_000_000
+    regions = np.array(["north", "northeast", "southeast", "south"])
+    sources = np.array(["hydro", "thermal", "wind", "solar", "nuclear"])
+    idx = np.arange(rows)
+    plant = idx % plants
+    return pl.DataFrame({
+        "time": pl.Series(t[idx // plants]).cast(pl.Datetime("ns", "UTC")),
+        "region": regions[plant % 4],
+        "source": sources[plant % 5],
+        "plant": pl.Series([f"plant_{i:03d}" for i in range(plants)])[plant],
+        "power_mw": rng.uniform(0, 3000, rows).round(3),
+        "capacity_factor": rng.uniform(0, 1, rows).round(4),
+    })
+
+
+def _fresh(client: InfluxClient, settings: Settings) -> None:
+    client.query(f'DROP DATABASE "{BUCKET}"')
+    client.ensure_database(BUCKET, settings.retention)
+
+
+def _ours(settings: Settings, path: Path, state: Path) -> tuple[float, int]:
+    store = SqliteStateStore(state)
+    with InfluxClient(settings, url=settings.influxdb_url) as client:
+        started = time.perf_counter()
+        summary = Ingestor(settings, store, client).ingest([str(path)], force=True)
+        seconds = time.perf_counter() - started
+    store.close()
+    if summary.failed or summary.rejected:
+        raise RuntimeError(f"benchmark ingest not clean: {summary.as_dict()['objects']}")
+    return seconds, summary.points
+
+
+def _ceiling(settings: Settings, bodies: list[tuple[int, bytes]]) -> float:
+    with InfluxClient(settings, url=settings.influxdb_url) as client:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(settings.write_workers) as pool:
+            list(pool.map(lambda b: client.write(BUCKET, b[1], lines=b[0]), bodies))
+        return time.perf_counter() - started
+
+
+def _peak_rss_child(settings: Settings, path: str, state: str, queue: Any) -> None:
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _ours(settings, Path(path), Path(state))
+    queue.put((base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
+def _peak_rss(settings: Settings, path: Path, state: Path) -> float:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_peak_rss_child, args=(settings, str(path), str(state), queue))
+    proc.start()
+    base, peak = queue.get(timeout=600)
+    proc.join()
+    return round(peak / 1024, 1)  # MiB (ru_maxrss is KiB on Linux)
+
+
+def run(*, rows: int = 1_000_000, repeats: int = 3, settings: Settings | None = None) -> dict[str, Any]:
+    base = settings or Settings()
+    with tempfile.TemporaryDirectory(prefix="onsflux-bench-") as tmp:
+        tmpdir = Path(tmp)
+        server = LocalServer(tmpdir / "influx")
+        handle = server.up()
+        try:
+            s = base.with_overrides(influxdb_url=handle.url, state_dir=tmpdir)
+            frame = make_frame(rows)
+            path = tmpdir / "generation_data.parquet"
+            frame.write_parquet(path, row_group_size=50_000)
+            enc = frame.with_columns(pl.col("time").dt.epoch("ns").alias("time"))
+            lines = encode_lines(BUCKET, enc, ["region", "source", "plant"],
+                                 {"power_mw": "float", "capacity_factor": "float"})
+            bodies = [(b - a, body) for a, b, body in batches(lines, s.batch_lines, s.batch_bytes)]
+            ours_runs, ceiling_runs = [], []
+            with InfluxClient(s, url=handle.url) as admin:
+                for i in range(repeats):
+                    _fresh(admin, s)
+                    ceiling_runs.append(_ceiling(s, bodies))
+                    _fresh(admin, s)
+                    seconds, points = _ours(s, path, tmpdir / f"state-{i}.sqlite")
+                    assert points == rows, (points, rows)
+                    ours_runs.append(seconds)
+            memory = {}
+            half = make_frame(rows // 2, seed=2)
+            half_path = tmpdir / "half.parquet"
+            half.write_parquet(half_path, row_group_size=50_000)
+            for label, p, chunk in (("full_file_chunk_200k", path, 200_000),
+                                    ("half_file_chunk_200k", half_path, 200_000),
+                                    ("full_file_chunk_50k", path, 50_000)):
+                memory[label] = _peak_rss(s.with_overrides(chunk_rows=chunk), p,
+                                          tmpdir / f"mem-{label}.sqlite")
+        finally:
+            server.down()
+    ours_med, ceil_med = median(ours_runs), median(ceiling_runs)
+    return {
+        "name": "ingest",
+        "points": rows,
+        "batch_lines": s.batch_lines,
+        "write_workers": s.write_workers,
+        "ours": {"median_s": round(ours_med, 3), "runs": [round(x, 3) for x in ours_runs],
+                 "points_per_s": round(rows / ours_med)},
+        "ceiling_raw_write": {"median_s": round(ceil_med, 3),
+                              "runs": [round(x, 3) for x in ceiling_runs],
+                              "points_per_s": round(rows / ceil_med)},
+        "fraction_of_ceiling": round(ceil_med / ours_med, 3),
+        "peak_rss_mib": memory,
+        "environment": environment(),
+    }
