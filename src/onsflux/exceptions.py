@@ -9,6 +9,7 @@ OnsfluxError                      root: catch this to catch everything of ours
 │   │   └── SchemaError           columns missing, misspelled or of the wrong type
 │   ├── EncodeError               a value cannot be written as line protocol
 │   ├── WriteRejected             the server refused data (400: parse error, type conflict)
+│   ├── QueryError                the server refused a query (syntax, unknown database, auth)
 │   └── LocalServerError          the local influxd could not be started or stopped
 └── TransientError                the same call may succeed later: retried, then dead-lettered
     ├── ServerUnavailable         connection refused/reset, 5xx, 429, timeouts
@@ -74,6 +75,17 @@ class WriteRejected(TerminalError):
     """The server answered 4xx to a write; ``body`` is its error text."""
 
     kind = "write_rejected"
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+        self.status = status
+        self.body = body
+        super().__init__(message)
+
+
+class QueryError(TerminalError):
+    """InfluxDB refused a query or a statement's result carries an ``error``."""
+
+    kind = "query"
 
     def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
         self.status = status
