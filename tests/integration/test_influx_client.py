@@ -7,7 +7,6 @@ findings are documented in ``onsflux.influx.errors`` and the encoder relies on t
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,25 +22,12 @@ from onsflux.exceptions import (
 )
 from onsflux.influx import InfluxClient, ServerHandle
 from onsflux.settings import Settings
-
-try:
-    from tests.support.influx import start_influxd, stop_influxd
-except ModuleNotFoundError:  # repo root not on sys.path (no pytest `pythonpath = ["."]` yet)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.support.influx import start_influxd, stop_influxd
+from tests.support.influx import start_influxd, stop_influxd
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_640_995_200_000_000_000  # 2022-01-01T00:00:00Z
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    state = tmp_path_factory.mktemp("influxd")
-    handle = start_influxd(state)
-    yield handle
-    stop_influxd(state)
 
 
 @pytest.fixture(scope="module")

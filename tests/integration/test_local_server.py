@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,12 +15,7 @@ from onsflux.exceptions import ConfigError, LocalServerError
 from onsflux.influx import InfluxClient, LocalServer, resolve_url
 from onsflux.influx.local import _pid_alive, render_config
 from onsflux.settings import Settings
-
-try:
-    from tests.support.influx import start_influxd, stop_influxd
-except ModuleNotFoundError:  # repo root not on sys.path (no pytest `pythonpath = ["."]` yet)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.support.influx import start_influxd, stop_influxd
+from tests.support.influx import start_influxd, stop_influxd
 
 pytestmark = pytest.mark.integration
 
