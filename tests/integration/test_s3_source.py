@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import io
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from support.s3 import S3Server, free_port  # noqa: E402
-
-from onsflux.exceptions import ServerUnavailable, SourceError  # noqa: E402
-from onsflux.settings import Settings  # noqa: E402
-from onsflux.sources import list_objects, read_object  # noqa: E402
+from onsflux.exceptions import ServerUnavailable, SourceError
+from onsflux.settings import Settings
+from onsflux.sources import list_objects, read_object
+from tests.support.s3 import S3Server, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -107,10 +107,12 @@ class S3Server:
         self.endpoint_url = f"http://127.0.0.1:{ports['s3']}"
         try:
             self._wait_ready()
-        except BaseException:
+        except BaseException as exc:
             tail = self.log_tail()
             self.stop()
-            raise RuntimeError(f"seaweedfs S3 server did not start: {' '.join(cmd)}\n{tail}")
+            raise RuntimeError(
+                f"seaweedfs S3 server did not start: {' '.join(cmd)}\n{tail}"
+            ) from exc
         return self
 
     def log_tail(self, chars: int = 4000) -> str:

@@ -121,6 +121,8 @@ class WriteOutcome:
     errors: list[WriteError] = field(default_factory=list)
     attempts: int = 1
     lines: int = 0
+    #: the server wrote nothing of this batch (a 400 the caller turned into rejects)
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -133,7 +135,7 @@ class WriteOutcome:
 
     @property
     def written(self) -> int:
-        return max(self.lines - self.dropped, 0)
+        return 0 if self.refused else max(self.lines - self.dropped, 0)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ from typing import Any
 import polars as pl
 
 from .. import catalog
-from ..exceptions import OnsfluxError, TerminalError, TransientError
+from ..exceptions import OnsfluxError, TerminalError, TransientError, WriteRejected
 from ..frames import ROW, TIME, Chunk, ObjectRef, empty_rejects, make_rejects
 from ..influx import InfluxClient, WriteOutcome
+from ..influx.client import quote_ident
+from ..influx.errors import parse_write_errors
 from ..settings import Settings
 from ..sources import list_objects, read_object
 from ..state.store import FAILED, OK, ObjectRecord, StateStore
@@ -252,8 +254,7 @@ class Ingestor:
                         lines, self.settings.batch_lines, self.settings.batch_bytes
                     ):
                         assert self.client is not None
-                        future = pool.submit(self.client.write, spec.bucket, body,
-                                             lines=stop - start)
+                        future = pool.submit(self._write, spec.bucket, body, stop - start)
                         pending.append(_Pending(
                             future, spec.name, frame.slice(start, stop - start),
                             lines.slice(start, stop - start), chunk.fields,
@@ -293,6 +294,23 @@ class Ingestor:
         self.store.finish(record)
 
     # ------------------------------------------------------------------ helpers
+    def _write(self, bucket: str, body: bytes, lines: int) -> WriteOutcome:
+        """Write one batch; a 400 that refused the whole batch becomes rejects, not a failure.
+
+        Data errors (type conflicts, parse errors, retention) belong to rows, so they are
+        reported per row and the object goes on; anything else (auth, 404, the server down
+        after retries) fails the object.
+        """
+        assert self.client is not None
+        try:
+            return self.client.write(bucket, body, lines=lines)
+        except WriteRejected as exc:
+            errors = parse_write_errors(exc.body) if exc.status in (400, 422) else []
+            if not errors:
+                raise
+            return WriteOutcome(status=exc.status or 400, errors=errors, lines=lines,
+                                refused=True)
+
     def _ensure_bucket(self, bucket: str) -> None:
         if bucket not in self._ensured:
             assert self.client is not None
@@ -333,9 +351,13 @@ class Ingestor:
         """Turn a partial write into rejects naming the rows the server dropped."""
         if not outcome.errors:
             return None
+        if outcome.refused:
+            reason = "server refused the whole batch: " + "; ".join(
+                e.summary() for e in outcome.errors)
+            return make_rejects(key, p.frame[ROW], "*", None, reason)
         parts: list[pl.DataFrame] = []
         for err in outcome.errors:
-            reason = f"server dropped the point: {err.message}"
+            reason = f"server dropped the point: {err.summary()}"
             rows: pl.Series | None = None
             if err.kind == "field_type_conflict" and err.field and err.field in p.frame.columns:
                 rows = p.frame.filter(pl.col(err.field).is_not_null())[ROW]
@@ -367,8 +389,8 @@ class Ingestor:
             wrote = pl.concat(e.counts, how="diagonal_relaxed").group_by(e.tags).agg(
                 [pl.col(f).sum() for f in e.fields]
             )
-            found = self.client.count_by_series(
-                spec.bucket, name, e.fields, e.tmin, e.tmax  # type: ignore[arg-type]
+            found = count_by_series(
+                self.client, spec.bucket, name, e.tags, e.fields, e.tmin, e.tmax  # type: ignore[arg-type]
             )
             joined = wrote.join(found, on=e.tags, how="left", suffix="__found", nulls_equal=True)
             short = []
@@ -388,6 +410,28 @@ class Ingestor:
                 notes.append(f"{name}: {extra} more points in range than this object wrote "
                              "(other objects cover the same series)")
         return "ok" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def count_by_series(
+    client: InfluxClient, bucket: str, measurement: str, tags: Sequence[str],
+    fields: Sequence[str], tmin: int, tmax: int,
+) -> pl.DataFrame:
+    """Points per series and field held by the server in ``[tmin, tmax]``.
+
+    Columns: ``tags`` (null where a series lacks the tag) and ``<field>__found``.
+    """
+    q = (f"SELECT count(*) FROM {quote_ident(measurement)} "
+         f"WHERE time >= {int(tmin)} AND time <= {int(tmax)} GROUP BY *")
+    rows = client.query_points(q, db=bucket)
+    schema: dict[str, Any] = {t: pl.Utf8 for t in tags}
+    schema.update({f"{f}__found": pl.Int64 for f in fields})
+    data = [
+        {**{t: (r.get(t) or None) for t in tags},
+         **{f"{f}__found": int(r.get(f"count_{f}") or 0) for f in fields}}
+        for r in rows
+    ]
+    frame = pl.DataFrame(data, schema=schema)
+    return frame.group_by(list(tags)).agg(pl.col(f"{f}__found").sum() for f in fields)
 
 
 def dead_letter_keys(store: StateStore) -> list[str]:

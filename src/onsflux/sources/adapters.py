@@ -1,0 +1,579 @@
+"""Adapters: one raw batch of any input format → Chunks in the catalog's wide shape.
+
+A raw batch is a polars frame with ``_row`` (1-based data-row number) and the file's
+columns under their original names, as :mod:`onsflux.sources.readers` streams them.
+Each adapter converts it with vectorized expressions (Python only touches *distinct*
+names: plant names, subsystem ids, units) and returns Chunks whose ``frame`` follows
+:mod:`onsflux.frames`. Every row ends up either in a chunk frame or in its ``rejects``
+with the first reason found, so ``sum(source_rows) == rows read``.
+
+Reasons a row is rejected here: missing or unparseable timestamp, non-existent local
+time (DST gap), an ambiguous local time repeated a third time, unknown or missing
+subsystem / region / source / sector / measurement_type, unit incompatible with the
+field, missing value, non-numeric value (the text is kept in the reject), non-finite
+value. Range checks are the validator's job, not the adapter's.
+
+Numbers given as text are trimmed and may use a decimal comma: ``"1234,5"``,
+``"1.234,5"`` (dot thousands) and ``"1,234.5"`` (comma thousands) are all read; a lone
+comma is always decimal (``"1,234"`` is 1.234, as ONS writes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import polars as pl
+
+from .. import catalog
+from ..frames import ROW, TIME, Chunk, empty_rejects, make_rejects
+from .detect import DetectedFormat
+from .timezone import (
+    DUPLICATE_AMBIGUOUS_REASON,
+    NON_EXISTENT_REASON,
+    AmbiguityTracker,
+    localize,
+    to_utc_ns,
+)
+
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "float": pl.Float64(), "integer": pl.Int64(), "boolean": pl.Boolean(), "string": pl.Utf8(),
+}
+
+
+# --- small vectorized helpers ------------------------------------------------------------
+
+def as_text(s: pl.Series) -> pl.Series:
+    """Trimmed text; empty → null."""
+    t = s.cast(pl.Utf8, strict=False).str.strip_chars()
+    return pl.select(pl.when(t.str.len_chars() > 0).then(t)).to_series().alias(s.name)
+
+
+def map_distinct(s: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
+    """Apply a Python function to each distinct value only (trimmed; blank → null)."""
+    t = s.cast(pl.Utf8, strict=False)
+    mapping: dict[str, str | None] = {}
+    for v in t.unique().drop_nulls().to_list():
+        v2 = v.strip()
+        mapping[v] = fn(v2) if v2 else None
+    if not mapping:
+        return pl.Series(s.name, [None] * len(s), dtype=pl.Utf8)
+    return t.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
+
+
+def slug_or_none(text: str) -> str | None:
+    return catalog.slug(text) or None
+
+
+def ons_region(text: str) -> str | None:
+    return catalog.ONS_SUBSYSTEM_IDS.get(text.strip().upper()) or catalog.resolve_region(text)
+
+
+def ons_source(text: str) -> str | None:
+    return catalog.ONS_PLANT_TYPES.get(text.strip().upper()) or catalog.resolve_source(text)
+
+
+@dataclass
+class Numbers:
+    values: pl.Series  #: Float64, null unless a finite number
+    missing: pl.Series  #: null, empty text or NaN
+    bad: pl.Series  #: text that is not a number
+    nonfinite: pl.Series  #: ±inf
+
+
+_DOT_THOUSANDS = r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$"
+_DECIMAL_COMMA = r"^[+-]?\d*,\d*$"
+_COMMA_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
+
+
+def coerce_numbers(s: pl.Series) -> Numbers:
+    """Float64 from numbers or number-like text (decimal comma accepted)."""
+    if s.dtype.is_numeric():
+        v = s.cast(pl.Float64)
+        nan = v.is_nan().fill_null(False)
+        missing = v.is_null() | nan
+        bad = pl.Series([False] * len(s))
+    else:
+        t = as_text(s)
+        missing = t.is_null()
+        v = t.cast(pl.Float64, strict=False)
+        failed = t.is_not_null() & v.is_null()
+        if failed.any():
+            ft = pl.select(pl.when(failed).then(t)).to_series()
+            alt = pl.select(
+                pl.when(ft.str.contains(_DOT_THOUSANDS))
+                .then(ft.str.replace_all(".", "", literal=True).str.replace(",", ".",
+                                                                             literal=True))
+                .when(ft.str.contains(_DECIMAL_COMMA))
+                .then(ft.str.replace(",", ".", literal=True))
+                .when(ft.str.contains(_COMMA_THOUSANDS))
+                .then(ft.str.replace_all(",", "", literal=True))
+            ).to_series().cast(pl.Float64, strict=False)
+            v = pl.select(pl.coalesce(v, alt)).to_series()
+        bad = t.is_not_null() & v.is_null()
+        nan = v.is_nan().fill_null(False)
+        missing = missing | nan
+    nonfinite = v.is_infinite().fill_null(False)
+    clean = pl.select(pl.when(~missing & ~nonfinite & ~bad).then(v)).to_series()
+    return Numbers(clean.alias(s.name), missing, bad, nonfinite)
+
+
+def cast_field(values: pl.Series, ftype: str) -> pl.Series:
+    return values.cast(_POLARS_TYPES[ftype], strict=False)
+
+
+class Rejector:
+    """Collects rejects for one batch; each row is rejected at most once."""
+
+    def __init__(self, source: str, rows: pl.Series) -> None:
+        self.source = source
+        self.rows = rows
+        self.alive = pl.Series([True] * len(rows), dtype=pl.Boolean)
+        self.parts: list[pl.DataFrame] = []
+
+    def reject(self, mask: pl.Series, column: str, values: pl.Series | None, reason: str) -> None:
+        m = (mask.fill_null(False) & self.alive).alias("m")
+        if not m.any():
+            return
+        vals = values.filter(m) if values is not None else None
+        self.parts.append(make_rejects(self.source, self.rows.filter(m), column, vals, reason))
+        self.alive = self.alive & ~m
+
+    def reject_by_value(
+        self, mask: pl.Series, column: str, values: pl.Series,
+        reason: Callable[[str | None], str],
+    ) -> None:
+        """Like :meth:`reject`, the reason depending on the (distinct) offending value."""
+        m = mask.fill_null(False) & self.alive
+        if not m.any():
+            return
+        text = values.cast(pl.Utf8, strict=False)
+        for value in text.filter(m).unique().to_list():
+            sel = m & (text == value).fill_null(False) if value is not None else m & text.is_null()
+            self.reject(sel, column, text, reason(value))
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if not self.parts:
+            return empty_rejects()
+        return pl.concat(self.parts, how="vertical")
+
+
+def empty_frame(measurement: str, tags: Iterable[str], fields: Iterable[str]) -> pl.DataFrame:
+    spec = catalog.measurement(measurement)
+    schema: dict[str, pl.DataType] = {ROW: pl.UInt64(), TIME: pl.Int64()}
+    schema.update({t: pl.Utf8() for t in tags})
+    schema.update({f: _POLARS_TYPES[spec.field(f).type] for f in fields})
+    return pl.DataFrame(schema=schema)
+
+
+def _time_rejects(rej: Rejector, raw_time: pl.Series, column: str, utc: pl.Series,
+                  non_existent: pl.Series | None = None,
+                  duplicate: pl.Series | None = None) -> None:
+    present = as_text(raw_time).is_not_null() if raw_time.dtype == pl.Utf8 else (
+        raw_time.is_not_null())
+    rej.reject(~present, column, None, "missing timestamp")
+    if non_existent is not None:
+        rej.reject(non_existent, column, raw_time, NON_EXISTENT_REASON)
+    if duplicate is not None:
+        rej.reject(duplicate, column, raw_time, DUPLICATE_AMBIGUOUS_REASON)
+    rej.reject(utc.is_null(), column, raw_time, "unparseable timestamp")
+
+
+def _value_rejects(rej: Rejector, nums: Numbers, raw: pl.Series, column: str) -> None:
+    rej.reject(nums.missing, column, None, "missing value")
+    rej.reject(nums.bad, column, raw, "not a number")
+    rej.reject(nums.nonfinite, column, raw, "not a finite number")
+
+
+# --- adapters ------------------------------------------------------------------------------
+
+class Adapter:
+    """Base: turns raw batches of one file into Chunks (stateful across batches)."""
+
+    def __init__(self, fmt: DetectedFormat, source: str) -> None:
+        self.fmt = fmt
+        self.source = source
+        self.measurement = fmt.measurement or "generation_data"
+        self._noted: set[str] = set()
+
+    def col(self, raw: pl.DataFrame, name: str) -> pl.Series | None:
+        original = self.fmt.columns.get(name)
+        return raw[original] if original is not None else None
+
+    def once(self, notes: Iterable[str]) -> list[str]:
+        """Notes that are the same for every chunk are reported once per file."""
+        out = [n for n in notes if n not in self._noted]
+        self._noted.update(out)
+        return out
+
+    def adapt(self, raw: pl.DataFrame) -> list[Chunk]:
+        raise NotImplementedError
+
+    def empty_chunk(self, notes: list[str], rejects: pl.DataFrame | None = None) -> Chunk:
+        spec = catalog.measurement(self.measurement)
+        tags, fields = self.default_columns(spec)
+        r = rejects if rejects is not None else empty_rejects()
+        return Chunk(self.source, spec.name, empty_frame(spec.name, tags, fields), list(tags),
+                     list(fields), rejects=r, notes=notes, source_rows=r.height)
+
+    def default_columns(self, spec: catalog.MeasurementSpec) -> tuple[list[str], list[str]]:
+        return list(spec.tags), list(spec.fields)
+
+    def _chunk(self, measurement: str, frame: pl.DataFrame, tags: list[str], fields: list[str],
+               rej: Rejector, notes: list[str]) -> Chunk:
+        kept = frame.filter(rej.alive)
+        rejects = rej.frame
+        return Chunk(self.source, measurement, kept, tags, fields, rejects=rejects, notes=notes,
+                     source_rows=kept.height + rejects.height)
+
+
+class _OnsAdapter(Adapter):
+    """Common path of the three ONS files: local time, tags, one float field."""
+
+    field_name = ""
+    value_column = ""
+
+    def __init__(self, fmt: DetectedFormat, source: str) -> None:
+        super().__init__(fmt, source)
+        self.tracker = AmbiguityTracker()
+
+    def tags(self, raw: pl.DataFrame, rej: Rejector) -> dict[str, pl.Series]:
+        raise NotImplementedError
+
+    def adapt(self, raw: pl.DataFrame) -> list[Chunk]:
+        rows = raw[ROW]
+        rej = Rejector(self.source, rows)
+        tags = self.tags(raw, rej)
+        din = self.col(raw, "din_instante")
+        assert din is not None
+        keys = pl.DataFrame(tags)
+        loc = localize(din, keys, tracker=self.tracker)
+        _time_rejects(rej, din, "din_instante", loc.utc_ns, loc.non_existent, loc.duplicate)
+        self.check_tags(raw, tags, rej)
+        raw_value = self.col(raw, self.value_column)
+        assert raw_value is not None
+        nums = coerce_numbers(raw_value)
+        _value_rejects(rej, nums, raw_value, self.value_column)
+        frame = pl.DataFrame(
+            {ROW: rows.cast(pl.UInt64), TIME: loc.utc_ns.cast(pl.Int64), **tags,
+             self.field_name: nums.values}
+        )
+        return [self._chunk(self.measurement, frame, list(tags), [self.field_name], rej,
+                            loc.notes)]
+
+    def check_tags(self, raw: pl.DataFrame, tags: dict[str, pl.Series], rej: Rejector) -> None:
+        raise NotImplementedError
+
+    def default_columns(self, spec: catalog.MeasurementSpec) -> tuple[list[str], list[str]]:
+        return list(self.tag_names), [self.field_name]
+
+    tag_names: tuple[str, ...] = ()
+
+    def _subsystem(self, raw: pl.DataFrame, id_col: str, name_col: str) -> pl.Series:
+        ids = self.col(raw, id_col)
+        assert ids is not None
+        region = map_distinct(ids, ons_region)
+        names = self.col(raw, name_col)
+        if names is not None:
+            region = pl.select(pl.coalesce(region, map_distinct(names, ons_region))).to_series()
+        return region
+
+    def _reject_subsystem(self, raw: pl.DataFrame, region: pl.Series, id_col: str,
+                          rej: Rejector) -> None:
+        ids = self.col(raw, id_col)
+        assert ids is not None
+        text = as_text(ids)
+        rej.reject(region.is_null() & text.is_null(), id_col, None, "missing subsystem")
+        rej.reject(region.is_null(), id_col, ids, "unknown subsystem")
+
+
+class OnsGenerationAdapter(_OnsAdapter):
+    field_name = "power_mw"
+    value_column = "val_geracao"
+    tag_names = ("region", "source", "plant", "state", "plant_id")
+
+    def tags(self, raw: pl.DataFrame, rej: Rejector) -> dict[str, pl.Series]:
+        n = raw.height
+        none = pl.Series([None] * n, dtype=pl.Utf8)
+        plant_type = self.col(raw, "nom_tipousina")
+        plant = self.col(raw, "nom_usina")
+        state = self.col(raw, "id_estado")
+        plant_id = self.col(raw, "id_ons")
+        assert plant_type is not None and plant is not None
+        return {
+            "region": self._subsystem(raw, "id_subsistema", "nom_subsistema").alias("region"),
+            "source": map_distinct(plant_type, ons_source).alias("source"),
+            "plant": map_distinct(plant, slug_or_none).alias("plant"),
+            "state": (map_distinct(state, slug_or_none) if state is not None else none)
+            .alias("state"),
+            "plant_id": (map_distinct(plant_id, slug_or_none) if plant_id is not None
+                         else none).alias("plant_id"),
+        }
+
+    def check_tags(self, raw: pl.DataFrame, tags: dict[str, pl.Series], rej: Rejector) -> None:
+        self._reject_subsystem(raw, tags["region"], "id_subsistema", rej)
+        plant_type = self.col(raw, "nom_tipousina")
+        assert plant_type is not None
+        rej.reject(tags["source"].is_null() & as_text(plant_type).is_null(), "nom_tipousina",
+                   None, "missing plant type")
+        rej.reject(tags["source"].is_null(), "nom_tipousina", plant_type, "unknown plant type")
+
+
+class OnsLoadAdapter(_OnsAdapter):
+    field_name = "demand_mw"
+    value_column = "val_cargaenergiahomwmed"
+    tag_names = ("region", "sector")
+
+    def tags(self, raw: pl.DataFrame, rej: Rejector) -> dict[str, pl.Series]:
+        return {
+            "region": self._subsystem(raw, "id_subsistema", "nom_subsistema").alias("region"),
+            "sector": pl.Series("sector", ["total"] * raw.height, dtype=pl.Utf8),
+        }
+
+    def check_tags(self, raw: pl.DataFrame, tags: dict[str, pl.Series], rej: Rejector) -> None:
+        self._reject_subsystem(raw, tags["region"], "id_subsistema", rej)
+
+
+class OnsInterchangeAdapter(_OnsAdapter):
+    field_name = "flow_mw"
+    value_column = "val_intercambiomwmed"
+    tag_names = ("line", "from_region", "to_region")
+
+    def tags(self, raw: pl.DataFrame, rej: Rejector) -> dict[str, pl.Series]:
+        src = self._subsystem(raw, "id_subsistema_origem", "nom_subsistema_origem")
+        dst = self._subsystem(raw, "id_subsistema_destino", "nom_subsistema_destino")
+        line = pl.select(pl.concat_str([src, pl.lit("_"), dst])).to_series()
+        return {"line": line.alias("line"), "from_region": src.alias("from_region"),
+                "to_region": dst.alias("to_region")}
+
+    def check_tags(self, raw: pl.DataFrame, tags: dict[str, pl.Series], rej: Rejector) -> None:
+        self._reject_subsystem(raw, tags["from_region"], "id_subsistema_origem", rej)
+        self._reject_subsystem(raw, tags["to_region"], "id_subsistema_destino", rej)
+
+
+# --- processed formats -----------------------------------------------------------------------
+
+def _resolve_tag(tag: str, values: pl.Series) -> pl.Series:
+    resolver = catalog.RESOLVERS.get(tag)
+    return map_distinct(values, resolver if resolver is not None else slug_or_none).alias(tag)
+
+
+def _field_index() -> dict[str, str]:
+    """measurement_type text (folded) → field name: field names and their aliases."""
+    index: dict[str, str] = {}
+    for spec in catalog.MEASUREMENTS.values():
+        for f in spec.fields.values():
+            for alias in f.aliases:
+                index.setdefault(catalog.fold(alias), f.name)
+    for name in catalog.FIELD_TO_MEASUREMENT:
+        index[catalog.fold(name)] = name
+    return index
+
+
+_FIELD_INDEX = _field_index()
+
+
+def resolve_field(text: str) -> str | None:
+    return _FIELD_INDEX.get(catalog.fold(text))
+
+
+class LongAdapter(Adapter):
+    """Processed long format: one value per row, ``measurement_type`` names the field."""
+
+    #: long-format column feeding each tag (the rest are same-named optional columns)
+    TAG_COLUMNS = {"source": "energy_source"}
+
+    def adapt(self, raw: pl.DataFrame) -> list[Chunk]:
+        rows = raw[ROW]
+        n = raw.height
+        rej = Rejector(self.source, rows)
+        ts = self.col(raw, "timestamp")
+        assert ts is not None
+        utc, tnotes = to_utc_ns(ts)
+        _time_rejects(rej, ts, "timestamp", utc)
+
+        mtype_raw = self.col(raw, "measurement_type")
+        assert mtype_raw is not None
+        field_s = map_distinct(mtype_raw, resolve_field)
+        rej.reject(as_text(mtype_raw).is_null(), "measurement_type", None,
+                   "missing measurement_type")
+        known = list(catalog.FIELD_TO_MEASUREMENT)
+
+        def unknown_reason(value: str | None) -> str:
+            hint = _suggest(value or "", known)
+            return "unknown measurement_type" + (f" (did you mean {hint!r}?)" if hint else "")
+
+        rej.reject_by_value(field_s.is_null(), "measurement_type", mtype_raw, unknown_reason)
+        meas_s = field_s.replace_strict(catalog.FIELD_TO_MEASUREMENT, default=None,
+                                        return_dtype=pl.Utf8)
+
+        # unit → factor, per distinct (unit, field) pair
+        unit_raw = self.col(raw, "unit")
+        assert unit_raw is not None
+        unit_t = as_text(unit_raw).fill_null("")
+        pairs = pl.DataFrame({"u": unit_t, "f": field_s}).unique().drop_nulls("f")
+        factors = {
+            (u, f): catalog.unit_factor(u, catalog.measurement_for_field(f).field(f).unit)
+            for u, f in pairs.iter_rows()
+        }
+        key = pl.select(pl.concat_str([unit_t, pl.lit("\x00"), field_s])).to_series()
+        factor = key.replace_strict(
+            {f"{u}\x00{f}": v for (u, f), v in factors.items()}, default=None,
+            return_dtype=pl.Float64,
+        )
+        wrong_unit = field_s.is_not_null() & factor.is_null()
+        rej.reject_by_value(
+            wrong_unit, "unit", unit_raw,
+            lambda u: "unit incompatible with the field's catalog unit"
+            + (f" (got {u!r})" if u is not None else " (no unit)"),
+        )
+
+        # tags: resolve every tag column once for the whole batch
+        resolved: dict[str, pl.Series] = {}
+        for tag in sorted({t for m in catalog.MEASUREMENTS.values() for t in m.tags}):
+            column = self.TAG_COLUMNS.get(tag, tag)
+            src = self.col(raw, column)
+            if src is None:
+                continue
+            res = _resolve_tag(tag, src)
+            resolved[tag] = res
+            if tag in catalog.RESOLVERS:
+                applies = meas_s.is_in([m.name for m in catalog.MEASUREMENTS.values()
+                                        if tag in m.tags]).fill_null(False)
+                rej.reject(applies & as_text(src).is_not_null() & res.is_null(), column, src,
+                           f"unknown {tag}")
+        if "line" not in resolved and {"from_region", "to_region"} <= set(resolved):
+            resolved["line"] = pl.select(
+                pl.concat_str([resolved["from_region"], pl.lit("_"), resolved["to_region"]])
+            ).to_series().alias("line")
+        elif "line" in resolved and {"from_region", "to_region"} <= set(resolved):
+            derived = pl.select(
+                pl.concat_str([resolved["from_region"], pl.lit("_"), resolved["to_region"]])
+            ).to_series()
+            resolved["line"] = pl.select(pl.coalesce(resolved["line"], derived)).to_series()
+        for spec in catalog.MEASUREMENTS.values():
+            mine = (meas_s == spec.name).fill_null(False)
+            for tag in spec.required_tags:
+                tag_s = resolved.get(tag)
+                missing = mine if tag_s is None else mine & tag_s.is_null()
+                column = self.TAG_COLUMNS.get(tag, tag)
+                rej.reject(missing, column, None, f"missing required tag {tag!r}")
+
+        value_raw = self.col(raw, "value")
+        assert value_raw is not None
+        nums = coerce_numbers(value_raw)
+        _value_rejects(rej, nums, value_raw, "value")
+        value = nums.values * factor
+
+        chunks: list[Chunk] = []
+        present = [m for m in meas_s.filter(rej.alive).unique(maintain_order=True).to_list()
+                   if m is not None]
+        notes = self.once(tnotes)
+        rejects = rej.frame
+        for i, mname in enumerate(present):
+            spec = catalog.measurement(mname)
+            mine = rej.alive & (meas_s == mname).fill_null(False)
+            fields_here = [f for f in spec.fields
+                           if (mine & (field_s == f).fill_null(False)).any()]
+            tags_here = [t for t in spec.tags if t in resolved]
+            cols: dict[str, pl.Series] = {ROW: rows.cast(pl.UInt64), TIME: utc}
+            cols.update({t: resolved[t] for t in tags_here})
+            for f in fields_here:
+                sel = pl.select(pl.when(field_s == f).then(value)).to_series()
+                cols[f] = cast_field(sel, spec.field(f).type)
+            frame = pl.DataFrame(cols).filter(mine)
+            r = rejects if i == 0 else empty_rejects()
+            chunks.append(Chunk(self.source, mname, frame, tags_here, fields_here, rejects=r,
+                                notes=notes if i == 0 else [],
+                                source_rows=frame.height + r.height))
+        if chunks:
+            self.measurement = chunks[0].measurement
+        else:
+            assert n == rejects.height
+            chunks.append(self.empty_chunk(notes, rejects))
+        return chunks
+
+
+class WideAdapter(Adapter):
+    """Wide format: a timestamp, tag columns and the fields of one measurement."""
+
+    def default_columns(self, spec: catalog.MeasurementSpec) -> tuple[list[str], list[str]]:
+        return list(self.fmt.tags), list(self.fmt.fields)
+
+    def adapt(self, raw: pl.DataFrame) -> list[Chunk]:
+        spec = catalog.measurement(self.measurement)
+        rows = raw[ROW]
+        rej = Rejector(self.source, rows)
+        ts = self.col(raw, "timestamp")
+        assert ts is not None
+        utc, tnotes = to_utc_ns(ts)
+        _time_rejects(rej, ts, self.fmt.columns["timestamp"], utc)
+        tags: dict[str, pl.Series] = {}
+        for tag in self.fmt.tags:
+            src = self.col(raw, tag)
+            assert src is not None
+            res = _resolve_tag(tag, src)
+            column = self.fmt.columns[tag]
+            if tag in catalog.RESOLVERS:
+                rej.reject(as_text(src).is_not_null() & res.is_null(), column, src,
+                           f"unknown {tag}")
+            if tag in spec.required_tags:
+                rej.reject(res.is_null(), column, None, f"missing required tag {tag!r}")
+            tags[tag] = res
+        fields: dict[str, pl.Series] = {}
+        any_value = pl.Series([False] * raw.height)
+        for f in self.fmt.fields:
+            src = self.col(raw, f)
+            assert src is not None
+            ftype = spec.field(f).type
+            column = self.fmt.columns[f]
+            if ftype in ("float", "integer"):
+                nums = coerce_numbers(src)
+                rej.reject(nums.bad, column, src, "not a number")
+                values = nums.values
+                if ftype == "integer":
+                    frac = values.is_not_null() & (values != values.floor())
+                    rej.reject(frac, column, src, "not an integer")
+            elif ftype == "boolean":
+                values = _booleans(src)
+                rej.reject(values.is_null() & as_text(src).is_not_null(), column, src,
+                           "not a boolean")
+            else:
+                values = as_text(src)
+            fields[f] = cast_field(values, ftype).alias(f)
+            any_value = any_value | fields[f].is_not_null()
+        rej.reject(~any_value, ",".join(self.fmt.columns[f] for f in self.fmt.fields), None,
+                   "no field values")
+        frame = pl.DataFrame({ROW: rows.cast(pl.UInt64), TIME: utc, **tags, **fields})
+        return [self._chunk(spec.name, frame, list(tags), list(fields), rej, self.once(tnotes))]
+
+
+def _booleans(s: pl.Series) -> pl.Series:
+    if s.dtype == pl.Boolean:
+        return s
+    t = as_text(s).str.to_lowercase()
+    return t.replace_strict(
+        {"true": True, "t": True, "1": True, "yes": True, "false": False, "f": False,
+         "0": False, "no": False},
+        default=None, return_dtype=pl.Boolean,
+    )
+
+
+def _suggest(name: str, candidates: list[str]) -> str | None:
+    from .detect import suggest
+
+    return suggest(catalog.fold(name).replace(" ", "_"), candidates)
+
+
+ADAPTERS: dict[str, type[Adapter]] = {
+    "ons_generation": OnsGenerationAdapter,
+    "ons_load": OnsLoadAdapter,
+    "ons_interchange": OnsInterchangeAdapter,
+    "long": LongAdapter,
+    "wide": WideAdapter,
+}
+
+
+def make_adapter(fmt: DetectedFormat, source: str) -> Adapter:
+    return ADAPTERS[fmt.kind](fmt, source)

@@ -1,0 +1,269 @@
+"""Where objects live: listing and opening files on disk and objects in S3.
+
+- Local paths (or ``file://`` URLs): a file is taken as given; a folder is walked
+  recursively for ``.parquet``/``.csv``/``.csv.gz``/``.txt`` files, hidden files and
+  folders skipped, sorted by path. ``ObjectRef.url`` is the absolute path.
+- ``s3://bucket/key`` is one object; ``s3://bucket/prefix/`` (or a key that is not an
+  object but a prefix) lists every matching object below it.
+
+Listing S3 uses boto3 ``list_objects_v2``/``head_object`` because they return the
+ETag (pyarrow's ``FileInfo`` does not), so ``ObjectRef.fingerprint`` is the ETag at no
+extra request per object. Reading uses ``pyarrow.fs.S3FileSystem`` (native, streaming,
+ranged reads for Parquet footers and row groups). Both take credentials from the
+standard AWS chain (environment, config files, instance/task role) and the endpoint
+and region from :class:`~onsflux.settings.Settings`.
+
+Errors: a missing path, bucket or key → :class:`SourceError` naming it; connection
+failures, throttling and 5xx → :class:`ServerUnavailable` (retried by callers).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from ..exceptions import OnsfluxError, ServerUnavailable, SourceError
+from ..frames import ObjectRef
+from ..settings import Settings
+
+SUFFIXES: tuple[str, ...] = (".parquet", ".csv", ".csv.gz", ".txt")
+
+_TRANSIENT_MARKERS = (
+    "NETWORK_CONNECTION", "Couldn't connect", "Connection refused", "curlCode",
+    "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Timeout",
+    "Throttl", "HTTP response code: 5", "503", "500 ",
+)
+
+
+def is_s3(url: str) -> bool:
+    return url.startswith("s3://")
+
+
+def split_s3(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/key`` → ``("bucket", "some/key")``."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise SourceError("not an s3://bucket/key URL", path=url)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def local_path(url: str) -> Path:
+    if url.startswith("file://"):
+        return Path(unquote(urlparse(url).path))
+    return Path(url).expanduser()
+
+
+def wanted(name: str) -> bool:
+    """A file name listing keeps: a known suffix and not hidden."""
+    lower = name.lower()
+    return not name.startswith(".") and lower.endswith(SUFFIXES)
+
+
+# --- listing ------------------------------------------------------------------------
+
+def list_objects(urls: Sequence[str], settings: Settings) -> list[ObjectRef]:
+    """Every object the given paths/URLs name, in order, without duplicates."""
+    refs: dict[str, ObjectRef] = {}
+    for url in urls:
+        found = _list_s3(url, settings) if is_s3(url) else _list_local(url)
+        for ref in found:
+            refs.setdefault(ref.url, ref)
+    return list(refs.values())
+
+
+def _list_local(url: str) -> list[ObjectRef]:
+    path = local_path(url)
+    try:
+        if path.is_file():
+            return [_local_ref(path)]
+        if path.is_dir():
+            out = []
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if wanted(name):
+                        out.append(_local_ref(Path(root) / name))
+            return sorted(out, key=lambda r: r.url)
+    except OSError as exc:
+        raise SourceError(f"cannot list: {exc.strerror or exc}", path=str(path)) from exc
+    raise SourceError("no such file or directory", path=str(path))
+
+
+def _local_ref(path: Path) -> ObjectRef:
+    st = path.stat()
+    return ObjectRef(url=str(path.resolve()), size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _boto3_client(endpoint_url: str | None, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint_url, region_name=region,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                      s3={"addressing_style": "path"} if endpoint_url else {}),
+    )
+
+
+def s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client for the configured endpoint and region (cached)."""
+    return _boto3_client(settings.s3_endpoint_url, settings.aws_region)
+
+
+def _list_s3(url: str, settings: Settings) -> list[ObjectRef]:
+    bucket, key = split_s3(url)
+    client = s3_client(settings)
+    if key and not key.endswith("/"):
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+            return [_s3_ref(bucket, key, head["ContentLength"], head["LastModified"],
+                            head.get("ETag"))]
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if _s3_status(exc) not in (404, 403):
+                raise _translate_boto(exc, url) from exc
+        prefix = key + "/"
+    else:
+        prefix = key
+    out: list[ObjectRef] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
+            for obj in page.get("Contents", []):
+                k = obj["Key"]
+                rel = k[len(prefix):]
+                if k.endswith("/") or any(p.startswith(".") for p in rel.split("/")):
+                    continue
+                if wanted(k.rsplit("/", 1)[-1]):
+                    out.append(_s3_ref(bucket, k, obj["Size"], obj["LastModified"],
+                                       obj.get("ETag")))
+    except Exception as exc:  # noqa: BLE001
+        raise _translate_boto(exc, url) from exc
+    if not out:
+        raise SourceError("no such object, and no Parquet/CSV objects under that prefix",
+                          path=url)
+    return sorted(out, key=lambda r: r.url)
+
+
+def _s3_ref(bucket: str, key: str, size: int, modified: Any, etag: str | None) -> ObjectRef:
+    mtime_ns = int(modified.timestamp() * 1_000_000_000) if modified is not None else 0
+    return ObjectRef(url=f"s3://{bucket}/{key}", size=int(size), mtime_ns=mtime_ns,
+                     etag=etag.strip('"') if etag else None)
+
+
+def _s3_status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return 404
+        return int(status) if status else None
+    return None
+
+
+def _translate_boto(exc: BaseException, url: str) -> OnsfluxError:
+    if isinstance(exc, OnsfluxError):
+        return exc
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = _s3_status(exc) or 0
+        message = response.get("Error", {}).get("Message") or code
+        if status >= 500 or status == 429 or code in ("SlowDown", "RequestTimeout"):
+            return ServerUnavailable(f"{url}: S3 {code or status}: {message}", status=status)
+        if code == "NoSuchBucket":
+            return SourceError(f"no such bucket: {message}", path=url)
+        return SourceError(f"S3 {code or status}: {message}", path=url)
+    name = type(exc).__name__
+    if any(k in name for k in ("Connection", "Timeout", "Endpoint")):
+        return ServerUnavailable(f"{url}: cannot reach S3: {exc}")
+    if "Credentials" in name:
+        return SourceError(f"no AWS credentials: {exc}", path=url)
+    return SourceError(f"S3 error {name}: {exc}", path=url)
+
+
+# --- opening --------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=8)
+def _s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
+    kwargs: dict[str, Any] = {"region": region}
+    if endpoint_url:
+        parsed = urlparse(endpoint_url)
+        if parsed.scheme in ("http", "https"):
+            kwargs["endpoint_override"] = parsed.netloc + parsed.path.rstrip("/")
+            kwargs["scheme"] = parsed.scheme
+        else:
+            kwargs["endpoint_override"] = endpoint_url
+    return pafs.S3FileSystem(**kwargs)
+
+
+def filesystem(url: str, settings: Settings) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and the path inside it for ``url``."""
+    if is_s3(url):
+        bucket, key = split_s3(url)
+        try:
+            fs = _s3_filesystem(settings.s3_endpoint_url, settings.aws_region)
+        except (OSError, pa.ArrowException) as exc:
+            raise SourceError(f"cannot set up S3 access: {exc}", path=url) from exc
+        return fs, f"{bucket}/{key}"
+    return pafs.LocalFileSystem(), str(local_path(url))
+
+
+def open_random_access(url: str, settings: Settings) -> pa.NativeFile:
+    """A seekable file (Parquet needs the footer first)."""
+    fs, path = filesystem(url, settings)
+    try:
+        return fs.open_input_file(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise translate_arrow(exc, url) from exc
+
+
+def open_stream(url: str, settings: Settings) -> pa.NativeFile:
+    """A sequential stream, gunzipped when the name ends in ``.gz``."""
+    fs, path = filesystem(url, settings)
+    compression = "gzip" if url.lower().endswith(".gz") else None
+    try:
+        return fs.open_input_stream(path, compression=compression)
+    except (OSError, pa.ArrowException) as exc:
+        raise translate_arrow(exc, url) from exc
+
+
+def translate_arrow(exc: BaseException, url: str, what: str = "cannot read") -> OnsfluxError:
+    """A pyarrow/OS error while reading ``url`` → the most specific onsflux error."""
+    if isinstance(exc, OnsfluxError):
+        return exc
+    text = str(exc)
+    if is_s3(url) and any(m in text for m in _TRANSIENT_MARKERS):
+        return ServerUnavailable(f"{url}: S3 unavailable: {_first_line(text)}")
+    if isinstance(exc, FileNotFoundError) or "Path does not exist" in text or (
+        "NoSuchKey" in text or "NOT_FOUND" in text
+    ):
+        return SourceError("no such file or object", path=url)
+    if isinstance(exc, OSError) and exc.strerror:
+        return SourceError(f"{what}: {exc.strerror}", path=url)
+    return SourceError(f"{what}: {_first_line(text)}", path=url)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def read_head(url: str, settings: Settings, size: int = 1 << 20) -> bytes:
+    """The first ``size`` bytes (decompressed for ``.gz``)."""
+    stream = open_stream(url, settings)
+    try:
+        return bytes(stream.read(size))
+    except (OSError, pa.ArrowException) as exc:
+        raise translate_arrow(exc, url) from exc
+    finally:
+        stream.close()
+

@@ -1,0 +1,371 @@
+"""Streaming Parquet and CSV readers, and ``read_object``: one object → Chunks.
+
+Memory is bounded by the chunk, not the file:
+
+- **Parquet**: ``ParquetFile.iter_batches(batch_size=chunk_rows, columns=…)`` reads only
+  the columns the detected format needs, row group by row group (ranged GETs on S3);
+- **CSV** (also ``.csv.gz``, ``.txt``): ``pyarrow.csv.open_csv`` streaming reader, every
+  column read as text (numbers are coerced by the adapters, so a stray value in row
+  900 000 is a reject, not a crash), with the block size estimated from the average
+  row length in the first MiB so one block ≈ one chunk.
+
+Batches are re-cut to exactly ``chunk_rows`` rows (the last one shorter) before the
+adapters see them.
+
+CSV dialect, from the first MiB: a UTF-8 BOM is stripped; encoding is UTF-8 when that
+block decodes as UTF-8, else cp1252 (Windows Latin-1, what ONS files come in), else
+Latin-1; the separator is the most frequent of ``; , TAB |`` in the header line.
+Malformed rows (wrong number of fields) are skipped by the parser and become rejects
+with the row's text, not an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..exceptions import OnsfluxError, SchemaError, SourceError
+from ..frames import ROW, Chunk, ObjectRef, empty_rejects, make_rejects
+from ..settings import Settings
+from .adapters import make_adapter
+from .detect import detect_format
+from .objects import open_random_access, open_stream, read_head, translate_arrow
+
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+HEAD_BYTES = 1 << 20
+SEPARATORS = (";", ",", "\t", "|")
+_MIN_BLOCK = 64 << 10
+_MAX_BLOCK = 64 << 20
+
+
+@dataclass
+class RawBatch:
+    """Rows of the file as read: ``_row`` + the projected columns (original names)."""
+
+    frame: pl.DataFrame
+    rejects: pl.DataFrame = field(default_factory=empty_rejects)
+
+
+class RawReader:
+    url: str
+    columns: list[str]
+    notes: list[str]
+
+    def batches(self, columns: Sequence[str] | None = None) -> Iterator[RawBatch]:
+        raise NotImplementedError
+
+
+def rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Re-cut a stream of record batches into tables of exactly ``rows`` (last shorter)."""
+    buf: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        buf.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(buf)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            buf = [b for b in rest.to_batches() if b.num_rows]
+            count = rest.num_rows
+    if count:
+        yield pa.Table.from_batches(buf)
+
+
+def _to_polars(table: pa.Table) -> pl.DataFrame:
+    df = pl.from_arrow(table, rechunk=False)
+    assert isinstance(df, pl.DataFrame)
+    cats = [c for c, t in df.schema.items() if isinstance(t, pl.Categorical | pl.Enum)]
+    if cats:
+        df = df.with_columns(pl.col(cats).cast(pl.Utf8))
+    return df
+
+
+# --- Parquet -------------------------------------------------------------------------
+
+class ParquetReader(RawReader):
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.notes = []
+        self._file = open_random_access(url, settings)
+        try:
+            size = self._file.size()
+        except (OSError, pa.ArrowException) as exc:
+            raise translate_arrow(exc, url) from exc
+        self.empty = size == 0
+        self.columns = []
+        if self.empty:
+            return
+        try:
+            self._pf = pq.ParquetFile(self._file)
+        except (OSError, pa.ArrowException) as exc:
+            raise SourceError(
+                f"not a readable Parquet file (truncated or not Parquet: {size} bytes): "
+                f"{str(exc).strip().splitlines()[0]}", path=url,
+            ) from exc
+        self.columns = list(self._pf.schema_arrow.names)
+        self.num_rows = self._pf.metadata.num_rows
+
+    def batches(self, columns: Sequence[str] | None = None) -> Iterator[RawBatch]:
+        if self.empty:
+            return
+        n = self.settings.chunk_rows
+        offset = 0
+        try:
+            stream = self._pf.iter_batches(
+                batch_size=n, columns=list(columns) if columns is not None else None
+            )
+            for table in rebatch(stream, n):
+                df = _to_polars(table)
+                rows = pl.Series(ROW, np.arange(offset + 1, offset + df.height + 1,
+                                                dtype=np.uint64))
+                offset += df.height
+                yield RawBatch(df.insert_column(0, rows))
+        except (OSError, pa.ArrowException) as exc:
+            raise translate_arrow(exc, self.url, "corrupt or truncated Parquet") from exc
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# --- CSV -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CsvDialect:
+    encoding: str
+    separator: str
+    columns: list[str]
+    bom: bool
+    avg_row_bytes: float
+
+
+def sniff_csv(head: bytes, url: str = "") -> CsvDialect | None:
+    """Encoding, separator and header names from the first bytes; None if empty."""
+    bom = head.startswith(b"\xef\xbb\xbf")
+    if bom:
+        head = head[3:]
+    if not head.strip():
+        return None
+    encoding = _guess_encoding(head)
+    end = head.find(b"\n")
+    if end < 0:
+        if len(head) >= HEAD_BYTES:
+            raise SourceError("no line break in the first MiB: not a CSV file", path=url)
+        end = len(head)
+    header = head[:end].rstrip(b"\r").decode(encoding, errors="replace")
+    if "\x00" in header:
+        raise SourceError("binary data where a CSV header was expected", path=url)
+    counts = {s: header.count(s) for s in SEPARATORS}
+    separator = max(SEPARATORS, key=lambda s: counts[s]) if any(counts.values()) else ","
+    names = next(csv.reader(io.StringIO(header), delimiter=separator))
+    body = head[end + 1:]
+    lines = body.count(b"\n")
+    avg = len(body) / lines if lines else max(len(body), 64)
+    return CsvDialect(encoding, separator, names, bom, avg)
+
+
+def _guess_encoding(head: bytes) -> str:
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut by the end of the sample is still UTF-8
+        if exc.start >= len(head) - 3 and "unexpected end" in exc.reason:
+            return "utf-8"
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+class CsvReader(RawReader):
+    def __init__(self, url: str, settings: Settings, head: bytes,
+                 separator: str | None = None) -> None:
+        self.url = url
+        self.settings = settings
+        self.notes = []
+        dialect = sniff_csv(head, url)
+        if dialect is not None and separator is not None and separator != dialect.separator:
+            names = next(csv.reader(io.StringIO(
+                head.split(b"\n", 1)[0].decode(dialect.encoding, "replace").lstrip("\ufeff")
+                .rstrip("\r")), delimiter=separator))
+            dialect = CsvDialect(dialect.encoding, separator, names, dialect.bom,
+                                 dialect.avg_row_bytes)
+        self.dialect = dialect
+        self.empty = dialect is None
+        self.columns = list(dialect.columns) if dialect else []
+        if dialect is not None and dialect.encoding != "utf-8":
+            self.notes.append(f"encoding {dialect.encoding} (file is not UTF-8)")
+
+    def batches(self, columns: Sequence[str] | None = None) -> Iterator[RawBatch]:
+        if self.dialect is None:
+            return
+        d = self.dialect
+        n = self.settings.chunk_rows
+        block = int(min(max(n * d.avg_row_bytes * 1.05, _MIN_BLOCK), _MAX_BLOCK))
+        skipped: list[tuple[int | None, str]] = []
+        lock = threading.Lock()
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            with lock:
+                skipped.append((row.number, f"expected {row.expected_columns} fields, got "
+                                            f"{row.actual_columns}: {row.text}"))
+            return "skip"
+
+        # rename duplicate/empty header names so pyarrow accepts them (detection has
+        # already rejected real duplicates; this only covers ignored trailing columns)
+        names = [c if c else f"__empty_{i}" for i, c in enumerate(d.columns)]
+        include = list(columns) if columns is not None else names
+        stream = open_stream(self.url, self.settings)
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(
+                    use_threads=False, block_size=block, skip_rows=1, column_names=names,
+                    encoding=d.encoding,
+                ),
+                parse_options=pacsv.ParseOptions(delimiter=d.separator,
+                                                 invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in names}, include_columns=include,
+                ),
+            )
+        except (OSError, pa.ArrowException) as exc:
+            stream.close()
+            raise self._error(exc) from exc
+        kept = 0
+        emitted = 0  # how many skipped rows were already attached as rejects
+        try:
+            for table in rebatch(_iter_reader(reader), n):
+                with lock:
+                    snapshot = sorted((num - 1 if num else 0) for num, _ in skipped)
+                    texts = {(num - 1 if num else 0): t for num, t in skipped}
+                df = _to_polars(table)
+                g = np.arange(kept, kept + df.height, dtype=np.int64)
+                rows = _kept_rows(g, snapshot)
+                kept += df.height
+                last_row = int(rows[-1]) if len(rows) else 0
+                pending = [r for r in snapshot[emitted:] if r <= last_row]
+                emitted += len(pending)
+                yield RawBatch(
+                    df.insert_column(0, pl.Series(ROW, rows.astype(np.uint64))),
+                    self._malformed(pending, texts),
+                )
+            with lock:
+                snapshot = sorted((num - 1 if num else 0) for num, _ in skipped)
+                texts = {(num - 1 if num else 0): t for num, t in skipped}
+            rest = snapshot[emitted:]
+            if rest:
+                empty = pl.DataFrame(schema={ROW: pl.UInt64, **{c: pl.Utf8 for c in include}})
+                yield RawBatch(empty, self._malformed(rest, texts))
+        except (OSError, pa.ArrowException) as exc:
+            raise self._error(exc) from exc
+        finally:
+            stream.close()
+
+    def _malformed(self, rows: list[int], texts: dict[int, str]) -> pl.DataFrame:
+        if not rows:
+            return empty_rejects()
+        return make_rejects(self.url, rows, "*", [texts[r] for r in rows], "malformed CSV row")
+
+    def _error(self, exc: BaseException) -> OnsfluxError:
+        text = str(exc)
+        if "UTF8" in text or "UTF-8" in text or "utf-8" in text:
+            return SourceError(
+                "invalid UTF-8 after the first MiB (the encoding was guessed from the start "
+                "of the file): re-save the file as UTF-8", path=self.url,
+            )
+        return translate_arrow(exc, self.url, "cannot parse CSV")
+
+
+def _iter_reader(reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+
+
+def _kept_rows(g: np.ndarray, skipped: list[int]) -> np.ndarray:
+    """1-based data-row numbers of kept rows ``g`` (0-based) given skipped row numbers."""
+    if not skipped:
+        return g + 1
+    s = np.asarray(skipped, dtype=np.int64)
+    before = s - np.arange(len(s)) - 1  # kept rows before each skipped one
+    return g + 1 + np.searchsorted(before, g, side="right")
+
+
+# --- front door ------------------------------------------------------------------------
+
+def open_raw(ref: ObjectRef, settings: Settings, *, separator: str | None = None) -> RawReader:
+    """The reader for ``ref``: Parquet by name or magic bytes, else CSV."""
+    url = ref.url
+    if url.lower().endswith(PARQUET_SUFFIXES):
+        return ParquetReader(url, settings)
+    head = read_head(url, settings, HEAD_BYTES)
+    if head.startswith(b"PAR1"):
+        return ParquetReader(url, settings)
+    return CsvReader(url, settings, head, separator=separator)
+
+
+def read_object(
+    ref: ObjectRef, settings: Settings, *, separator: str | None = None
+) -> Iterator[Chunk]:
+    """Stream ``ref`` as Chunks of at most ``settings.chunk_rows`` rows.
+
+    Always yields at least one chunk: an empty file or one with a header only gives one
+    empty chunk with a note (for a 0-byte file, whose format cannot be known, its
+    measurement is ``generation_data`` with no tags or fields). ``separator`` forces
+    the CSV separator instead of detecting it.
+    """
+    raw = open_raw(ref, settings, separator=separator)
+    try:
+        if not raw.columns:
+            yield _empty_file_chunk(ref)
+            return
+        try:
+            fmt = detect_format(raw.columns)
+        except SchemaError as exc:
+            raise SchemaError(str(exc), path=ref.url) from None
+        adapter = make_adapter(fmt, ref.url)
+        first_notes = list(raw.notes)
+        if fmt.unknown:
+            first_notes.append(f"ignored unknown column(s): {', '.join(fmt.unknown)}")
+        produced = False
+        for batch in raw.batches(fmt.source_columns):
+            chunks = adapter.adapt(batch.frame) if batch.frame.height else [adapter.empty_chunk([])]
+            if batch.rejects.height:
+                c = chunks[0]
+                c.rejects = pl.concat([batch.rejects, c.rejects], how="vertical")
+                c.source_rows += batch.rejects.height
+            if not produced:
+                chunks[0].notes[:0] = first_notes
+            produced = True
+            yield from chunks
+        if not produced:
+            yield adapter.empty_chunk([*first_notes, "header only: no data rows"])
+    finally:
+        close = getattr(raw, "close", None)
+        if close is not None:
+            close()
+
+
+def _empty_file_chunk(ref: ObjectRef) -> Chunk:
+    return Chunk(
+        ref.url, "generation_data",
+        pl.DataFrame(schema={ROW: pl.UInt64, "time": pl.Int64}), [], [],
+        notes=["empty file: no columns, no rows"], source_rows=0,
+    )
