@@ -318,6 +318,13 @@ class OnsGenerationAdapter(_OnsAdapter):
         rej.reject(tags["source"].is_null() & as_text(plant_type).is_null(), "nom_tipousina",
                    None, "missing plant type")
         rej.reject(tags["source"].is_null(), "nom_tipousina", plant_type, "unknown plant type")
+        for tag, column in (("plant", "nom_usina"), ("state", "id_estado"), ("plant_id", "id_ons")):
+            src = self.col(raw, column)
+            if src is not None:
+                rej.reject(_given(src) & tags[tag].is_null(), column, src, _unmapped(tag))
+        plant = self.col(raw, "nom_usina")
+        assert plant is not None
+        rej.reject(~_given(plant), "nom_usina", None, "missing plant name")
 
 
 class OnsLoadAdapter(_OnsAdapter):
@@ -353,6 +360,18 @@ class OnsInterchangeAdapter(_OnsAdapter):
 
 
 # --- processed formats -----------------------------------------------------------------------
+
+def _given(src: pl.Series) -> pl.Series:
+    """A tag value was given (not null, not blank)."""
+    return (as_text(src).str.strip_chars().str.len_chars() > 0).fill_null(False)
+
+
+def _unmapped(tag: str) -> str:
+    """Why a given tag value could not be made canonical (never silently dropped)."""
+    if tag in catalog.RESOLVERS:
+        return f"unknown {tag}"
+    return f"{tag} has no letters or digits to make a canonical tag value from"
+
 
 def _resolve_tag(tag: str, values: pl.Series) -> pl.Series:
     resolver = catalog.RESOLVERS.get(tag)
@@ -438,11 +457,9 @@ class LongAdapter(Adapter):
                 continue
             res = _resolve_tag(tag, src)
             resolved[tag] = res
-            if tag in catalog.RESOLVERS:
-                applies = meas_s.is_in([m.name for m in catalog.MEASUREMENTS.values()
-                                        if tag in m.tags]).fill_null(False)
-                rej.reject(applies & as_text(src).is_not_null() & res.is_null(), column, src,
-                           f"unknown {tag}")
+            applies = meas_s.is_in([m.name for m in catalog.MEASUREMENTS.values()
+                                    if tag in m.tags]).fill_null(False)
+            rej.reject(applies & _given(src) & res.is_null(), column, src, _unmapped(tag))
         if "line" not in resolved and {"from_region", "to_region"} <= set(resolved):
             resolved["line"] = pl.select(
                 pl.concat_str([resolved["from_region"], pl.lit("_"), resolved["to_region"]])
@@ -515,9 +532,7 @@ class WideAdapter(Adapter):
             assert src is not None
             res = _resolve_tag(tag, src)
             column = self.fmt.columns[tag]
-            if tag in catalog.RESOLVERS:
-                rej.reject(as_text(src).is_not_null() & res.is_null(), column, src,
-                           f"unknown {tag}")
+            rej.reject(_given(src) & res.is_null(), column, src, _unmapped(tag))
             if tag in spec.required_tags:
                 rej.reject(res.is_null(), column, None, f"missing required tag {tag!r}")
             tags[tag] = res
