@@ -43,8 +43,8 @@ def answers(client: InfluxClient) -> list[tuple[str, str, list[list[Any]]]]:
     regions = ["southeast", "northeast", "south", "north"]
     out.append((
         "Daily peak load per region, last 7 days (MW, Brasília days)", q,
-        [[day, *[f"{vals.get(reg, float('nan')):,.0f}" for reg in regions]]
-         for day, vals in sorted(table.items())],
+        [["day", *regions]] + [[day, *[f"{vals.get(reg, float('nan')):,.0f}" for reg in regions]]
+                               for day, vals in sorted(table.items())],
     ))
 
     q = (f"SELECT max(total) AS peak_mw FROM (SELECT sum(demand_mw) AS total FROM {load} "

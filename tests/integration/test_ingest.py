@@ -186,12 +186,15 @@ def test_server_down_mid_ingest_dead_letter_then_retry(tmp_path: Path) -> None:
         [gen, *_] = sample.write(data, tmp_path / "wide", "wide")
         expected = pl.read_parquet(gen).height
         store = SqliteStateStore(s.state_path)
+        chunks: list[int] = []
         stopped: list[bool] = []
 
         def stop_after_first_chunk(event: str, payload: dict[str, object]) -> None:
-            if event == "rows" and not stopped:
-                server.down()
-                stopped.append(True)
+            if event == "rows":
+                chunks.append(1)
+                if len(chunks) == 2:  # the first chunk has been handed to the writers
+                    server.down()
+                    stopped.append(True)
 
         with InfluxClient(s, url=handle.url) as client:
             first = Ingestor(s, store, client, progress=stop_after_first_chunk).ingest([str(gen)])

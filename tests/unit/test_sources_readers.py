@@ -326,12 +326,11 @@ def test_csv_named_parquet(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["empty.csv", "empty.parquet", "empty.csv.gz"])
-def test_empty_file_is_zero_rows_with_note(tmp_path: Path, name: str) -> None:
+def test_empty_file_is_a_clear_source_error(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_bytes(gzip.compress(b"") if name.endswith(".gz") else b"")
-    chunks = read(path)
-    assert [c.frame.height for c in chunks] == [0]
-    assert chunks[0].source_rows == 0 and "empty file" in chunks[0].notes[0]
+    with pytest.raises(SourceError, match=rf"{name}: empty file: no header and no rows"):
+        read(path)
 
 
 def test_header_only_file(tmp_path: Path) -> None:
@@ -429,7 +428,7 @@ def test_long_file_with_every_row_rejected_still_reports(tmp_path: Path) -> None
     "text,value,kind",
     [("1234,5", 1234.5, "ok"), ("1.234,5", 1234.5, "ok"), ("1,234.5", 1234.5, "ok"),
      ("1,234", 1.234, "ok"), (" -7.5 ", -7.5, "ok"), ("1e3", 1000.0, "ok"),
-     ("", None, "missing"), ("NaN", None, "missing"), ("inf", None, "nonfinite"),
+     ("", None, "missing"), ("NaN", None, "nan"), ("inf", None, "nonfinite"),
      ("12 MW", None, "bad"), ("1.2.3,4,5", None, "bad")],
 )
 def test_coerce_numbers(text: str, value: float | None, kind: str) -> None:
@@ -439,4 +438,5 @@ def test_coerce_numbers(text: str, value: float | None, kind: str) -> None:
     assert nums.values.to_list() == [value]
     assert nums.missing[0] == (kind == "missing")
     assert nums.bad[0] == (kind == "bad")
+    assert nums.nan[0] == (kind == "nan")
     assert nums.nonfinite[0] == (kind == "nonfinite")

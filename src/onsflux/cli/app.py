@@ -186,9 +186,8 @@ def _print_summary(summary: Any, title: str) -> None:
     rows = []
     for o in summary.objects:
         rows.append([o.key.rsplit("/", 1)[-1], o.status, fmt_int(o.rows), fmt_int(o.points),
-                     fmt_int(o.rejected), o.verified or o.error or ""])
-    console.print(table(title, ["object", "status", "rows", "points", "rejected", "verify / error"],
-                        rows))
+                     fmt_int(o.rejected), o.verified or ("see below" if o.error else "")])
+    console.print(table(title, ["object", "status", "rows", "points", "rejected", "verify"], rows))
     console.print(
         f"[bold]{summary.files}[/] files, {fmt_int(summary.rows)} rows, "
         f"{fmt_int(summary.points)} points, {fmt_int(summary.rejected)} rejected "
@@ -197,11 +196,15 @@ def _print_summary(summary: Any, title: str) -> None:
         f"({fmt_int(summary.points_per_s)} points/s)"
     )
     for o in summary.objects:
+        if o.error:
+            console.print(f"  [red]failed:[/] {o.error}", soft_wrap=True)
         for note in o.notes:
             console.print(f"  note {o.key.rsplit('/', 1)[-1]}: {note}")
         for r in o.rejects_sample:
-            console.print(f"  rejected {r['source']} row {r['row']} column {r['column']}: "
-                          f"{r['reason']}", soft_wrap=True)
+            value = f" value {r['value']!r}" if r.get("value") is not None else ""
+            console.print(f"  rejected {r['source']} row {r['row'] or '-'} column "
+                          f"{r['column'] or '-'}{value}: {r['reason']}", soft_wrap=True,
+                          markup=False)
         if o.rejected > len(o.rejects_sample):
             console.print(f"  … {fmt_int(o.rejected - len(o.rejects_sample))} more: "
                           f"`onsflux rejects {o.key}`")

@@ -172,8 +172,8 @@ class Ingestor:
             if previous and previous.status == OK and previous.fingerprint == ref.fingerprint:
                 result = ObjectResult(
                     key=ref.key, status=SKIPPED, rows=0, points=0, verified=previous.verified,
-                    notes=[f"unchanged since last ingest ({previous.points} points); "
-                           "use --force to ingest again"],
+                    notes=[f"unchanged since last ingest ({previous.points} points, "
+                           f"{previous.rejected} rejected); use --force to ingest again"],
                 )
                 self.progress("object_done", {"result": result})
                 return result
@@ -227,11 +227,13 @@ class Ingestor:
                     result.notes.extend(chunk.notes)
                     result.rows += chunk.source_rows
                     rejects.append(chunk.rejects)
+                    self.progress("rows", {"n": chunk.source_rows})
+                    if chunk.frame.height == 0:
+                        continue  # header only, or every row rejected by the adapter
                     checked = validator.validate(chunk)
                     rejects.append(checked.rejects)
                     result.duplicates += checked.duplicates
                     frame = checked.frame
-                    self.progress("rows", {"n": chunk.source_rows})
                     if frame.height == 0:
                         continue
                     spec = catalog.measurement(chunk.measurement)

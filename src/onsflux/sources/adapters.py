@@ -76,9 +76,10 @@ def ons_source(text: str) -> str | None:
 @dataclass
 class Numbers:
     values: pl.Series  #: Float64, null unless a finite number
-    missing: pl.Series  #: null, empty text or NaN
+    missing: pl.Series  #: null or empty text
     bad: pl.Series  #: text that is not a number
     nonfinite: pl.Series  #: ±inf
+    nan: pl.Series  #: NaN (a number, but not a value InfluxDB can store)
 
 
 _DOT_THOUSANDS = r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$"
@@ -91,7 +92,7 @@ def coerce_numbers(s: pl.Series) -> Numbers:
     if s.dtype.is_numeric():
         v = s.cast(pl.Float64)
         nan = v.is_nan().fill_null(False)
-        missing = v.is_null() | nan
+        missing = v.is_null()
         bad = pl.Series([False] * len(s))
     else:
         t = as_text(s)
@@ -112,10 +113,9 @@ def coerce_numbers(s: pl.Series) -> Numbers:
             v = pl.select(pl.coalesce(v, alt)).to_series()
         bad = t.is_not_null() & v.is_null()
         nan = v.is_nan().fill_null(False)
-        missing = missing | nan
     nonfinite = v.is_infinite().fill_null(False)
-    clean = pl.select(pl.when(~missing & ~nonfinite & ~bad).then(v)).to_series()
-    return Numbers(clean.alias(s.name), missing, bad, nonfinite)
+    clean = pl.select(pl.when(~missing & ~nonfinite & ~bad & ~nan).then(v)).to_series()
+    return Numbers(clean.alias(s.name), missing, bad, nonfinite, nan)
 
 
 def cast_field(values: pl.Series, ftype: str) -> pl.Series:
@@ -182,6 +182,7 @@ def _time_rejects(rej: Rejector, raw_time: pl.Series, column: str, utc: pl.Serie
 
 def _value_rejects(rej: Rejector, nums: Numbers, raw: pl.Series, column: str) -> None:
     rej.reject(nums.missing, column, None, "missing value")
+    rej.reject(nums.nan, column, raw, "NaN is not a storable value")
     rej.reject(nums.bad, column, raw, "not a number")
     rej.reject(nums.nonfinite, column, raw, "not a finite number")
 

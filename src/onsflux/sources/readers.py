@@ -326,16 +326,17 @@ def read_object(
 ) -> Iterator[Chunk]:
     """Stream ``ref`` as Chunks of at most ``settings.chunk_rows`` rows.
 
-    Always yields at least one chunk: an empty file or one with a header only gives one
-    empty chunk with a note (for a 0-byte file, whose format cannot be known, its
-    measurement is ``generation_data`` with no tags or fields). ``separator`` forces
-    the CSV separator instead of detecting it.
+    Always yields at least one chunk: a file with a header only gives one empty chunk
+    with a note. A file with no header at all (0 bytes) raises ``SourceError``: its
+    format cannot be known and it is most likely a broken upload, so it is dead-lettered
+    where someone will see it. ``separator`` forces the CSV separator.
     """
     raw = open_raw(ref, settings, separator=separator)
     try:
         if not raw.columns:
-            yield _empty_file_chunk(ref)
-            return
+            raise SourceError(
+                "empty file: no header and no rows (an interrupted upload?)", path=ref.url
+            )
         try:
             fmt = detect_format(raw.columns)
         except SchemaError as exc:
@@ -361,11 +362,3 @@ def read_object(
         close = getattr(raw, "close", None)
         if close is not None:
             close()
-
-
-def _empty_file_chunk(ref: ObjectRef) -> Chunk:
-    return Chunk(
-        ref.url, "generation_data",
-        pl.DataFrame(schema={ROW: pl.UInt64, "time": pl.Int64}), [], [],
-        notes=["empty file: no columns, no rows"], source_rows=0,
-    )
