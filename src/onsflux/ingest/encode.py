@@ -33,7 +33,19 @@ Rules (checked against the InfluxDB 1.x/2.x parser, ``models/points.go`` and
   **null fields** are omitted; a row with no non-null field cannot be written →
   :class:`EncodeError` (validation rejects such rows first);
 - tags are written sorted by their escaped key bytes (the order InfluxDB stores them in,
-  so the server does not need to re-sort); the timestamp is integer nanoseconds.
+  so the server does not need to re-sort); fields are written with the columns that have
+  no nulls first, otherwise in the given order (field order carries no meaning); the
+  timestamp is integer nanoseconds.
+
+Known limit: the 1.x/2.x line splitter (``scanLine``) skips the byte after *any*
+backslash. A tag value holding a backslash right before a space (written as two
+backslashes and an escaped space) makes it think the field set started early; that only
+matters if a later *string field* contains a literal newline and a tag holds a ``"`` —
+the server would then report a parse error (never store wrong data). Catalog fields are
+all floats.
+
+Speed: the line is one flat ``concat_str``; frames of 50 000 rows or more run on
+polars' streaming engine, which uses every core and keeps row order.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import polars as pl
 
 from .. import catalog
 from ..exceptions import OnsfluxError, TerminalError, TransientError, WriteRejected
-from ..frames import ROW, TIME, Chunk, ObjectRef, empty_rejects, make_rejects
+from ..frames import ROW, TIME, ObjectRef, empty_rejects, make_rejects
 from ..influx import InfluxClient, WriteOutcome
 from ..influx.client import quote_ident
 from ..influx.errors import parse_write_errors
@@ -239,11 +239,9 @@ class Ingestor:
                     spec = catalog.measurement(chunk.measurement)
                     if chunk.measurement not in result.measurements:
                         result.measurements.append(chunk.measurement)
-                    self._remember(expect, chunk, frame)
-                    lines = encode_lines(
-                        spec.name, frame, chunk.tags,
-                        {f: spec.field(f).type for f in chunk.fields},
-                    )
+                    self._remember(expect, chunk.measurement, checked.tags, list(checked.fields),
+                                   frame)
+                    lines = encode_lines(spec.name, frame, checked.tags, checked.fields)
                     if dry_run:
                         written_points += lines.len()
                         continue
@@ -259,7 +257,7 @@ class Ingestor:
                         future = pool.submit(self._write, spec.bucket, body, stop - start)
                         pending.append(_Pending(
                             future, spec.name, frame.slice(start, stop - start),
-                            lines.slice(start, stop - start), chunk.fields,
+                            lines.slice(start, stop - start), list(checked.fields),
                         ))
                         if len(pending) >= max_in_flight:
                             done, _ = wait([p.future for p in pending],
@@ -320,16 +318,13 @@ class Ingestor:
             self._ensured.add(bucket)
 
     @staticmethod
-    def _remember(expect: dict[str, _Expect], chunk: Chunk, frame: pl.DataFrame) -> None:
-        e = expect.setdefault(chunk.measurement, _Expect(tags=list(chunk.tags), fields=[]))
-        for f in chunk.fields:
-            if f not in e.fields:
-                e.fields.append(f)
-        for t in chunk.tags:
-            if t not in e.tags:
-                e.tags.append(t)
-        counts = frame.group_by(chunk.tags).agg(
-            [pl.col(f).is_not_null().sum().cast(pl.Int64).alias(f) for f in chunk.fields]
+    def _remember(expect: dict[str, _Expect], measurement: str, tags: list[str],
+                  fields: list[str], frame: pl.DataFrame) -> None:
+        e = expect.setdefault(measurement, _Expect(tags=list(tags), fields=[]))
+        e.fields.extend(f for f in fields if f not in e.fields)
+        e.tags.extend(t for t in tags if t not in e.tags)
+        counts = frame.group_by(tags).agg(
+            [pl.col(f).is_not_null().sum().cast(pl.Int64).alias(f) for f in fields]
         )
         e.counts.append(counts)
         lo, hi = frame[TIME].min(), frame[TIME].max()
@@ -401,10 +396,8 @@ class Ingestor:
                 have = pl.col(f"{f}__found").fill_null(0)
                 missing = joined.filter(have < pl.col(f))
                 if missing.height:
-                    short.append(
-                        f"{name}.{f}: {int((missing[f] - missing[f'{f}__found'].fill_null(0)).sum())}"
-                        f" points missing in {missing.height} series"
-                    )
+                    lost = int((missing[f] - missing[f"{f}__found"].fill_null(0)).sum())
+                    short.append(f"{name}.{f}: {lost} points missing in {missing.height} series")
                 extra += int(joined.select((have - pl.col(f)).clip(lower_bound=0).sum()).item())
             if short:
                 raise TerminalError("verify failed: " + "; ".join(short))

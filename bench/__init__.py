@@ -1,0 +1,1 @@
+"""Benchmarks run by ``onsflux bench NAME [--json]``: each module exposes ``run(...) -> dict``."""

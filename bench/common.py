@@ -1,0 +1,90 @@
+"""Shared benchmark helpers: timing, medians, environment and the result shape.
+
+Every benchmark's ``run`` returns a JSON-able dict with at least ``name`` and
+``environment`` (see :func:`environment`); timed contenders are reported as
+``{"median_s", "runs", "points_per_s"}`` (see :func:`contender`).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def median(values: Sequence[float]) -> float:
+    """Median of timings (seconds); raises on an empty sequence."""
+    if not values:
+        raise ValueError("median of no values")
+    return float(statistics.median(values))
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
+    """Run ``fn`` once; return (seconds, result). GC is collected before and paused during."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - start
+    finally:
+        if enabled:
+            gc.enable()
+    return elapsed, result
+
+
+def median_of(fn: Callable[[], T], repeats: int) -> tuple[float, list[float], T]:
+    """Run ``fn`` ``repeats`` times; return (median seconds, every run's seconds, last result)."""
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    runs: list[float] = []
+    result: T | None = None
+    for _ in range(repeats):
+        seconds, result = timed(fn)
+        runs.append(seconds)
+    return median(runs), runs, result  # type: ignore[return-value]
+
+
+def contender(runs: Sequence[float], points: int) -> dict[str, Any]:
+    """The JSON shape of one timed contender."""
+    med = median(runs)
+    return {
+        "median_s": round(med, 4),
+        "runs": [round(r, 4) for r in runs],
+        "points_per_s": round(points / med) if med > 0 else None,
+    }
+
+
+def environment() -> dict[str, Any]:
+    """What the figures depend on: machine, interpreter and library versions."""
+    import polars as pl
+    import pyarrow as pa
+
+    info: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "polars": pl.__version__,
+        "polars_threads": pl.thread_pool_size(),
+        "pyarrow": pa.__version__,
+    }
+    for mod in ("pandas", "influxdb_client", "numpy"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # optional: absent means not installed
+            info[mod] = None
+    try:
+        info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        info["loadavg"] = None
+    return info
