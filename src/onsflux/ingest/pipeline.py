@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,13 +111,14 @@ def _iso(ns: int | None) -> str | None:
     return pl.Series([ns]).cast(pl.Datetime("ns", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ")[0]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     future: Future[WriteOutcome]
     measurement: str
     frame: pl.DataFrame  # the rows of this batch, for mapping server rejects back to rows
     lines: pl.Series
-    fields: list[str]
+    chunk_no: int
+    settled: bool = False
 
 
 @dataclass
@@ -209,12 +210,13 @@ class Ingestor:
         rejects: list[pl.DataFrame] = []
         pending: list[_Pending] = []
         written_points = 0
-        max_in_flight = 2 * self.settings.write_workers
+        chunk_no = 1
 
         def settle(done: Iterable[_Pending]) -> None:
             nonlocal written_points
             for p in done:
                 outcome = p.future.result()  # raises the transport's error
+                p.settled = True
                 dropped = self._server_rejects(ref.key, p, outcome)
                 if dropped is not None and dropped.height:
                     rejects.append(dropped)
@@ -246,24 +248,25 @@ class Ingestor:
                         written_points += lines.len()
                         continue
                     self._ensure_bucket(spec.bucket)
-                    if checked.cross_chunk_duplicates:
-                        # later rows must land after the earlier ones they replace
-                        settle(pending)
-                        pending = []
+                    # Pipelining with bounded memory: while this chunk's batches are
+                    # written, the next chunk is read, validated and encoded; before its
+                    # batches are queued, everything older than this chunk must be done.
+                    # Rows that replace earlier ones (cross-chunk duplicates) wait for
+                    # all earlier writes, so the last row wins on the server too.
+                    keep = 0 if checked.cross_chunk_duplicates else chunk_no - 1
+                    settle([p for p in pending if p.chunk_no < keep or keep == 0])
+                    pending = [p for p in pending if not (p.chunk_no < keep or keep == 0)]
                     for start, stop, body in batches(
                         lines, self.settings.batch_lines, self.settings.batch_bytes
                     ):
-                        assert self.client is not None
                         future = pool.submit(self._write, spec.bucket, body, stop - start)
                         pending.append(_Pending(
                             future, spec.name, frame.slice(start, stop - start),
-                            lines.slice(start, stop - start), list(checked.fields),
+                            lines.slice(start, stop - start), chunk_no,
                         ))
-                        if len(pending) >= max_in_flight:
-                            done, _ = wait([p.future for p in pending],
-                                           return_when=FIRST_COMPLETED)
-                            settle([p for p in pending if p.future in done])
-                            pending = [p for p in pending if p.future not in done]
+                    chunk_no += 1
+                    settle([p for p in pending if p.future.done()])
+                    pending = [p for p in pending if not p.settled]
                 settle(pending)
                 pending = []
             except BaseException:

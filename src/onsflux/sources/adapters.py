@@ -322,10 +322,8 @@ class OnsGenerationAdapter(_OnsAdapter):
         for tag, column in (("plant", "nom_usina"), ("state", "id_estado"), ("plant_id", "id_ons")):
             src = self.col(raw, column)
             if src is not None:
-                rej.reject(_given(src) & tags[tag].is_null(), column, src, _unmapped(tag))
-        plant = self.col(raw, "nom_usina")
-        assert plant is not None
-        rej.reject(~_given(plant), "nom_usina", None, "missing plant name")
+                rej.reject(_unresolved(src, tags[tag]), column, src, _unmapped(tag))
+        rej.reject(tags["plant"].is_null(), "nom_usina", None, "missing plant name")
 
 
 class OnsLoadAdapter(_OnsAdapter):
@@ -362,9 +360,16 @@ class OnsInterchangeAdapter(_OnsAdapter):
 
 # --- processed formats -----------------------------------------------------------------------
 
-def _given(src: pl.Series) -> pl.Series:
-    """A tag value was given (not null, not blank)."""
-    return (as_text(src).str.strip_chars().str.len_chars() > 0).fill_null(False)
+def _unresolved(src: pl.Series, resolved: pl.Series) -> pl.Series:
+    """A tag value was given (not null, not blank) but resolved to nothing.
+
+    Only rows whose resolution is null are inspected: usually none, so this is free.
+    """
+    missing = resolved.is_null()
+    if not missing.any():
+        return missing
+    given = (as_text(src).str.strip_chars().str.len_chars() > 0).fill_null(False)
+    return given & missing
 
 
 def _unmapped(tag: str) -> str:
@@ -460,7 +465,7 @@ class LongAdapter(Adapter):
             resolved[tag] = res
             applies = meas_s.is_in([m.name for m in catalog.MEASUREMENTS.values()
                                     if tag in m.tags]).fill_null(False)
-            rej.reject(applies & _given(src) & res.is_null(), column, src, _unmapped(tag))
+            rej.reject(applies & _unresolved(src, res), column, src, _unmapped(tag))
         if "line" not in resolved and {"from_region", "to_region"} <= set(resolved):
             resolved["line"] = pl.select(
                 pl.concat_str([resolved["from_region"], pl.lit("_"), resolved["to_region"]])
@@ -533,7 +538,7 @@ class WideAdapter(Adapter):
             assert src is not None
             res = _resolve_tag(tag, src)
             column = self.fmt.columns[tag]
-            rej.reject(_given(src) & res.is_null(), column, src, _unmapped(tag))
+            rej.reject(_unresolved(src, res), column, src, _unmapped(tag))
             if tag in spec.required_tags:
                 rej.reject(res.is_null(), column, None, f"missing required tag {tag!r}")
             tags[tag] = res
