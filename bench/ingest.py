@@ -82,10 +82,19 @@ def _ceiling(settings: Settings, bodies: list[tuple[int, bytes]]) -> float:
         return time.perf_counter() - started
 
 
+def _vm_hwm_kib() -> int:
+    """Peak RSS of this process image. Not ``ru_maxrss``: Linux carries that across
+    fork+exec, so a child would report its (big) parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _peak_rss_child(settings: Settings, path: str, state: str, queue: Any) -> None:
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _vm_hwm_kib()
     _ours(settings, Path(path), Path(state))
-    queue.put((base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    queue.put((base, _vm_hwm_kib()))
 
 
 def _peak_rss(settings: Settings, path: Path, state: Path) -> float:
@@ -93,12 +102,14 @@ def _peak_rss(settings: Settings, path: Path, state: Path) -> float:
     queue = ctx.Queue()
     proc = ctx.Process(target=_peak_rss_child, args=(settings, str(path), str(state), queue))
     proc.start()
-    base, peak = queue.get(timeout=600)
+    _, peak = queue.get(timeout=600)
     proc.join()
-    return round(peak / 1024, 1)  # MiB (ru_maxrss is KiB on Linux)
+    return round(peak / 1024, 1)  # MiB
 
 
-def run(*, rows: int = 1_000_000, repeats: int = 3, settings: Settings | None = None) -> dict[str, Any]:
+def run(
+    *, rows: int = 1_000_000, repeats: int = 3, settings: Settings | None = None
+) -> dict[str, Any]:
     base = settings or Settings()
     with tempfile.TemporaryDirectory(prefix="onsflux-bench-") as tmp:
         tmpdir = Path(tmp)

@@ -214,3 +214,29 @@ def test_server_down_mid_ingest_dead_letter_then_retry(tmp_path: Path) -> None:
         store.close()
     finally:
         server.down()
+
+
+def test_verify_catches_a_server_that_acknowledges_but_loses_points(
+    settings: Settings, influx: InfluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that answers 204 but stores nothing must fail the object, not pass as ok."""
+    from onsflux.influx import WriteOutcome
+
+    data = sample.generate(days=2, start=START, seed=4)
+    [gen, *_] = sample.write(data, tmp_path / "wide", "wide")
+    real_write = InfluxClient.write
+    calls: list[int] = []
+
+    def lossy_write(self: InfluxClient, bucket: str, body: bytes, *, lines: int) -> WriteOutcome:
+        calls.append(lines)
+        if len(calls) == 2:  # acknowledge the second batch without sending it
+            return WriteOutcome(status=204, lines=lines)
+        return real_write(self, bucket, body, lines=lines)
+
+    monkeypatch.setattr(InfluxClient, "write", lossy_write)
+    s = settings.with_overrides(batch_lines=500)
+    summary = ingest(s, influx, gen)
+    [obj] = summary.objects
+    assert obj.status == "failed" and obj.error is not None
+    assert f"generation_data.power_mw: {calls[1]} points missing" in obj.error
+    assert [d.key for d in SqliteStateStore(s.state_path).dead_letters()] == [str(gen)]

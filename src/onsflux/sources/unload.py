@@ -1,0 +1,442 @@
+"""Timestream ``UNLOAD`` exports, in a local folder or under an S3 prefix.
+
+``UNLOAD (SELECT …) TO 's3://bucket/prefix/' WITH (format = 'CSV' | 'PARQUET',
+compression = 'GZIP' | 'NONE', partitioned_by = ARRAY[…], include_header = 'true',
+field_delimiter = ',', escaped_by = '\\', quoted_by = '"')`` writes, per query
+(layout as AWS documents it; the assumptions this reader makes are marked *):
+
+```
+prefix/<query id>/results/[col=value/…]<file>        the data files
+prefix/<query id>/<query id>_manifest.json            what was written
+prefix/<query id>/<query id>_metadata.json            the columns and their types
+```
+
+- **manifest**: ``{"result_files": [{"url": "s3://…/results/…", "file_metadata":
+  {"content_length_in_bytes": N, "row_count": N}}], "query_metadata":
+  {"total_content_length_in_bytes": N, "total_row_count": N, "result_format": "CSV" |
+  "PARQUET", "result_version": "…"}, "author": {"name": "Amazon Timestream",
+  "manifest_file_version": "1.0"}}``. The URLs name where UNLOAD wrote; an export copied
+  elsewhere is found again by the part of the URL after ``/results/`` (*). Missing files
+  and size differences are errors; the row counts are the first completeness check
+  (every file is read in full during the plan and its rows compared).
+- **metadata**: ``{"ColumnInfo": [{"Name": …, "Type": {"ScalarType": "VARCHAR" |
+  "BIGINT" | "DOUBLE" | "BOOLEAN" | "TIMESTAMP"}}, …], "Author": {…}}`` in the
+  SELECT's column order. Partition columns (``partitioned_by``) are not inside the
+  files but in the folder names ``col=value`` (URL-escaped, Hive style) (*); when the
+  metadata lists them, they are typed as it says, else VARCHAR.
+- **CSV**: no header unless ``include_header = 'true'`` (auto-detected: a first line
+  equal to the column names is a header (*)); fields separated by ``field_delimiter``;
+  fields holding the delimiter, the quote, the escape character or a newline are quoted
+  with ``quoted_by``, and inside them the quote and the escape character are preceded
+  by ``escaped_by`` (*); an empty unquoted field is NULL, a quoted empty field ``""`` is
+  an empty string (*); TIMESTAMP as ``2024-01-01 00:00:00.000000000``. GZIP files are
+  recognised by their magic bytes, whatever their name.
+- **Parquet**: columns typed (int64, double, bool, string; TIMESTAMP as a Parquet
+  timestamp of any unit, or text) (*). Row groups whose ``time`` statistics fall outside
+  the requested window are not read.
+
+Every frame returned carries ``_row`` (1-based data row in its file) for rejects.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..exceptions import SchemaError, SourceError
+from ..settings import Settings
+from .objects import filesystem, is_s3, local_path, s3_client, split_s3, translate_arrow
+from .timestream import cast_text, column_types
+
+ROW = "_row"
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How the UNLOAD wrote its CSV (its ``WITH`` options)."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str = "\\"
+    header: str = "auto"  # "auto" | "true" | "false"
+
+
+@dataclass(frozen=True)
+class UnloadFile:
+    url: str
+    size: int | None
+    rows: int | None  # manifest row_count
+    partition: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class UnloadExport:
+    """One UNLOAD result: a manifest, a metadata file and its result files."""
+
+    root: str
+    table: str
+    result_format: str
+    types: dict[str, str]
+    files: list[UnloadFile]
+    total_rows: int | None
+    manifest: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "table": self.table, "format": self.result_format,
+                "files": len(self.files), "manifest_rows": self.total_rows,
+                "manifest": self.manifest, "warnings": self.warnings}
+
+
+# --------------------------------------------------------------------------- listing
+
+def _join(root: str, rel: str) -> str:
+    return f"{root.rstrip('/')}/{rel.lstrip('/')}"
+
+
+def list_all(url: str, settings: Settings) -> list[tuple[str, int]]:
+    """Every object/file below ``url`` (url, size), hidden ones skipped, sorted."""
+    out: list[tuple[str, int]] = []
+    if is_s3(url):
+        from .objects import _translate_boto
+
+        bucket, key = split_s3(url)
+        prefix = key.rstrip("/") + "/" if key else ""
+        try:
+            for page in s3_client(settings).get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                for obj in page.get("Contents", []):
+                    k = obj["Key"]
+                    if k.endswith("/") or any(p.startswith(".") for p in k[len(prefix):].split("/")):
+                        continue
+                    out.append((f"s3://{bucket}/{k}", int(obj["Size"])))
+        except Exception as exc:  # noqa: BLE001
+            raise _translate_boto(exc, url) from exc
+    else:
+        path = local_path(url)
+        if not path.exists():
+            raise SourceError("no such file or directory", path=str(path))
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if not name.startswith("."):
+                    p = Path(root) / name
+                    out.append((str(p.resolve()), p.stat().st_size))
+    return sorted(out)
+
+
+def read_bytes(url: str, settings: Settings) -> bytes:
+    fs, path = filesystem(url, settings)
+    try:
+        with fs.open_input_stream(path) as stream:
+            return bytes(stream.read())
+    except (OSError, pa.ArrowException) as exc:
+        raise translate_arrow(exc, url) from exc
+
+
+def _parent(url: str) -> str:
+    return url.rsplit("/", 1)[0]
+
+
+def partition_of(rel: str) -> tuple[tuple[str, str], ...]:
+    """``a=1/b=x%20y/file`` → ``(("a", "1"), ("b", "x y"))``."""
+    parts = rel.split("/")[:-1]
+    out = []
+    for p in parts:
+        if "=" in p:
+            k, v = p.split("=", 1)
+            out.append((unquote(k), unquote(v)))
+    return tuple(out)
+
+
+def discover(
+    source: str, settings: Settings, tables: Sequence[str], table: str | None = None
+) -> list[UnloadExport]:
+    """Every UNLOAD export under ``source`` (a folder or ``s3://bucket/prefix``).
+
+    The table an export belongs to: ``table`` when given, else the first folder name on
+    its path (from ``source`` down, ``source``'s own name included) that is a table of
+    the mapping, else the mapping's only table.
+    """
+    source = source.rstrip("/")
+    if not is_s3(source):
+        source = str(local_path(source).resolve())
+    listing = list_all(source, settings)
+    if not listing:
+        raise SourceError("empty: no UNLOAD export here", path=source)
+    sizes = dict(listing)
+    manifests = [u for u, _ in listing if u.endswith("_manifest.json")]
+    roots = {_parent(m): m for m in manifests}
+    for u, _ in listing:  # results/ folders without a manifest
+        if "/results/" in u:
+            root = u.split("/results/", 1)[0]
+            roots.setdefault(root, "")
+    if not roots:
+        raise SourceError("no *_manifest.json and no results/ folder: not an UNLOAD export",
+                          path=source)
+    exports = []
+    for root, manifest in sorted(roots.items()):
+        exports.append(_export(source, root, manifest or None, listing, sizes, settings,
+                               tables, table))
+    return exports
+
+
+def _table_for(source: str, root: str, tables: Sequence[str], table: str | None) -> str:
+    if table:
+        return table
+    names = [source.rsplit("/", 1)[-1], *root[len(source):].strip("/").split("/")]
+    for name in names:
+        if name in tables:
+            return name
+    if len(tables) == 1:
+        return tables[0]
+    raise SourceError(
+        f"cannot tell which table this export holds (no folder named one of "
+        f"{', '.join(tables)} on its path): pass --table", path=root)
+
+
+def _export(
+    source: str, root: str, manifest: str | None, listing: list[tuple[str, int]],
+    sizes: dict[str, int], settings: Settings, tables: Sequence[str], table: str | None,
+) -> UnloadExport:
+    warnings: list[str] = []
+    results_prefix = root + "/results/"
+    on_disk = {u[len(results_prefix):]: s for u, s in listing if u.startswith(results_prefix)}
+    metas = [u for u, _ in listing if _parent(u) == root and u.endswith("_metadata.json")]
+    types: dict[str, str] = {}
+    if metas:
+        try:
+            doc = json.loads(read_bytes(metas[0], settings))
+            types = column_types(doc["ColumnInfo"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SourceError(f"metadata file unreadable: {exc}", path=metas[0]) from exc
+    files: list[UnloadFile] = []
+    total_rows: int | None = None
+    fmt = ""
+    if manifest:
+        try:
+            doc = json.loads(read_bytes(manifest, settings))
+            qm = doc.get("query_metadata") or {}
+            total_rows = qm.get("total_row_count")
+            fmt = str(qm.get("result_format") or "").upper()
+            entries = doc["result_files"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SourceError(f"manifest unreadable: {exc}", path=manifest) from exc
+        missing = []
+        for entry in entries:
+            url = str(entry["url"])
+            rel = url.split("/results/", 1)[1] if "/results/" in url else url.rsplit("/", 1)[-1]
+            meta = entry.get("file_metadata") or {}
+            want = meta.get("content_length_in_bytes")
+            if rel not in on_disk:
+                missing.append(rel)
+                continue
+            if want is not None and int(want) != on_disk[rel]:
+                raise SourceError(
+                    f"result file {rel} has {on_disk[rel]} bytes, the manifest says {want}: "
+                    "incomplete copy?", path=manifest)
+            files.append(UnloadFile(results_prefix + rel, on_disk[rel], meta.get("row_count"),
+                                    partition_of(rel)))
+        if missing:
+            raise SourceError(f"{len(missing)} result files listed in the manifest are missing "
+                              f"(first: {missing[0]})", path=manifest)
+        listed = {f.url for f in files}
+        extra = [u for u in on_disk if results_prefix + u not in listed]
+        if extra:
+            warnings.append(f"{len(extra)} files under results/ not in the manifest, ignored "
+                            f"(first: {extra[0]})")
+        counted = sum(int(f.rows or 0) for f in files)
+        if total_rows is not None and counted != int(total_rows):
+            raise SourceError(f"manifest total_row_count {total_rows} differs from the sum of "
+                              f"its files' row_count {counted}", path=manifest)
+    else:
+        warnings.append("no manifest: row counts cannot be checked against it")
+        files = [UnloadFile(results_prefix + rel, size, None, partition_of(rel))
+                 for rel, size in sorted(on_disk.items())]
+    if not fmt and files:
+        fmt = "PARQUET" if files[0].url.endswith(".parquet") else "CSV"
+    if fmt == "CSV" and not types:
+        raise SourceError("CSV export without *_metadata.json: column names and types unknown",
+                          path=root)
+    return UnloadExport(root=root, table=_table_for(source, root, tables, table),
+                        result_format=fmt or "CSV", types=types, files=files,
+                        total_rows=None if total_rows is None else int(total_rows),
+                        manifest=manifest, warnings=warnings)
+
+
+# --------------------------------------------------------------------------- reading
+
+def _file_columns(export: UnloadExport, f: UnloadFile) -> list[str]:
+    keys = {k for k, _ in f.partition}
+    return [n for n in export.types if n not in keys]
+
+
+def _raw(url: str, settings: Settings) -> bytes:
+    data = read_bytes(url, settings)
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise SourceError(f"corrupt gzip: {exc}", path=url) from exc
+    return data
+
+
+def _read_csv(export: UnloadExport, f: UnloadFile, settings: Settings, opts: CsvOptions,
+              columns: Iterable[str] | None) -> pl.DataFrame:
+    names = _file_columns(export, f)
+    data = _raw(f.url, settings)
+    first = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
+    header = opts.header == "true" or (
+        opts.header == "auto" and [c.strip(opts.quote) for c in first.split(opts.delimiter)]
+        == names)
+    wanted = [c for c in names if columns is None or c in columns]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0),
+            parse_options=pacsv.ParseOptions(
+                delimiter=opts.delimiter, quote_char=opts.quote or False,
+                escape_char=opts.escape or False, double_quote=not opts.escape,
+                newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, include_columns=wanted,
+                strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(f"not a readable CSV: {str(exc).splitlines()[0]}", path=f.url) from exc
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(
+        [cast_text(frame.get_column(c), export.types.get(c, "VARCHAR")) for c in frame.columns]
+    )
+
+
+def _arrow_to_ts(frame: pl.DataFrame, types: dict[str, str]) -> pl.DataFrame:
+    out = []
+    for c in frame.columns:
+        s = frame.get_column(c)
+        want = types.get(c)
+        if isinstance(s.dtype, pl.Datetime):
+            unit_ns = {"ns": 1, "us": 1_000, "ms": 1_000_000}[s.dtype.time_unit or "ns"]
+            s = (s.dt.epoch(s.dtype.time_unit or "ns") * unit_ns).alias(c) if unit_ns != 1 \
+                else s.dt.epoch("ns")
+        elif s.dtype == pl.Utf8 and want and want != "VARCHAR":
+            s = cast_text(s, want)
+        elif want in ("BIGINT",) and s.dtype != pl.Int64:
+            s = s.cast(pl.Int64, strict=True)
+        elif want == "DOUBLE" and s.dtype != pl.Float64:
+            s = s.cast(pl.Float64, strict=True)
+        out.append(s)
+    return pl.DataFrame(out)
+
+
+def _read_parquet(f: UnloadFile, settings: Settings, types: dict[str, str],
+                  window: tuple[int, int] | None, time_col: str,
+                  columns: Iterable[str] | None) -> pl.DataFrame:
+    source = open_file(f.url, settings)
+    try:
+        pf = pq.ParquetFile(source)
+        schema = pf.schema_arrow
+        cols = None if columns is None else [c for c in schema.names if c in set(columns)]
+        groups = list(range(pf.metadata.num_row_groups))
+        offsets = [0]
+        for g in groups:
+            offsets.append(offsets[-1] + pf.metadata.row_group(g).num_rows)
+        if window is not None and time_col in schema.names:
+            groups = [g for g in groups if _overlaps(pf, g, schema.get_field_index(time_col),
+                                                     window)]
+        pieces = []
+        for g in groups:
+            t = pf.read_row_group(g, columns=cols)
+            part = pl.from_arrow(t)
+            assert isinstance(part, pl.DataFrame)
+            pieces.append(part.with_columns(
+                pl.int_range(offsets[g] + 1, offsets[g] + 1 + part.height, dtype=pl.UInt64)
+                .alias(ROW)))
+    except (OSError, pa.ArrowException) as exc:
+        raise translate_arrow(exc, f.url) from exc
+    finally:
+        source.close()
+    if not pieces:
+        empty = pl.from_arrow(schema.empty_table().select(cols) if cols else schema.empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        pieces = [empty.with_columns(pl.lit(None, dtype=pl.UInt64).alias(ROW))]
+    frame = pl.concat(pieces, how="vertical")
+    return _arrow_to_ts(frame.drop(ROW), types).with_columns(frame.get_column(ROW))
+
+
+def _overlaps(pf: pq.ParquetFile, g: int, idx: int, window: tuple[int, int]) -> bool:
+    stats = pf.metadata.row_group(g).column(idx).statistics
+    if stats is None or not stats.has_min_max:
+        return True
+    lo, hi = stats.min, stats.max
+    try:
+        lo_ns = _to_ns(lo)
+        hi_ns = _to_ns(hi)
+    except (TypeError, ValueError):
+        return True
+    return hi_ns >= window[0] and lo_ns < window[1]
+
+
+def _to_ns(value: Any) -> int:
+    import datetime as dt
+
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    if hasattr(value, "value"):  # pandas Timestamp
+        return int(value.value)
+    raise TypeError(type(value))
+
+
+def open_file(url: str, settings: Settings) -> pa.NativeFile:
+    fs, path = filesystem(url, settings)
+    try:
+        return fs.open_input_file(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise translate_arrow(exc, url) from exc
+
+
+def read_file(
+    export: UnloadExport, f: UnloadFile, settings: Settings, *,
+    csv: CsvOptions = CsvOptions(), window: tuple[int, int] | None = None,
+    time_col: str = "time", columns: Iterable[str] | None = None,
+) -> pl.DataFrame:
+    """One result file as a typed frame (Timestream column names, ``time`` Int64 ns),
+    partition columns added, ``_row`` numbered; rows outside ``window`` dropped."""
+    cols = None if columns is None else set(columns) | {time_col}
+    if export.result_format == "PARQUET":
+        frame = _read_parquet(f, settings, export.types, window, time_col, cols)
+    else:
+        frame = _read_csv(export, f, settings, csv, cols)
+        frame = frame.with_columns(pl.int_range(1, frame.height + 1, dtype=pl.UInt64).alias(ROW))
+    for key, value in f.partition:
+        if cols is not None and key not in cols:
+            continue
+        s = pl.Series(key, [value] * frame.height, dtype=pl.Utf8)
+        frame = frame.with_columns(cast_text(s, export.types.get(key, "VARCHAR")))
+    if time_col not in frame.columns:
+        raise SchemaError(f"no {time_col!r} column (columns: {', '.join(frame.columns)})",
+                          path=f.url)
+    if frame.schema[time_col] != pl.Int64:
+        frame = frame.with_columns(pl.col(time_col).cast(pl.Int64))
+    if window is not None:
+        frame = frame.filter((pl.col(time_col) >= window[0]) & (pl.col(time_col) < window[1]))
+    return frame
