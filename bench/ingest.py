@@ -14,6 +14,7 @@ sizes, to show it follows the chunk size, not the file size.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import resource
 import tempfile
 import time
@@ -55,6 +56,17 @@ def make_frame(rows: int, seed: int = 1) -> pl.DataFrame:
         "power_mw": rng.uniform(0, 3000, rows).round(3),
         "capacity_factor": rng.uniform(0, 1, rows).round(4),
     })
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user+system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def _fresh(client: InfluxClient, settings: Settings) -> None:
@@ -125,12 +137,20 @@ def run(
                                  {"power_mw": "float", "capacity_factor": "float"})
             bodies = [(b - a, body) for a, b, body in batches(lines, s.batch_lines, s.batch_bytes)]
             ours_runs, ceiling_runs = [], []
+            cpu: dict[str, list[float]] = {"ours_client": [], "ours_server": [],
+                                           "ceiling_client": [], "ceiling_server": []}
             with InfluxClient(s, url=handle.url) as admin:
                 for i in range(repeats):
                     _fresh(admin, s)
+                    c0, s0 = _self_cpu(), _proc_cpu(handle.pid)
                     ceiling_runs.append(_ceiling(s, bodies))
+                    cpu["ceiling_client"].append(_self_cpu() - c0)
+                    cpu["ceiling_server"].append(_proc_cpu(handle.pid) - s0)
                     _fresh(admin, s)
+                    c0, s0 = _self_cpu(), _proc_cpu(handle.pid)
                     seconds, points = _ours(s, path, tmpdir / f"state-{i}.sqlite")
+                    cpu["ours_client"].append(_self_cpu() - c0)
+                    cpu["ours_server"].append(_proc_cpu(handle.pid) - s0)
                     assert points == rows, (points, rows)
                     ours_runs.append(seconds)
             memory = {}
@@ -156,6 +176,9 @@ def run(
                               "runs": [round(x, 3) for x in ceiling_runs],
                               "points_per_s": round(rows / ceil_med)},
         "fraction_of_ceiling": round(ceil_med / ours_med, 3),
+        "cpu_seconds_median": {k: round(median(v), 2) for k, v in cpu.items()},
+        "note": "client and influxd share the same cores here; the CPU split shows how much "
+                "of the gap is our client's work competing with the server for them",
         "peak_rss_mib": memory,
         "environment": environment(),
     }

@@ -169,30 +169,37 @@ class Validator:
         rejects = [self._rejects_for(chunk.source, bad, checks)] if bad.height else []
         good = frame.filter(pl.col(_FAIL).is_null()).drop(_FAIL)
 
-        # duplicates within the chunk: same key, the last in file order wins
+        # duplicates within the chunk: same key, the last in file order wins. One hash
+        # per row answers "any duplicates at all?" cheaply; only then (or on a hash
+        # collision) is the exact, dearer grouping done.
         key_exprs = self._key_exprs(spec, tags, fields)
         key_names = [e.meta.output_name() for e in key_exprs]
-        good = good.with_columns(key_exprs).with_columns(
-            (pl.col(_POS) != pl.col(_POS).last().over(key_names)).alias("__dup"),
-            pl.col(ROW).last().over(key_names).alias("__winner"),
-        )
-        dups = good.filter(pl.col("__dup"))
-        if dups.height:
-            rejects.append(
-                dups.select(
-                    pl.lit(chunk.source, dtype=pl.Utf8).alias("source"),
-                    pl.col(ROW).alias("row"),
-                    pl.lit(None, dtype=pl.Utf8).alias("column"),
-                    pl.lit(None, dtype=pl.Utf8).alias("value"),
-                    pl.format("duplicate of row {} (last wins)", pl.col("__winner")).alias(
-                        "reason"
-                    ),
-                )
+        good = good.with_columns(key_exprs)
+        hashes = good.select(key_names).hash_rows(seed=_HASH_SEED)
+        dups = good.clear()
+        if hashes.is_duplicated().any():
+            good = good.with_columns(
+                (pl.col(_POS) != pl.col(_POS).last().over(key_names)).alias("__dup"),
+                pl.col(ROW).last().over(key_names).alias("__winner"),
             )
-        good = good.filter(~pl.col("__dup"))
+            dups = good.filter(pl.col("__dup"))
+            if dups.height:
+                rejects.append(
+                    dups.select(
+                        pl.lit(chunk.source, dtype=pl.Utf8).alias("source"),
+                        pl.col(ROW).alias("row"),
+                        pl.lit(None, dtype=pl.Utf8).alias("column"),
+                        pl.lit(None, dtype=pl.Utf8).alias("value"),
+                        pl.format("duplicate of row {} (last wins)", pl.col("__winner")).alias(
+                            "reason"
+                        ),
+                    )
+                )
+                keep = ~good["__dup"]
+                good = good.filter(keep)
+                hashes = hashes.filter(keep)
 
         # duplicates across chunks of the object: counted, not rejected
-        hashes = good.select(key_names).hash_rows(seed=_HASH_SEED)
         seen = self._seen.setdefault(chunk.source, [])
         cross = int(hashes.is_in(pl.concat(seen).implode()).sum()) if seen else 0
         seen.append(hashes)
