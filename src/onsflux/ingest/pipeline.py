@@ -317,7 +317,8 @@ class Ingestor:
             return
         assert record is not None
         with _timer(phases, "verify"):
-            result.verified = self._verify(expect)
+            result.verified, verify_notes = self._verify(expect)
+        result.notes.extend(verify_notes)
         record.status = OK
         record.rows, record.points = result.rows, result.points
         record.rejected, record.duplicates = result.rejected, result.duplicates
@@ -409,7 +410,7 @@ class Ingestor:
             parts.append(make_rejects(key, rows, err.field or "*", None, reason))
         return pl.concat(parts) if parts else None
 
-    def _verify(self, expect: dict[str, _Expect]) -> str:
+    def _verify(self, expect: dict[str, _Expect]) -> tuple[str, list[str]]:
         """Read back what the server holds for this object and compare with what was written.
 
         First the cheap check: per-field totals over the object's time range (one scan,
@@ -444,9 +445,9 @@ class Ingestor:
                 raise TerminalError("verify failed: " + "; ".join(short))
             extra = sum(have.values()) - sum(want.values())
             if extra > 0:
-                notes.append(f"{name}: {extra} more points in range than this object wrote "
-                             "(other objects cover the same time range)")
-        return "ok" + (f" ({'; '.join(notes)})" if notes else "")
+                notes.append(f"verify: {extra} more {name} points in the object's time range than "
+                             "it wrote (other objects cover the same range); none missing")
+        return "ok", notes
 
 
 def count_totals(
