@@ -234,6 +234,18 @@ SECTORS: dict[str, Entity] = {
     )
 }
 
+# ONS open-data datasets, columns exactly as published
+ONS_GENERATION_COLUMNS = (
+    "din_instante", "id_subsistema", "nom_subsistema", "id_estado", "nom_estado",
+    "cod_modalidadeoperacao", "nom_tipousina", "nom_tipocombustivel", "nom_usina",
+    "id_ons", "ceg", "val_geracao",
+)
+ONS_LOAD_COLUMNS = ("id_subsistema", "nom_subsistema", "din_instante", "val_cargaenergiahomwmed")
+ONS_INTERCHANGE_COLUMNS = (
+    "din_instante", "id_subsistema_origem", "nom_subsistema_origem", "id_subsistema_destino",
+    "nom_subsistema_destino", "val_intercambiomwmed",
+)
+
 # ONS open-data spellings (after trimming and upper-casing) -> canonical slugs
 ONS_SUBSYSTEM_IDS: dict[str, str] = {r.ons_id: r.slug for r in REGIONS.values()}
 ONS_SUBSYSTEM_IDS.update({"SE/CO": "southeast", "SECO": "southeast"})

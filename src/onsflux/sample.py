@@ -64,6 +64,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import catalog
+from .catalog import ONS_GENERATION_COLUMNS, ONS_INTERCHANGE_COLUMNS, ONS_LOAD_COLUMNS
 
 __all__ = [
     "Format",
@@ -85,16 +86,6 @@ UTC = dt.UTC
 LOCAL = ZoneInfo(catalog.TIMEZONE)
 TIME_DTYPE = pl.Datetime("ns", "UTC")
 
-ONS_GENERATION_COLUMNS = (
-    "din_instante", "id_subsistema", "nom_subsistema", "id_estado", "nom_estado",
-    "cod_modalidadeoperacao", "nom_tipousina", "nom_tipocombustivel", "nom_usina",
-    "id_ons", "ceg", "val_geracao",
-)
-ONS_LOAD_COLUMNS = ("id_subsistema", "nom_subsistema", "din_instante", "val_cargaenergiahomwmed")
-ONS_INTERCHANGE_COLUMNS = (
-    "din_instante", "id_subsistema_origem", "nom_subsistema_origem", "id_subsistema_destino",
-    "nom_subsistema_destino", "val_intercambiomwmed",
-)
 PROCESSED_COLUMNS = (
     "timestamp", "region", "energy_source", "measurement_type", "value", "unit",
     "plant", "state", "plant_id", "sector", "line", "from_region", "to_region",

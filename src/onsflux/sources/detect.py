@@ -29,20 +29,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .. import catalog
+from ..catalog import ONS_GENERATION_COLUMNS, ONS_INTERCHANGE_COLUMNS, ONS_LOAD_COLUMNS
 from ..exceptions import SchemaError
 
 FormatKind = Literal["ons_generation", "ons_load", "ons_interchange", "long", "wide"]
 
-ONS_GENERATION_COLUMNS = (
-    "din_instante", "id_subsistema", "nom_subsistema", "id_estado", "nom_estado",
-    "cod_modalidadeoperacao", "nom_tipousina", "nom_tipocombustivel", "nom_usina",
-    "id_ons", "ceg", "val_geracao",
-)
-ONS_LOAD_COLUMNS = ("id_subsistema", "nom_subsistema", "din_instante", "val_cargaenergiahomwmed")
-ONS_INTERCHANGE_COLUMNS = (
-    "din_instante", "id_subsistema_origem", "nom_subsistema_origem", "id_subsistema_destino",
-    "nom_subsistema_destino", "val_intercambiomwmed",
-)
 LONG_REQUIRED = ("timestamp", "region", "energy_source", "measurement_type", "value", "unit")
 LONG_OPTIONAL = ("plant", "sector", "line", "voltage", "from_region", "to_region", "state",
                  "plant_id")
