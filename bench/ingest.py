@@ -74,7 +74,7 @@ def _fresh(client: InfluxClient, settings: Settings) -> None:
     client.ensure_database(BUCKET, settings.retention)
 
 
-def _ours(settings: Settings, path: Path, state: Path) -> tuple[float, int]:
+def _ours(settings: Settings, path: Path, state: Path) -> tuple[float, int, dict[str, float]]:
     store = SqliteStateStore(state)
     with InfluxClient(settings, url=settings.influxdb_url) as client:
         started = time.perf_counter()
@@ -83,7 +83,7 @@ def _ours(settings: Settings, path: Path, state: Path) -> tuple[float, int]:
     store.close()
     if summary.failed or summary.rejected:
         raise RuntimeError(f"benchmark ingest not clean: {summary.as_dict()['objects']}")
-    return seconds, summary.points
+    return seconds, summary.points, summary.objects[0].phases
 
 
 def _ceiling(settings: Settings, bodies: list[tuple[int, bytes]]) -> float:
@@ -137,6 +137,7 @@ def run(
                                  {"power_mw": "float", "capacity_factor": "float"})
             bodies = [(b - a, body) for a, b, body in batches(lines, s.batch_lines, s.batch_bytes)]
             ours_runs, ceiling_runs = [], []
+            phase_runs: list[dict[str, float]] = []
             cpu: dict[str, list[float]] = {"ours_client": [], "ours_server": [],
                                            "ceiling_client": [], "ceiling_server": []}
             with InfluxClient(s, url=handle.url) as admin:
@@ -148,7 +149,8 @@ def run(
                     cpu["ceiling_server"].append(_proc_cpu(handle.pid) - s0)
                     _fresh(admin, s)
                     c0, s0 = _self_cpu(), _proc_cpu(handle.pid)
-                    seconds, points = _ours(s, path, tmpdir / f"state-{i}.sqlite")
+                    seconds, points, phases = _ours(s, path, tmpdir / f"state-{i}.sqlite")
+                    phase_runs.append(phases)
                     cpu["ours_client"].append(_self_cpu() - c0)
                     cpu["ours_server"].append(_proc_cpu(handle.pid) - s0)
                     assert points == rows, (points, rows)
@@ -176,6 +178,10 @@ def run(
                               "runs": [round(x, 3) for x in ceiling_runs],
                               "points_per_s": round(rows / ceil_med)},
         "fraction_of_ceiling": round(ceil_med / ours_med, 3),
+        "phases_median_s": {k: round(median([p.get(k, 0.0) for p in phase_runs]), 3)
+                            for k in ("read", "validate", "encode", "wait", "verify")},
+        "fraction_of_ceiling_without_verify": round(
+            ceil_med / (ours_med - median([p.get("verify", 0.0) for p in phase_runs])), 3),
         "cpu_seconds_median": {k: round(median(v), 2) for k, v in cpu.items()},
         "note": "client and influxd share the same cores here; the CPU split shows how much "
                 "of the gap is our client's work competing with the server for them",
