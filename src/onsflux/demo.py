@@ -19,7 +19,7 @@ from .influx.client import quote_ident
 from .influx.local import LocalServer
 from .ingest.pipeline import Ingestor, Summary
 from .settings import Settings
-from .state.store import open_store
+from .state.store import store_for
 
 BRT = ZoneInfo(catalog.TIMEZONE)
 
@@ -81,7 +81,7 @@ def run(settings: Settings, out: Path, *, days: int = 30, console: Console | Non
 
     console.rule("[bold]3. ingest")
     s = settings.with_overrides(influxdb_url=handle.url)
-    store = open_store(s.state_path)
+    store = store_for(s)
     with InfluxClient(s, url=handle.url) as client:
         summary = Ingestor(s, store, client).ingest([str(out / "ons")])
         for o in summary.objects:

@@ -10,10 +10,14 @@ OnsfluxError                      root: catch this to catch everything of ours
 │   ├── EncodeError               a value cannot be written as line protocol
 │   ├── WriteRejected             the server refused data (400: parse error, type conflict)
 │   ├── QueryError                the server refused a query (syntax, unknown database, auth)
-│   └── LocalServerError          the local influxd could not be started or stopped
+│   │   └── InvalidQuery          refused before reaching a server: bad spec, not read-only
+│   │       └── UnsupportedError  a dialect cannot express a feature of the query
+│   ├── LocalServerError          the local influxd could not be started or stopped
+│   └── StateStoreError           the state store refused (missing table, no permission)
 └── TransientError                the same call may succeed later: retried, then dead-lettered
-    ├── ServerUnavailable         connection refused/reset, 5xx, 429, timeouts
-    └── CircuitOpen               the breaker is open: we do not even try
+    ├── ServerUnavailable         connection refused/reset, 5xx, 429, timeouts, throttling
+    ├── CircuitOpen               the breaker is open: we do not even try
+    └── ObjectBusy                another worker holds a fresh claim on the same object
 ```
 
 Third-party errors (httpx, pyarrow, botocore) are translated at the edge into the most
@@ -93,8 +97,28 @@ class QueryError(TerminalError):
         super().__init__(message)
 
 
+class InvalidQuery(QueryError):
+    """A query spec or raw query was refused before reaching any server (bad or unsafe)."""
+
+    kind = "invalid_query"
+
+
+class UnsupportedError(InvalidQuery):
+    """A query dialect cannot express a feature of the query; ``dialect`` says which."""
+
+    kind = "unsupported"
+
+    def __init__(self, message: str, *, dialect: str | None = None) -> None:
+        self.dialect = dialect
+        super().__init__(f"{dialect}: {message}" if dialect else message)
+
+
 class LocalServerError(TerminalError):
     kind = "local_server"
+
+
+class StateStoreError(TerminalError):
+    kind = "state_store"
 
 
 class ServerUnavailable(TransientError):
@@ -112,3 +136,9 @@ class ServerUnavailable(TransientError):
 
 class CircuitOpen(TransientError):
     kind = "circuit_open"
+
+
+class ObjectBusy(TransientError):
+    """Another worker is ingesting the same object right now (S3 delivers at least once)."""
+
+    kind = "busy"

@@ -42,11 +42,11 @@ def s3_ingest(
     from .influx.local import resolve_url
     from .ingest.pipeline import Ingestor
     from .sources import list_objects
-    from .state.store import open_store
+    from .state.store import store_for
 
     s = settings or Settings()
     results: list[dict[str, Any]] = []
-    store = open_store(s.state_path)
+    store = store_for(s)
     try:
         with InfluxClient(s, url=resolve_url(s)) as client:
             ingestor = Ingestor(s, store, client)
@@ -72,3 +72,39 @@ def s3_ingest(
         "failed": sum(r["status"] == "failed" for r in results),
         "results": results,
     }
+
+
+def migrate_partition(
+    event: dict[str, Any], context: Any = None, *, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Run one migration partition (a Step Functions map item): same code as the CLI.
+
+    ``event``: ``{"source": "timestream://db/table" | "s3://…", "partition": "ID",
+    "mapping": PATH (optional; default: the mapping recorded with the plan)}``. Returns
+    the partition's outcome; raises :class:`RetryableIngestError` when it failed for a
+    transient reason (so the state machine retries), never for a terminal one.
+    """
+    from .influx import InfluxClient
+    from .influx.local import resolve_url
+    from .migrate import Migration
+    from .migrate.run import _claim_and_run
+    from .state.store import open_store
+
+    s = settings or Settings()
+    source, pid = event.get("source"), event.get("partition")
+    if not source or not pid:
+        from .exceptions import ConfigError
+
+        raise ConfigError("event needs 'source' and 'partition'")
+    rejects = open_store(s.state_path)
+    try:
+        with Migration(s, source, event.get("mapping"), table=event.get("table")) as mig, \
+                InfluxClient(s, url=resolve_url(s)) as client:
+            p = mig.partitions([pid])[0]
+            client.ensure_database(p.bucket, s.retention)
+            result = _claim_and_run(mig, client, pid, rejects)
+    finally:
+        rejects.close()
+    if str(result.get("error") or "").startswith("transient"):
+        raise RetryableIngestError(f"partition {pid}: {result['error']}")
+    return result

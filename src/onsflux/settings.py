@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         description="ONSFLUX_STATE: SQLite path (default STATE_DIR/state.sqlite) or dynamodb://table",
     )
 
+    dlq_queue_url: str | None = Field(
+        default=None, description="ONSFLUX_DLQ_QUEUE_URL: SQS queue that also receives dead letters"
+    )
+
     # --- write path ---
     batch_lines: int = Field(default=5000, gt=0)
     batch_bytes: int = Field(default=4 * 1024 * 1024, gt=1024)
@@ -75,6 +79,11 @@ class Settings(BaseSettings):
     aws_region: str = Field(
         default="us-east-1",
         validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"),
+    )
+
+    # --- query fallback: the Parquet files the ingest read, queried when InfluxDB is down ---
+    fallback_path: str | None = Field(
+        default=None, description="ONSFLUX_FALLBACK_PATH: local folder or s3://bucket/prefix"
     )
 
     # --- API (question answering) ---

@@ -89,9 +89,9 @@ def _client() -> Any:
 
 
 def _store() -> Any:
-    from ..state.store import open_store
+    from ..state.store import store_for
 
-    return open_store(settings().state_path)
+    return store_for(settings())
 
 
 # ---------------------------------------------------------------------------- local
@@ -397,3 +397,8 @@ def demo_cmd(
     summary = demo.run(settings(), out, days=days, console=console)
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+from .migrate import migrate_app  # noqa: E402 - registered last: it imports from this module
+
+app.add_typer(migrate_app, name="migrate")

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from .. import catalog
-from ..exceptions import OnsfluxError, TerminalError, TransientError, WriteRejected
+from ..exceptions import ObjectBusy, OnsfluxError, TerminalError, TransientError, WriteRejected
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, make_rejects
 from ..influx import InfluxClient, WriteOutcome
 from ..influx.client import quote_ident
@@ -37,6 +37,7 @@ T = TypeVar("T")
 INGESTED = "ingested"
 SKIPPED = "skipped"
 DRY_RUN = "dry_run"
+BUSY = "busy"
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ObjectResult:
     """What happened to one object; the JSON summary lists these."""
 
     key: str
-    status: str  # ingested | skipped | failed | dry_run
+    status: str  # ingested | skipped | failed | dry_run | busy
     rows: int = 0
     points: int = 0
     rejected: int = 0
@@ -204,8 +205,14 @@ class Ingestor:
                 self.progress("object_done", {"result": result})
                 return result
         started = time.perf_counter()
-        record = None if dry_run else self.store.begin(ref.key, ref.fingerprint)
         result = ObjectResult(key=ref.key, status=DRY_RUN if dry_run else INGESTED)
+        try:
+            record = None if dry_run else self.store.begin(ref.key, ref.fingerprint)
+        except ObjectBusy as exc:  # another worker has it: not a failure of the object
+            result.status, result.error, result.error_kind = BUSY, str(exc), exc.kind
+            result.retryable = True
+            self.progress("object_done", {"result": result})
+            return result
         try:
             self._run(ref, record, result, dry_run=dry_run)
         except OnsfluxError as exc:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from ..exceptions import ConfigError
+from ..settings import Settings
 
 # object status values
 RUNNING = "running"
@@ -262,10 +263,21 @@ class SqliteStateStore:
             self._db.close()
 
 
-def open_store(location: str) -> StateStore:
+def open_store(location: str, *, region: str = "us-east-1", queue_url: str | None = None,
+               endpoint_url: str | None = None) -> StateStore:
     """Open the store named by ``ONSFLUX_STATE``: a SQLite path or ``dynamodb://TABLE``."""
     if location.startswith("dynamodb://"):
-        raise ConfigError(
-            "dynamodb:// state stores are not available in this build; use a SQLite path"
-        )
+        table = location.removeprefix("dynamodb://").strip("/")
+        if not table:
+            raise ConfigError("ONSFLUX_STATE=dynamodb:// needs a table name: dynamodb://TABLE")
+        from .dynamodb import DynamoStateStore
+
+        return DynamoStateStore(table, region=region, queue_url=queue_url,
+                                endpoint_url=endpoint_url)
     return SqliteStateStore(location)
+
+
+def store_for(settings: Settings) -> StateStore:
+    """The state store the settings name (SQLite by default, DynamoDB + SQS in AWS)."""
+    return open_store(settings.state_path, region=settings.aws_region,
+                      queue_url=settings.dlq_queue_url)
