@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts show literal [brackets] (e.g. URL syntax)
 )
 local_app = typer.Typer(help="Start, stop and inspect the local InfluxDB under the state folder.",
                         no_args_is_help=True)
