@@ -120,13 +120,22 @@ def _peak_rss(settings: Settings, path: Path, state: Path) -> float:
 
 
 def run(
-    *, rows: int = 1_000_000, repeats: int = 3, settings: Settings | None = None
+    *, rows: int = 1_000_000, repeats: int = 3, settings: Settings | None = None,
+    pin: bool = False,
 ) -> dict[str, Any]:
+    """``pin``: influxd on CPU 0, this process (client) on CPU 1 — as if on two machines,
+    the way production runs (Timestream for InfluxDB is a separate instance)."""
     base = settings or Settings()
+    pinned = pin and len(os.sched_getaffinity(0)) >= 2
     with tempfile.TemporaryDirectory(prefix="onsflux-bench-") as tmp:
         tmpdir = Path(tmp)
         server = LocalServer(tmpdir / "influx")
         handle = server.up()
+        before = os.sched_getaffinity(0)
+        if pinned:
+            cpus = sorted(before)
+            os.sched_setaffinity(handle.pid, {cpus[0]})
+            os.sched_setaffinity(0, {cpus[1]})
         try:
             s = base.with_overrides(influxdb_url=handle.url, state_dir=tmpdir)
             frame = make_frame(rows)
@@ -165,11 +174,13 @@ def run(
                 memory[label] = _peak_rss(s.with_overrides(chunk_rows=chunk), p,
                                           tmpdir / f"mem-{label}.sqlite")
         finally:
+            os.sched_setaffinity(0, before)
             server.down()
     ours_med, ceil_med = median(ours_runs), median(ceiling_runs)
     return {
         "name": "ingest",
         "points": rows,
+        "pinned": "influxd on one core, client on the other" if pinned else "no (shared cores)",
         "batch_lines": s.batch_lines,
         "write_workers": s.write_workers,
         "ours": {"median_s": round(ours_med, 3), "runs": [round(x, 3) for x in ours_runs],
