@@ -366,12 +366,30 @@ def bench_cmd(
     name: Annotated[str, typer.Argument(help="encode | ingest")],
     repeats: Annotated[int, typer.Option(help="Runs per contender; the median is reported.")] = 3,
     rows: Annotated[int | None, typer.Option(help="Rows (points) to use.")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "--set", help="Benchmark parameter KEY=VALUE, e.g. --set pin=true.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Run a benchmark from bench/ and print its figures (JSON with --json)."""
+    from ..exceptions import ConfigError
+
     module = _bench_module(name)
     params = inspect.signature(module.run).parameters
     kwargs: dict[str, Any] = {"repeats": repeats}
+    for item in option or []:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in params:
+            raise ConfigError(f"--set {item!r}: use KEY=VALUE with KEY one of "
+                              f"{', '.join(p for p in params if p not in ('settings', 'json'))}")
+        default = params[key].default
+        if isinstance(default, bool):
+            kwargs[key] = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(default, int):
+            kwargs[key] = int(raw)
+        elif isinstance(default, float):
+            kwargs[key] = float(raw)
+        else:
+            kwargs[key] = raw
     if rows is not None:
         kwargs["rows"] = rows
     if "json" in params:
@@ -401,3 +419,8 @@ def demo_cmd(
 
 
 
+
+
+# ---------------------------------------------------------------------------- query
+
+_register_query(app)
