@@ -418,9 +418,10 @@ def demo_cmd(
         raise typer.Exit(EXIT_FAILED)
 
 
+from .migrate import migrate_app  # noqa: E402 - registered last: it imports from this module
 
+app.add_typer(migrate_app, name="migrate")
 
 
 # ---------------------------------------------------------------------------- query
 
-_register_query(app)

@@ -73,6 +73,9 @@ class CsvOptions:
     header: str = "auto"  # "auto" | "true" | "false"
 
 
+DEFAULT_CSV = CsvOptions()
+
+
 @dataclass(frozen=True)
 class UnloadFile:
     url: str
@@ -416,7 +419,7 @@ def open_file(url: str, settings: Settings) -> pa.NativeFile:
 
 def read_file(
     export: UnloadExport, f: UnloadFile, settings: Settings, *,
-    csv: CsvOptions = CsvOptions(), window: tuple[int, int] | None = None,
+    csv: CsvOptions = DEFAULT_CSV, window: tuple[int, int] | None = None,
     time_col: str = "time", columns: Iterable[str] | None = None,
 ) -> pl.DataFrame:
     """One result file as a typed frame (Timestream column names, ``time`` Int64 ns),

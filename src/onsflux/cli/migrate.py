@@ -1,0 +1,260 @@
+"""``onsflux migrate plan / run / verify / rollback / sync``: thin over :mod:`onsflux.migrate`.
+
+Like vmctl: explore and show first, then confirm (``--yes``; without a terminal, ``plan``
+confirms by itself, ``rollback`` refuses without ``--yes`` because it deletes data).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from .app import EXIT_FAILED, EXIT_REJECTS, JsonOpt, _client, friendly, settings
+from .output import console, emit_json, err_console, fmt_int, table
+
+migrate_app = typer.Typer(help="Timestream → InfluxDB: plan, run, verify, roll back, sync.",
+                          no_args_is_help=True)
+
+SourceOpt = Annotated[str, typer.Option(
+    "--source", help="UNLOAD export (folder or s3://bucket/prefix) or timestream://DB[/TABLE].")]
+MappingOpt = Annotated[str | None, typer.Option(
+    "--mapping", help="Mapping file (TOML/JSON); default: the one recorded by plan, or the "
+                      "ONS defaults.")]
+TableOpt = Annotated[str | None, typer.Option(
+    "--table", help="Table an UNLOAD export holds, when its path does not say.")]
+PartitionOpt = Annotated[list[str] | None, typer.Option(
+    "--partition", help="Only this partition (repeatable).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _migration(source: str, mapping: str | None, table_name: str | None) -> Any:
+    from ..migrate import Migration
+
+    return Migration(settings(), source, mapping, table=table_name)
+
+
+def _confirm(question: str, yes: bool, *, required: bool = False) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        if required:
+            err_console.print(f"[red]refused:[/] {question} needs --yes when not on a terminal")
+            return False
+        return True
+    return typer.confirm(question, default=False)
+
+
+@migrate_app.command("plan")
+@friendly
+def plan_cmd(
+    source: SourceOpt, mapping: MappingOpt = None, table_name: TableOpt = None,
+    target_rows: Annotated[int, typer.Option(help="Rows per partition at most.")] = 1_000_000,
+    window: Annotated[str | None, typer.Option(help="Force a window size (6h, 1d, 30d…).")]
+    = None,
+    yes: YesOpt = False, json: JsonOpt = False,
+) -> None:
+    """Explore the source, cut it into (table, time window) partitions, record them."""
+    with _migration(source, mapping, table_name) as mig:
+        plan = mig.plan(target_rows=target_rows, window=window)
+        out = plan.as_dict()
+        if not json:
+            console.print(table(
+                f"plan for {plan.source} — window {out['window']}",
+                ["table", "→ bucket/measurement", "rows", "points", "rejects", "NULL measures",
+                 "manifest rows", "first", "last", "series", "partitions"],
+                [[t["table"], f"{t['bucket']}/{t['measurement']}", fmt_int(t["rows"]),
+                  fmt_int(t["points"]), fmt_int(t["rejected"]), fmt_int(t["null_measures"]),
+                  "" if t["manifest_rows"] is None else fmt_int(t["manifest_rows"]),
+                  t["first"], t["last"], fmt_int(t["series"]), t["partitions"]]
+                 for t in out["tables"]]))
+            for w in out["warnings"]:
+                console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+        if not _confirm(f"Found {fmt_int(plan.rows)} rows in {len(plan.partitions)} partitions. "
+                        "Record this plan?", yes or json):
+            raise typer.Exit(EXIT_FAILED)
+        new = mig.save(plan)
+        out["new_partitions"] = new
+        if json:
+            emit_json(out)
+        else:
+            console.print(f"recorded: {len(plan.partitions)} partitions ({new} new); "
+                          f"next: onsflux migrate run --source {source}")
+
+
+@migrate_app.command("run")
+@friendly
+def run_cmd(
+    source: SourceOpt, mapping: MappingOpt = None, table_name: TableOpt = None,
+    partition: PartitionOpt = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read, map, encode; write nothing.")]
+    = False,
+    allow_rejects: Annotated[bool, typer.Option("--allow-rejects")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Migrate every partition not done yet (resumable; idempotent)."""
+    from ..migrate import run
+
+    with _migration(source, mapping, table_name) as mig, _progress(not json) as progress:
+        summary = run(mig, workers=workers, dry_run=dry_run, partition_ids=partition,
+                      progress=progress)
+    out = summary.as_dict()
+    if json:
+        emit_json(out)
+    else:
+        console.print(table("dry run (nothing written)" if dry_run else "run",
+                            ["partition", "status", "rows", "points", "rejected", "NULL", "s"],
+                            [[p["id"], p["status"], fmt_int(p["source_rows"]),
+                              fmt_int(p["points"]), fmt_int(p["rejected"]),
+                              fmt_int(p["null_measures"]), p["seconds"]]
+                             for p in out["partitions"]]))
+        for p in out["partitions"]:
+            if p["error"] and p["status"] != "skipped":
+                console.print(f"  [red]{p['id']}:[/] {p['error']}", soft_wrap=True)
+        for e in out["errors"]:
+            console.print(f"  [red]error:[/] {e}", soft_wrap=True)
+        console.print(f"{fmt_int(out['points'])} points, {fmt_int(out['rejected'])} rejected, "
+                      f"{out['failed']} failed in {out['seconds']} s "
+                      f"({fmt_int(out['points_per_s'] or 0)} points/s)")
+    if summary.failed:
+        raise typer.Exit(EXIT_FAILED)
+    if summary.rejected and not allow_rejects:
+        err_console.print(f"[yellow]{fmt_int(summary.rejected)} rows rejected[/]: "
+                          "`onsflux rejects` lists them (--allow-rejects to exit 0)")
+        raise typer.Exit(EXIT_REJECTS)
+
+
+class _progress:
+    """A rich bar over partitions (no-op with --json or without a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda event, payload: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.bar = Progress("[bold]migrate", BarColumn(), MofNCompleteColumn(),
+                            "{task.fields[points]:,} points", TimeElapsedColumn(),
+                            console=err_console)
+        self.bar.__enter__()
+        self.task: Any = None
+
+        def callback(event: str, payload: dict[str, Any]) -> None:
+            if event == "plan":
+                self.task = self.bar.add_task("migrate", total=payload["partitions"], points=0)
+            elif event == "partition_done" and self.task is not None:
+                t = self.bar.tasks[0]
+                self.bar.update(self.task, advance=1,
+                                points=t.fields["points"] + payload["points"])
+
+        return callback
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.__exit__(None, None, None)
+
+
+@migrate_app.command("verify")
+@friendly
+def verify_cmd(
+    source: SourceOpt, mapping: MappingOpt = None, table_name: TableOpt = None,
+    partition: PartitionOpt = None,
+    rel_tol: Annotated[float, typer.Option(help="Relative tolerance of float sums.")] = 1e-9,
+    limit: Annotated[int, typer.Option(help="Mismatches shown (all with --json).")] = 50,
+    json: JsonOpt = False,
+) -> None:
+    """Compare count, sum, min, max per partition, series and field; exit 1 on any mismatch."""
+    from ..migrate import verify
+
+    with _migration(source, mapping, table_name) as mig, _client() as client:
+        report = verify(mig, client, partition, rel_tol=rel_tol)
+    out = report.as_dict()
+    if json:
+        emit_json(out)
+    else:
+        console.print(table("verify", ["partition", "ok", "series", "source values",
+                                       "InfluxDB values", "rejected", "mismatches"],
+                            [[p["id"], "ok" if p["ok"] else "MISMATCH", p["series"],
+                              fmt_int(p["source_values"]), fmt_int(p["target_values"]),
+                              fmt_int(p["rejected"]), p["mismatches"]]
+                             for p in out["partitions"]]))
+        if report.mismatches:
+            console.print(table(f"{len(report.mismatches)} mismatches",
+                                ["partition", "series", "field", "stat", "source", "InfluxDB"],
+                                [[m.partition, m.series, m.field, m.stat, m.source, m.target]
+                                 for m in report.mismatches[:limit]]))
+        console.print(f"{len(out['partitions'])} partitions, {fmt_int(out['values'])} values "
+                      f"checked in {out['seconds']} s: "
+                      + ("[green]identical[/]" if report.ok else "[red]DIFFERENT[/]"))
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@migrate_app.command("rollback")
+@friendly
+def rollback_cmd(
+    source: SourceOpt, mapping: MappingOpt = None, table_name: TableOpt = None,
+    partition: PartitionOpt = None, yes: YesOpt = False, json: JsonOpt = False,
+) -> None:
+    """Delete what the migration wrote (all partitions, or --partition …), after confirming."""
+    from ..migrate import deletions, rollback
+
+    with _migration(source, mapping, table_name) as mig:
+        plan = deletions(mig.partitions(partition))
+        if not json:
+            console.print(table(f"rollback deletes {len(plan)} ranges",
+                                ["partition", "bucket", "measurement", "from", "to (excl.)"],
+                                [[d.partition, d.bucket, d.measurement, d.as_dict()["start"],
+                                  d.as_dict()["stop"]] for d in plan]))
+        if not plan:
+            if json:
+                emit_json({"deleted": []})
+            return
+        if not _confirm(f"Delete these {len(plan)} ranges from InfluxDB?", yes, required=True):
+            raise typer.Exit(EXIT_FAILED)
+        with _client() as client:
+            done = rollback(mig, client, plan)
+    if json:
+        emit_json({"deleted": [d.as_dict() for d in done]})
+    else:
+        console.print(f"rolled back {len(done)} partitions")
+
+
+@migrate_app.command("sync")
+@friendly
+def sync_cmd(
+    source: SourceOpt, mapping: MappingOpt = None,
+    lag: Annotated[float, typer.Option(help="Seconds behind now left alone.")] = 60.0,
+    overlap: Annotated[float, typer.Option(help="Seconds re-read behind the watermark.")]
+    = 900.0,
+    interval: Annotated[float, typer.Option(help="Seconds between iterations.")] = 60.0,
+    once: Annotated[bool, typer.Option("--once", help="One iteration, then stop.")] = False,
+    max_iterations: Annotated[int | None, typer.Option(help="Stop after N iterations.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Replicate new Timestream data until cutover; SIGTERM stops cleanly."""
+    from ..migrate import sync
+    from ..migrate.sync import Stopper
+
+    stopper = Stopper()
+    stopper.install()
+
+    def show(it: Any) -> None:
+        if not json:
+            for t in it.tables:
+                console.print(f"#{it.iteration} {t['table']}: {t['from']} → {t['to']} "
+                              f"{t['status']} {fmt_int(t['points'])} points, lag {t['lag_s']} s")
+
+    with _migration(source, mapping, None) as mig, _client() as client:
+        report = sync(mig, client, lag_s=lag, overlap_s=overlap, interval_s=interval, once=once,
+                      max_iterations=max_iterations, stopper=stopper, progress=show)
+    if json:
+        emit_json(report.as_dict())
+    else:
+        console.print(f"sync stopped ({report.stopped_by})")
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)

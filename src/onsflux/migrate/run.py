@@ -1,0 +1,274 @@
+"""Run partitions: read the window from the source, map, encode, write, record.
+
+One partition = read its rows (UNLOAD files overlapping the window, or one Timestream
+query) → :func:`~onsflux.migrate.mapping.map_frame` → ``encode_lines`` → ``batches``
+→ ``InfluxClient.write`` on ``settings.write_workers`` threads. Idempotent: a point is
+identified by measurement + tag set + timestamp, so writing a partition again overwrites
+the same points with the same values — a run killed at any moment (SIGKILL included)
+and started again ends with exactly the source's points, none twice.
+
+Failure policy: transient errors are retried inside the client (5xx/429/timeouts); a
+write the server refuses (400 parse error, 401/404…) is never retried: the partition is
+marked ``failed`` with the message and the run goes on with the others; the run's
+summary then says ``failed > 0`` (the CLI exits non-zero). Points the server dropped
+(partial write: retention, type conflict) and rows the mapping refused are *rejects*:
+counted on the partition, each with its reason in the state store's ``rejects`` table
+(key ``migrate:<partition id>``).
+
+``run(…, workers=N)``: N > 1 starts a spawn-context process pool; each worker claims
+its partition in the state store (so a second ``run`` on another terminal, or a Lambda,
+never runs the same partition at the same time) and records its own result. Partitions
+left ``running`` by a dead worker are reclaimed at the start of the next run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from ..exceptions import OnsfluxError, TransientError
+from ..frames import make_rejects
+from ..influx import InfluxClient
+from ..ingest.encode import batches, encode_lines
+from ..settings import Settings
+from .mapping import Mapping, map_frame
+from .plan import Migration
+from .state import DONE, FAILED, RUNNING, Partition, owner_id
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def _noop(event: str, payload: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class RunSummary:
+    migration: str
+    partitions: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    dry_run: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return sum(p["points"] for p in self.partitions)
+
+    @property
+    def rejected(self) -> int:
+        return sum(p["rejected"] for p in self.partitions)
+
+    @property
+    def failed(self) -> int:
+        return sum(p["status"] == FAILED for p in self.partitions) + len(self.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"migration": self.migration, "dry_run": self.dry_run,
+                "partitions": self.partitions, "points": self.points,
+                "rejected": self.rejected, "failed": self.failed, "errors": self.errors,
+                "seconds": round(self.seconds, 3),
+                "points_per_s": round(self.points / self.seconds) if self.seconds else None}
+
+
+def _result(p: Partition, seconds: float) -> dict[str, Any]:
+    return {"id": p.id, "status": p.status, "source_rows": p.source_rows, "points": p.points,
+            "field_values": p.field_values, "rejected": p.rejected,
+            "null_measures": p.null_measures, "error": p.error, "seconds": round(seconds, 3)}
+
+
+def run_partition(
+    mig: Migration, client: InfluxClient | None, p: Partition, *, dry_run: bool = False,
+    rejects_store: Any | None = None,
+) -> Partition:
+    """Migrate one partition (already claimed unless ``dry_run``) and return its outcome.
+
+    Never raises for the partition's own errors (they go into ``p.error``, status
+    ``failed``) except :class:`TransientError` when ``raise_transient`` matters to the
+    caller (the Lambda handler checks ``p.error_kind``).
+    """
+    settings = mig.settings
+    tm = mig.mapping.table(p.table_name)
+    src = mig.source
+    checksum = 0
+    p.source_rows = p.points = p.field_values = p.rejected = p.null_measures = 0
+    p.written_min_ns = p.written_max_ns = None
+    p.error = None
+    reject_key = f"migrate:{p.id}"
+    if rejects_store is not None and not dry_run:
+        mig.store.clear_rejects(reject_key)
+    try:
+        with ThreadPoolExecutor(max_workers=settings.write_workers) as pool:
+            for chunk in src.chunks(p.table_name, p.start_ns, p.stop_ns, p.files):
+                mapped = map_frame(tm, chunk.frame, chunk.types, source=chunk.label,
+                                   time_column=mig.mapping.time_column)
+                p.source_rows += mapped.rows
+                p.null_measures += mapped.null_measures
+                if mapped.rejects.height:
+                    p.rejected += mapped.rejects.height
+                    if rejects_store is not None and not dry_run:
+                        rejects_store.add_rejects(reject_key, mapped.rejects)
+                if mapped.points == 0:
+                    continue
+                frame = mapped.frame
+                p.field_values += int(frame.select(
+                    pl.sum_horizontal([pl.col(f).is_not_null().cast(pl.Int64)
+                                       for f in mapped.fields]).sum()).item() or 0)
+                lines = encode_lines(tm.measurement, frame, mapped.tags, mapped.fields)
+                checksum = (checksum + int(lines.hash(seed=0).cast(pl.UInt64)
+                                           .cast(pl.Decimal(38, 0)).sum())) % (1 << 64)
+                tmin, tmax = int(frame.get_column("time").min()), int(frame.get_column("time").max())  # type: ignore[arg-type]
+                if dry_run or client is None:
+                    p.points += mapped.points
+                    continue
+                futures = [pool.submit(client.write, p.bucket, body, lines=stop - start)
+                           for start, stop, body in batches(lines, settings.batch_lines,
+                                                            settings.batch_bytes)]
+                dropped = 0
+                for fut in futures:
+                    outcome = fut.result()
+                    if outcome.dropped:
+                        dropped += outcome.dropped
+                        if rejects_store is not None:
+                            for e in outcome.errors:
+                                rejects_store.add_rejects(reject_key, make_rejects(
+                                    chunk.label, [0] * (e.dropped or 1), "", [e.line],
+                                    f"InfluxDB dropped the point: {e.reason or e.message}"))
+                p.points += mapped.points - dropped
+                p.rejected += dropped
+                p.written_min_ns = tmin if p.written_min_ns is None else min(p.written_min_ns, tmin)
+                p.written_max_ns = tmax if p.written_max_ns is None else max(p.written_max_ns, tmax)
+                mig.store.progress(p.migration, p.id, p.points)
+        p.status = DONE
+    except OnsfluxError as exc:
+        p.status = FAILED
+        p.error = f"{exc.kind}: {exc}"
+        if isinstance(exc, TransientError):
+            p.error = "transient: " + p.error
+    p.checksum = f"{checksum:016x}"
+    return p
+
+
+def _ensure_buckets(mig: Migration, client: InfluxClient, partitions: list[Partition]) -> None:
+    for bucket in sorted({p.bucket for p in partitions}):
+        client.ensure_database(bucket, mig.settings.retention)
+
+
+# ------------------------------------------------------------------ process pool workers
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(settings: Settings, source: str, mapping: Mapping, table: str | None,
+                 csv: Any, url: str) -> None:
+    from ..state.store import open_store
+
+    mig = Migration(settings, source, mapping, table=table, csv=csv)
+    _WORKER.update(mig=mig, client=InfluxClient(settings, url=url),
+                   rejects=open_store(settings.state_path))
+
+
+def _worker_run(partition_id: str) -> dict[str, Any]:
+    mig: Migration = _WORKER["mig"]
+    return _claim_and_run(mig, _WORKER["client"], partition_id, _WORKER["rejects"])
+
+
+def _claim_and_run(mig: Migration, client: InfluxClient, partition_id: str, rejects: Any
+                   ) -> dict[str, Any]:
+    started = time.perf_counter()
+    p = mig.store.claim(mig.id, partition_id, owner_id())
+    if p is None:
+        current = mig.store.get(mig.id, partition_id)
+        return {"id": partition_id, "status": "skipped", "points": 0, "rejected": 0,
+                "source_rows": 0, "field_values": 0, "null_measures": 0,
+                "error": f"not claimed (status {current.status if current else '?'})",
+                "seconds": 0.0}
+    p = run_partition(mig, client, p, rejects_store=rejects)
+    mig.store.finish(p)
+    return _result(p, time.perf_counter() - started)
+
+
+def run(
+    mig: Migration, *, url: str | None = None, workers: int = 1, dry_run: bool = False,
+    partition_ids: list[str] | None = None, progress: Progress = _noop,
+    client: InfluxClient | None = None,
+) -> RunSummary:
+    """Run every partition not yet done (or the ones named); see the module docstring."""
+    from ..influx.local import resolve_url
+
+    started = time.perf_counter()
+    summary = RunSummary(mig.id, dry_run=dry_run)
+    if not dry_run:
+        reclaimed = mig.store.reclaim_stale(mig.id)
+        if reclaimed:
+            progress("reclaimed", {"partitions": reclaimed})
+    todo = [p for p in mig.partitions(partition_ids)
+            if partition_ids or p.status not in (DONE, RUNNING)]
+    progress("plan", {"partitions": len(todo), "rows": sum(p.est_rows for p in todo)})
+    if not todo:
+        summary.seconds = time.perf_counter() - started
+        return summary
+    if dry_run:
+        for p in todo:
+            t0 = time.perf_counter()
+            p = run_partition(mig, None, p, dry_run=True)
+            summary.partitions.append(_result(p, time.perf_counter() - t0))
+            progress("partition_done", summary.partitions[-1])
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    from ..state.store import open_store
+
+    target = url or resolve_url(mig.settings)
+    own_client = client is None
+    client = client or InfluxClient(mig.settings, url=target)
+    try:
+        _ensure_buckets(mig, client, todo)
+        if workers <= 1:
+            rejects = open_store(mig.settings.state_path)
+            try:
+                for p in todo:
+                    progress("partition_start", {"id": p.id})
+                    summary.partitions.append(_claim_and_run(mig, client, p.id, rejects))
+                    progress("partition_done", summary.partitions[-1])
+            finally:
+                rejects.close()
+        else:
+            _run_pool(mig, target, todo, workers, summary, progress)
+    finally:
+        if own_client:
+            client.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run_pool(mig: Migration, url: str, todo: list[Partition], workers: int,
+              summary: RunSummary, progress: Progress) -> None:
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_worker_init,
+        initargs=(mig.settings, mig.id, mig.mapping, mig.table, mig.csv, url),
+    ) as pool:
+        pending: dict[Future[dict[str, Any]], str] = {
+            pool.submit(_worker_run, p.id): p.id for p in todo}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                pid = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    summary.errors.append(f"{pid}: a worker process died (killed?); the "
+                                          "partition is reclaimed by the next run")
+                    continue
+                except Exception as exc:  # noqa: BLE001 - reported per partition
+                    summary.errors.append(f"{pid}: {type(exc).__name__}: {exc}")
+                    continue
+                summary.partitions.append(result)
+                progress("partition_done", result)
