@@ -282,9 +282,10 @@ class SampleData:
 
 
 def default_start(days: int, today: dt.date | None = None) -> dt.date:
-    """``days`` days ending the day before yesterday (Brasília): past, inside retention."""
+    """``days`` days ending with yesterday (Brasília): in the past, inside retention, and
+    recent enough that "ontem"/"yesterday" and "last 7 days" have data."""
     today = today or dt.datetime.now(LOCAL).date()
-    return today - dt.timedelta(days=days + 1)
+    return today - dt.timedelta(days=days)
 
 
 def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:

@@ -81,13 +81,15 @@ def test_different_seed_gives_different_data(tmp_path: Path) -> None:
 
 
 def test_default_start_lies_in_the_past_inside_retention() -> None:
-    assert sample.default_start(30, today=dt.date(2024, 6, 15)) == dt.date(2024, 5, 15)
+    assert sample.default_start(30, today=dt.date(2024, 6, 15)) == dt.date(2024, 5, 16)
     d = sample.generate(days=3)
     today = dt.datetime.now(LOCAL).date()
-    assert d.start == today - dt.timedelta(days=4)
+    assert d.start == today - dt.timedelta(days=3)
     times = d.consumption["time"]
     now = dt.datetime.now(dt.UTC)
-    assert times.max() < now - dt.timedelta(hours=24)
+    midnight = dt.datetime.combine(today, dt.time(), LOCAL)
+    assert times.max() < now and times.max() < midnight  # yesterday is the last day
+    assert times.max() >= midnight - dt.timedelta(hours=1)
     assert times.min() > now - dt.timedelta(days=7 * 365)
 
 
