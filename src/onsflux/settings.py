@@ -88,6 +88,9 @@ class Settings(BaseSettings):
 
     # --- API (question answering) ---
     api_keys: SecretStr | None = Field(default=None, description="ONSFLUX_API_KEYS, comma separated")
+    api_auth: Literal["required", "disabled"] = Field(
+        default="required", description="ONSFLUX_API_AUTH=disabled: no API key (local use only)"
+    )
 
     @property
     def state_path(self) -> str:
@@ -101,7 +104,18 @@ class Settings(BaseSettings):
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with flags applied (``None`` means: flag not given)."""
         given = {k: v for k, v in changes.items() if v is not None}
-        return self.model_copy(update=given) if given else self
+        if not given:
+            return self
+        unknown = set(given) - set(type(self).model_fields)
+        if unknown:
+            from .exceptions import ConfigError
+
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        # validated like any other input (a str becomes SecretStr, "5" becomes 5); every
+        # field is passed explicitly, so the environment cannot override what we hold
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        values.update(given)
+        return type(self)(**values)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

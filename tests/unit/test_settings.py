@@ -36,3 +36,14 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_durations_are_config_errors(text: str) -> None:
     with pytest.raises(ConfigError, match="invalid duration"):
         duration_seconds(text)
+
+
+def test_overrides_are_validated_and_beat_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path) -> None:
+    monkeypatch.setenv("ONSFLUX_BATCH_LINES", "999")
+    s = Settings(state_dir=tmp_path, batch_lines=10)
+    t = s.with_overrides(api_keys="k1,k2", write_workers="3")
+    assert t.api_keys is not None and t.api_keys.get_secret_value() == "k1,k2"
+    assert t.write_workers == 3 and t.batch_lines == 10
+    with pytest.raises(ConfigError, match="unknown setting"):
+        s.with_overrides(nope=1)
