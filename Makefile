@@ -8,9 +8,22 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= demo-data
 
-.PHONY: setup influxdb demo test lint bench clean
+.PHONY: setup influxdb fluxcheck demo test lint bench clean
 
-setup: influxdb $(STAMP)
+setup: influxdb $(STAMP) fluxcheck
+
+# the real Flux parser/type checker (WebAssembly, from npm) that the query tests run
+fluxcheck: tools/fluxcheck/node_modules/.installed
+
+tools/fluxcheck/node_modules/.installed: tools/fluxcheck/package.json tools/fluxcheck/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo ">> npm not found: installing Debian's nodejs and npm"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; \
+	  command -v npm >/dev/null || { echo "nodejs/npm install failed" >&2; exit 1; }; }
+	@echo ">> installing the Flux checker (@influxdata/flux-lsp-browser) in tools/fluxcheck"
+	@cd tools/fluxcheck && npm ci --no-audit --no-fund --silent
+	@touch $@
 
 influxdb:
 	@command -v influxd >/dev/null 2>&1 || { \
@@ -38,6 +51,7 @@ lint: setup
 bench: setup
 	@$(BIN)/onsflux bench encode --json
 	@$(BIN)/onsflux bench ingest --json
+	@$(BIN)/onsflux bench query --json
 
 clean:
 	@[ -f .onsflux/influxd.json ] && $(BIN)/onsflux local down || true

@@ -108,3 +108,18 @@ def migrate_partition(
     if str(result.get("error") or "").startswith("transient"):
         raise RetryableIngestError(f"partition {pid}: {result['error']}")
     return result
+
+
+_api_handler: Any = None
+
+
+def api(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """API Gateway → the FastAPI app through Mangum (built once per Lambda container)."""
+    global _api_handler
+    if _api_handler is None:
+        from mangum import Mangum
+
+        from .api import create_app
+
+        _api_handler = Mangum(create_app(), lifespan="off")
+    return _api_handler(event, context)  # type: ignore[no-any-return]

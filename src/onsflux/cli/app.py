@@ -424,4 +424,10 @@ app.add_typer(migrate_app, name="migrate")
 
 
 # ---------------------------------------------------------------------------- query
+from .query import register as _register_query  # noqa: E402
 
+_register_query(app)
+
+from .ask import register as _register_ask  # noqa: E402
+
+_register_ask(app)

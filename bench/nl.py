@@ -1,0 +1,66 @@
+"""Question parser benchmark: accuracy on the evaluation set and parse latency.
+
+``onsflux bench nl --json`` reports exact spec match on answerable questions, refusal
+accuracy (out of scope and injection → ``unanswerable``), ambiguity detection,
+accuracy per intent, and parse latency p50/p95 per question (the median of each
+question's ``repeats`` runs, then percentiles across questions). Pure CPU: no server.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import datetime
+from typing import Any
+
+from bench.common import environment
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def run(*, repeats: int = 3) -> dict[str, Any]:
+    from onsflux.answer import Vocabulary, load_evalset, parse
+    from onsflux.answer.evaluation import evaluate
+
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    cases = load_evalset()
+    vocab = Vocabulary.default()
+    warm_start = time.perf_counter()
+    parse("geração de Itaipu ontem", now=datetime.fromisoformat(cases[0]["now"]), vocabulary=vocab)
+    first_call_s = time.perf_counter() - warm_start  # builds the plant index once
+
+    report = evaluate(cases, vocab)
+    summary = report.summary()
+
+    per_question: list[float] = []
+    for case in cases:
+        now = datetime.fromisoformat(case["now"])
+        runs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            parse(case["question"], now=now, vocabulary=vocab)
+            runs.append(time.perf_counter() - t0)
+        per_question.append(statistics.median(runs))
+    ms = [s * 1000 for s in per_question]
+    goals = {"exact_spec_accuracy": 0.95, "refusal_accuracy": 1.0}
+    return {
+        "name": "nl",
+        "environment": environment(),
+        "repeats": repeats,
+        **{k: v for k, v in summary.items() if k != "failures"},
+        "goals": goals,
+        "goals_met": all((summary[k] or 0) >= v for k, v in goals.items()),
+        "latency_ms": {
+            "p50": round(_percentile(ms, 50), 3),
+            "p95": round(_percentile(ms, 95), 3),
+            "max": round(max(ms), 3),
+            "mean": round(statistics.fmean(ms), 3),
+            "first_call_ms": round(first_call_s * 1000, 1),
+        },
+        "failures": summary["failures"],
+    }

@@ -1,0 +1,300 @@
+"""The answer composer: parsed question + query rows → words, numbers, confidence. Pure.
+
+Every number in the answer comes from the query's rows, formatted for the question's
+language (pt-BR ``44.100,5 MW``; en ``44,100.5 MW``), and every time is shown in
+Brasília time. The composer never invents a value: with no rows it says so.
+
+Confidence (``confidence_score``, 0–1) starts at 1 and is lowered by what made the
+reading less certain:
+
+- fuzzy entity matches: × the lowest match score (0–1);
+- each default the parser applied (e.g. no period given → last 7 days): −0.15;
+- each entity narrowed by context, e.g. a plant name shared by two plants: −0.1;
+- words the parser did not understand: −0.03 each, at most −0.15;
+- the data covering only part of the asked period: × the covered fraction;
+- an answer served from the Parquet fallback (InfluxDB down): −0.05;
+- no rows at all: capped at 0.2.
+The result is clamped to [0.05, 1] and rounded to two decimals. ``confidence_parts``
+lists each factor so a person can see why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .. import catalog
+from ..query.result import QueryResult, Row
+from .parse import ParsedQuestion
+
+BRT = ZoneInfo(catalog.TIMEZONE)
+
+
+def fmt_number(value: float, lang: str, decimals: int | None = None) -> str:
+    """``44100.5`` → ``44.100,5`` (pt) or ``44,100.5`` (en); decimals chosen by magnitude."""
+    if decimals is None:
+        mag = abs(value)
+        decimals = 0 if mag >= 1000 else 1 if mag >= 10 else 2 if mag >= 0.1 else 4
+    text = f"{value:,.{decimals}f}"
+    if lang == "pt":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def fmt_time(ns: int, lang: str, *, hour: bool = True) -> str:
+    t = datetime.fromtimestamp(ns / 1e9, UTC).astimezone(BRT)
+    if lang == "pt":
+        return t.strftime("%d/%m/%Y às %H:%M" if hour else "%d/%m/%Y")
+    return t.strftime("%Y-%m-%d at %H:%M" if hour else "%Y-%m-%d")
+
+
+def _label(tags: dict[str, str], lang: str) -> str:
+    parts = []
+    for key in ("region", "source", "plant", "from_region", "to_region", "line", "sector"):
+        value = tags.get(key)
+        if not value:
+            continue
+        if key in ("region", "from_region", "to_region") and value in catalog.REGIONS:
+            r = catalog.REGIONS[value]
+            parts.append(r.name_pt if lang == "pt" else r.name_en)
+        elif key == "source" and value in catalog.SOURCES:
+            s = catalog.SOURCES[value]
+            parts.append(s.name_pt if lang == "pt" else s.name_en)
+        else:
+            parts.append(value.replace("_", " ").title() if key == "plant" else value)
+    return " / ".join(parts)
+
+
+@dataclass
+class Composed:
+    answer: str
+    confidence: float
+    confidence_parts: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+
+
+def _unit(parsed: ParsedQuestion) -> str:
+    spec = parsed.spec
+    assert spec is not None
+    if spec.aggregate == "energy":
+        return "MWh"
+    if spec.aggregate == "count":
+        return ""
+    return spec.measurement_spec.field(spec.fields[0]).unit
+
+
+def _value(v: float | None, unit: str, lang: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if unit == "ratio":
+        return f"{fmt_number(v, lang, 2)} ({fmt_number(100 * v, lang, 1)} %)"
+    if unit == "MWh" and abs(v) >= 1e6:
+        return f"{fmt_number(v, lang)} MWh ({fmt_number(v / 1e3, lang)} GWh)"
+    return f"{fmt_number(v, lang)} {unit}".rstrip()
+
+
+def postprocess(parsed: ParsedQuestion, rows: list[Row]) -> tuple[list[Row], str]:
+    """Apply the parser's postprocess steps; returns the rows and the unit they are in."""
+    unit = _unit(parsed)
+    spec = parsed.spec
+    assert spec is not None
+    out = list(rows)
+    for step in parsed.postprocess:
+        if step == "share":
+            total = sum(r.value or 0.0 for r in out) or 1.0
+            out = [Row(r.time_ns, r.measurement, r.field, (r.value or 0.0) / total, r.tags)
+                   for r in out]
+            unit = "share"
+        elif step == "mean_power":
+            hours = (spec.stop_ns - spec.start_ns) / 3.6e12
+            out = [Row(r.time_ns, r.measurement, r.field,
+                       None if r.value is None else r.value / hours, r.tags) for r in out]
+            unit = "MW"
+        elif step in ("peak_per_group", "minimum_per_group", "latest_per_group"):
+            groups: dict[tuple[tuple[str, str], ...], Row] = {}
+            for r in out:
+                if r.value is None:
+                    continue
+                k = tuple(sorted(r.tags.items()))
+                best = groups.get(k)
+                if (best is None
+                        or (step == "peak_per_group" and r.value > (best.value or -math.inf))
+                        or (step == "minimum_per_group" and r.value < (best.value or math.inf))
+                        or (step == "latest_per_group" and r.time_ns > best.time_ns)):
+                    groups[k] = r
+            out = list(groups.values())
+    return out, unit
+
+
+def confidence(parsed: ParsedQuestion, result: QueryResult | None, coverage: float | None
+               ) -> tuple[float, list[str]]:
+    score, parts = 1.0, []
+    sig = parsed.signals
+    if sig.fuzzy_scores:
+        low = min(sig.fuzzy_scores)
+        low = low / 100 if low > 1 else low
+        score *= low
+        parts.append(f"fuzzy match ×{low:.2f}")
+    if sig.defaults:
+        score -= 0.15 * sig.defaults
+        parts.append(f"{sig.defaults} default(s) applied −{0.15 * sig.defaults:.2f}")
+    if sig.narrowed_by_context:
+        score -= 0.1 * sig.narrowed_by_context
+        parts.append(f"{sig.narrowed_by_context} entity narrowed by context "
+                     f"−{0.1 * sig.narrowed_by_context:.2f}")
+    if sig.unknown_words:
+        cut = min(0.15, 0.03 * len(sig.unknown_words))
+        score -= cut
+        parts.append(f"{len(sig.unknown_words)} word(s) not understood −{cut:.2f}")
+    if coverage is not None and coverage < 0.999:
+        score *= max(coverage, 0.0)
+        parts.append(f"data covers {coverage:.0%} of the period ×{coverage:.2f}")
+    if result is not None and result.served_from == "s3_fallback":
+        score -= 0.05
+        parts.append("served from the Parquet fallback −0.05")
+    if result is not None and not result.rows:
+        score = min(score, 0.2)
+        parts.append("no data in the period: at most 0.20")
+    return round(min(max(score, 0.05), 1.0), 2), parts
+
+
+def _period(parsed: ParsedQuestion, lang: str) -> str:
+    tr = parsed.time_range
+    if tr is None:
+        return ""
+    start = tr.start.astimezone(BRT)
+    last = (tr.stop.astimezone(BRT)).timestamp() - 1
+    end = datetime.fromtimestamp(last, BRT)
+    if lang == "pt":
+        return f"de {start:%d/%m/%Y %H:%M} a {end:%d/%m/%Y %H:%M} (horário de Brasília)"
+    return f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} (Brasília time)"
+
+
+def _what(parsed: ParsedQuestion, lang: str) -> str:
+    spec = parsed.spec
+    assert spec is not None
+    f = spec.fields[0]
+    names = {
+        "demand_mw": ("a carga", "load"), "consumption_mwh": ("o consumo", "consumption"),
+        "power_mw": ("a geração", "generation"), "capacity_factor": ("o fator de capacidade",
+                                                                      "capacity factor"),
+        "flow_mw": ("o intercâmbio", "interchange flow"), "losses_mwh": ("as perdas",
+                                                                           "transmission losses"),
+    }
+    pt, en = names.get(f, (f, f))
+    where = _label({k: v[0] for k, v in spec.where.items() if len(v) == 1}, lang)
+    text = pt if lang == "pt" else en
+    if where:
+        text += (" em " if lang == "pt" else " in ") + where
+    return text
+
+
+def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | None = None,
+            max_items: int = 10) -> Composed:
+    """Words for an ``ok`` question and its result."""
+    lang = parsed.language
+    rows, unit = postprocess(parsed, result.rows)
+    conf, parts = confidence(parsed, result, coverage)
+    what, period = _what(parsed, lang), _period(parsed, lang)
+    warnings = list(parsed.warnings) + list(result.warnings)
+    if not rows:
+        text = (f"Não encontrei dados para {what} ({period})." if lang == "pt"
+                else f"I found no data for {what} ({period}).")
+        return Composed(text, conf, parts, warnings, rows)
+
+    def val(r: Row) -> str:
+        if unit == "share":
+            return f"{fmt_number(100 * (r.value or 0.0), lang, 1)} %"
+        return _value(r.value, unit, lang)
+
+    intent = parsed.intent or ""
+    head = what[0].upper() + what[1:]
+    spec = parsed.spec
+    assert spec is not None
+    if len(rows) == 1 and not spec.every:
+        r = rows[0]
+        when = ""
+        if spec.aggregate in ("max", "min", "first", "last") or intent in ("peak", "minimum",
+                                                                              "latest"):
+            when = (f", em {fmt_time(r.time_ns, lang)}" if lang == "pt"
+                    else f", on {fmt_time(r.time_ns, lang)} Brasília time")
+        verb = {"peak": ("teve pico de", "peaked at"), "minimum": ("teve mínimo de",
+                                                                  "had a minimum of"),
+                "total": ("somou", "totalled"), "latest": ("estava em", "was at")}
+        pt_v, en_v = verb.get(intent, ("foi", "was"))
+        if spec.aggregate == "mean" and intent not in verb:
+            pt_v, en_v = ("teve média de", "averaged")
+        text = (f"{head} {pt_v} {val(r)}{when} ({period})." if lang == "pt"
+                else f"{head} {en_v} {val(r)}{when} ({period}).")
+        return Composed(text, conf, parts, warnings, rows)
+
+    if spec.every:  # a trend: summarize the series
+        values = [r for r in rows if r.value is not None]
+        hi = max(values, key=lambda r: r.value or 0.0)
+        lo = min(values, key=lambda r: r.value or 0.0)
+        mean = sum(r.value or 0.0 for r in values) / len(values)
+        if lang == "pt":
+            text = (f"{head} ({period}), em janelas de {spec.every}: {len(values)} pontos, média "
+                    f"{val(Row(0, '', '', mean, {}))}, máximo {val(hi)} em "
+                    f"{fmt_time(hi.time_ns, lang)}, mínimo {val(lo)} em "
+                    f"{fmt_time(lo.time_ns, lang)}.")
+        else:
+            text = (f"{head} ({period}), in {spec.every} windows: {len(values)} points, mean "
+                    f"{val(Row(0, '', '', mean, {}))}, maximum {val(hi)} on "
+                    f"{fmt_time(hi.time_ns, lang)}, minimum {val(lo)} on "
+                    f"{fmt_time(lo.time_ns, lang)}.")
+        return Composed(text, conf, parts, warnings, rows)
+
+    ordered = sorted(rows, key=lambda r: -(r.value or 0.0))
+    items = [f"{i}. {_label(r.tags, lang) or r.field}: {val(r)}"
+             + (f" ({fmt_time(r.time_ns, lang)})" if intent in ("peak", "minimum", "latest")
+                else "")
+             for i, r in enumerate(ordered[:max_items], 1)]
+    more = len(ordered) - max_items
+    tail = ((f" … e mais {more}." if lang == "pt" else f" … and {more} more.")
+            if more > 0 else "")
+    text = f"{head} ({period}): " + "; ".join(items) + tail
+    return Composed(text, conf, parts, warnings, rows)
+
+
+def refuse(parsed: ParsedQuestion) -> Composed:
+    """Words for ``unanswerable`` and ``ambiguous`` questions: no query was run."""
+    lang = parsed.language
+    if parsed.status == "ambiguous":
+        options = "; ".join(c.label for c in parsed.candidates)
+        text = (f"A pergunta é ambígua. Você quis dizer: {options}?" if lang == "pt"
+                else f"The question is ambiguous. Did you mean: {options}?")
+        return Composed(text, 0.0, ["ambiguous: no query run"], list(parsed.warnings))
+    reason = parsed.reason or ("não sei responder a isso com os dados disponíveis" if lang == "pt"
+                               else "I cannot answer that from the data we hold")
+    text = (f"Não posso responder: {reason}" if lang == "pt"
+            else f"I can't answer that: {reason}")
+    return Composed(text, 0.0, ["unanswerable: no query run"], list(parsed.warnings))
+
+
+def coverage_of(spans: Sequence[tuple[int, int]], start_ns: int, stop_ns: int) -> float:
+    """Fraction of ``[start, stop)`` covered by the union of ``spans``.
+
+    A span is the first and last sample time of an ingested object; the last hourly
+    sample covers the hour after it, so each span extends one hour past its end.
+    """
+    if stop_ns <= start_ns:
+        return 1.0
+    clipped = sorted((max(a, start_ns), min(b + 3_600_000_000_000, stop_ns))
+                     for a, b in spans if b >= start_ns and a < stop_ns)
+    covered, cursor = 0, start_ns
+    for a, b in clipped:
+        a = max(a, cursor)
+        if b > a:
+            covered += b - a
+            cursor = b
+    return covered / (stop_ns - start_ns)
+
+
+def as_response_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    return [r.as_dict() for r in rows]

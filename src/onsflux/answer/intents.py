@@ -1,0 +1,430 @@
+"""Intents, refusals and the QuerySpec each intent produces. Pure: no I/O.
+
+Intents: ``trend``, ``peak``, ``minimum``, ``total``, ``average``, ``comparison``,
+``ranking``, ``share``, ``latest``, ``capacity_factor``, ``losses``, ``interchange``.
+The label is the most specific one found (share > ranking > comparison > the measure
+intents capacity_factor/losses/interchange > latest > peak > minimum > trend > total >
+average); the words for peak/minimum/trend/total/average/latest still choose the
+aggregate of the label's query ("pico do intercâmbio" → interchange, ``max``).
+
+How each measure is aggregated (``multi`` = several generation series are summed, i.e.
+generation not restricted to exactly one plant):
+
+=================  =============================  ===============================
+modifier           generation ``power_mw``        other fields
+=================  =============================  ===============================
+total / none       ``energy`` (MWh)               demand/flow: ``energy`` if total,
+                                                  else ``mean``; losses: ``sum``;
+                                                  ratios and kV: ``mean``
+average            one plant: ``mean``; multi:    ``mean``
+                   ``energy`` + postprocess
+                   ``mean_power`` (MWh ÷ hours)
+peak / minimum     one plant: ``max``/``min``;    ``max`` / ``min``
+                   multi: hourly ``sum`` windows,
+                   ``top``/``bottom`` 1
+latest             one plant: ``last``; multi:    ``last``
+                   hourly ``sum``, newest first,
+                   limit 1
+trend              ``energy`` per window (MWh)    ``mean`` per window (losses: ``sum``)
+=================  =============================  ===============================
+
+Whole system (SIN/Brasil, or no region named): generation has no region filter (every
+plant belongs to one of the four subsystems); load reads the ``sin`` series
+(``region = sin``, the system total of the data contract); comparisons and rankings of
+load by region use the four subsystems.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import datetime
+from typing import Any, Literal
+
+from .timeexpr import NUMBER_WORDS
+
+__all__ = [
+    "INTENTS",
+    "Intent",
+    "Plan",
+    "build_spec_args",
+    "detect_modifiers",
+    "refusal",
+]
+
+Intent = Literal["trend", "peak", "minimum", "total", "average", "comparison", "ranking", "share",
+                 "latest", "capacity_factor", "losses", "interchange"]
+INTENTS: tuple[str, ...] = ("trend", "peak", "minimum", "total", "average", "comparison", "ranking",
+                            "share", "latest", "capacity_factor", "losses", "interchange")
+SUBSYSTEMS = ("north", "northeast", "southeast", "south")
+
+
+def _rx(*parts: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])")
+
+
+_NUMW = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+
+# ------------------------------------------------------------------ refusals
+
+INJECTION = _rx(
+    r"drop\s+(?:database|table|measurement|series|bucket|retention|user|schema|all|the)",
+    r"(?:truncate|alter|grant|revoke)\s+\w+",
+    r"delete\s+(?:from|all|the|everything|every|data|os|as|todos|todas|tudo)",
+    r"(?:apague|apagar|apaga|deletar|delete|deleta|remova|remover|exclua|excluir|limpe|limpar"
+    r"|destrua|destruir|wipe|erase|remove|sobrescreva|overwrite|altere|alterar|modifique"
+    r"|modify|insira|inserir)",
+    r"insert\s+into", r"update\s+\w+\s+set", r"create\s+(?:database|table|user|bucket)",
+    r"write\s+(?:a\s+)?points?", r"escreva\s+(?:um\s+)?ponto",
+    r"ignore\s+(?:all\s+|any\s+)?(?:the\s+|your\s+)?(?:previous|prior|above|earlier|preceding)",
+    r"ignore\s+(?:your|all|the)\s+(?:instructions|rules)",
+    r"ignor[ea]r?\s+(?:todas\s+)?(?:as\s+)?(?:instrucoes|regras)(?:\s+anteriores)?",
+    r"esqueca\s+(?:todas\s+)?(?:as\s+)?(?:instrucoes|regras)", r"disregard", r"system\s+prompt",
+    r"prompt\s+do\s+sistema", r"you\s+are\s+now", r"voce\s+agora\s+e", r"jailbreak",
+    r"developer\s+mode", r"modo\s+desenvolvedor", r"api\s+keys?", r"tokens?", r"passwords?",
+    r"senhas?", r"credenciais", r"credentials", r"secrets?", r"segredos", r"variaveis de ambiente",
+    r"environment\s+variables", r"union\s+select", r"select\s+.+\s+from", r"show\s+(?:databases|"
+    r"measurements|series|users|retention|tag|field)", r"from\s*\(\s*bucket", r"execute",
+    r"executar?", r"execute\s+(?:esta|a)\s+consulta", r"rm\s+-rf", r"os\.system", r"__import__",
+    r"eval\s*\(", r"exec\s*\(", r"sudo", r"shutdown", r"desligue", r"reinicie", r"restart",
+)
+INJECTION_CHARS = re.compile(r";\s*\S|--|/\*|\*/|\|>|<\s*script|\$\(|`|'\s*or\s*'|\b1\s*=\s*1\b|"
+                             r"\{\{|\}\}|\\x[0-9a-f]{2}|\bor\s+1\b")
+
+OUT_OF_SCOPE: list[tuple[str, re.Pattern[str]]] = [
+    ("price", _rx(r"precos?", r"pld", r"tarifas?", r"custos?", r"prices?", r"pricing", r"tariffs?",
+                  r"costs?", r"r\$", r"reais", r"dolar(?:es)?", r"dollars?", r"spot", r"cmo",
+                  r"bandeiras?\s+tarifarias?", r"mercado\s+livre", r"conta\s+de\s+luz",
+                  r"electricity\s+bill", r"faturamento", r"receita", r"revenue", r"lucro", r"profit")),
+    ("weather", _rx(r"clima", r"previsao do tempo", r"temperaturas?", r"chuvas?", r"chover",
+                    r"weather", r"temperatures?", r"rain", r"rainfall", r"precipitacao",
+                    r"precipitation", r"umidade", r"humidity", r"velocidade do vento",
+                    r"wind speeds?", r"irradiacao", r"irradiance", r"nuvens", r"clouds?",
+                    r"el nino", r"la nina", r"seca", r"drought", r"reservatorios?", r"reservoirs?",
+                    r"nivel", r"level", r"armazenamento", r"vazao", r"afluencia", r"ena")),
+    ("emissions", _rx(r"emissao", r"emissoes", r"emissions?", r"co2", r"carbono", r"carbon",
+                      r"poluicao", r"pollution", r"gases de efeito estufa", r"greenhouse", r"gee",
+                      r"pegada", r"footprint")),
+    ("forecast", _rx(r"previsao", r"previsoes", r"previst[oa]s?", r"forecasts?", r"predict\w*",
+                     r"prever", r"projecao", r"projecoes", r"projection", r"projetad[oa]",
+                     r"vai ser", r"vai gerar", r"vai consumir", r"vao gerar", r"ira\s+\w+",
+                     r"will", r"going to", r"futur[oa]s?", r"future", r"expected", r"esperad[oa]",
+                     r"estimativa para")),
+    ("country", _rx(r"argentina", r"uruguai", r"uruguay", r"paraguai", r"paraguay", r"chile",
+                    r"bolivia", r"venezuela", r"colombia", r"peru", r"estados unidos", r"eua",
+                    r"united states", r"u\.s\.", r"china", r"alemanha", r"germany",
+                    r"franca", r"france", r"europa", r"europe", r"india", r"japao", r"japan",
+                    r"mexico", r"canada", r"portugal", r"espanha", r"spain", r"texas",
+                    r"california", r"reino unido", r"united kingdom", r"uk", r"africa", r"australia")),
+    ("other", _rx(r"capacidade instalada", r"installed capacity", r"quantas usinas",
+                  r"how many plants", r"numero de usinas", r"number of plants", r"clientes",
+                  r"customers", r"consumidores", r"empregos", r"jobs", r"acoes", r"stocks?",
+                  r"bitcoin", r"apagoes?", r"blackouts?", r"outages?", r"interrupcoes",
+                  r"por que", r"porque", r"why", r"receita de bolo", r"poem",
+                  r"poema", r"piada", r"joke", r"capital", r"presidente", r"president")),
+]
+
+_REASONS = {
+    "injection": (
+        "Só respondo perguntas de leitura sobre os dados de geração, carga e transmissão do ONS; "
+        "não executo outros comandos nem operações.",
+        "I only answer read-only questions about ONS generation, load and transmission data; "
+        "I do not run other commands or operations."),
+    "price": ("Preços, tarifas, PLD e custos não estão nos dados disponíveis (geração, carga e "
+              "transmissão do ONS).",
+              "Prices, tariffs, PLD and costs are not in the available data (ONS generation, "
+              "load and transmission)."),
+    "weather": ("Dados meteorológicos e hidrológicos (clima, chuva, reservatórios) não estão nos "
+                "dados disponíveis.",
+                "Weather and hydrology data (temperature, rain, reservoirs) are not in the "
+                "available data."),
+    "emissions": ("Emissões (CO2) não estão nos dados disponíveis.",
+                  "Emissions (CO2) are not in the available data."),
+    "forecast": ("Não faço previsões: os dados cobrem apenas o passado medido.",
+                 "I do not make forecasts: the data only covers measured past values."),
+    "country": ("Os dados cobrem apenas o Sistema Interligado Nacional (Brasil).",
+                "The data only covers Brazil's National Interconnected System (SIN)."),
+    "other": ("Essa pergunta não é sobre os dados disponíveis (geração, carga, intercâmbio, "
+              "perdas e fatores de capacidade do ONS).",
+              "That question is not about the available data (ONS generation, load, "
+              "interchange, losses and capacity factors)."),
+    "unknown": ("Não entendi o que medir: pergunte sobre geração, carga, intercâmbio, perdas ou "
+                "fator de capacidade.",
+                "I could not tell what to measure: ask about generation, load, interchange, "
+                "losses or capacity factor."),
+    "state_scope": ("Por estado só há dados de geração (usinas); carga e intercâmbio são por "
+                    "subsistema (N, NE, SE/CO, S).",
+                    "Only generation (plants) has a state; load and interchange are per "
+                    "subsystem (N, NE, SE/CO, S)."),
+    "unknown_plant": ("Não encontrei essa usina nos dados.",
+                      "I could not find that plant in the data."),
+    "measure_mix": ("A pergunta mistura medidas de bases diferentes; pergunte uma de cada vez.",
+                    "The question mixes measures from different datasets; ask one at a time."),
+}
+
+
+def reason(code: str, language: str) -> str:
+    pt, en = _REASONS[code]
+    return pt if language == "pt" else en
+
+
+def refusal(folded: str, raw: str) -> str | None:
+    """The refusal code for an injection attempt or an out-of-scope question, or None."""
+    if INJECTION.search(folded) or INJECTION_CHARS.search(raw.lower()):
+        return "injection"
+    for code, rx in OUT_OF_SCOPE:
+        if rx.search(folded):
+            return code
+    return None
+
+
+# ------------------------------------------------------------------ modifiers
+
+SHARE = _rx(r"participac\w*", r"shares?", r"mix", r"matriz", r"percentua\w*", r"porcentage\w*",
+            r"percentage", r"percent", r"proporc\w*", r"proportions?", r"fatias?", r"composicao",
+            r"breakdown", r"contribui\w*", r"contribution", r"each source contribute\w*")
+RANKING_WORD = _rx(r"top", r"ranking", r"rank", r"ranked", r"classificacao", r"lideres", r"leaders?")
+SUPERLATIVE = _rx(r"mais", r"menos", r"most", r"least", r"maior", r"menor", r"maiores", r"menores",
+                  r"highest", r"lowest", r"largest", r"biggest", r"smallest", r"principais",
+                  r"best", r"worst", r"melhores", r"piores")
+BOTTOM_WORD = _rx(r"menos", r"least", r"menor", r"menores", r"lowest", r"smallest", r"bottom",
+                  r"worst", r"piores")
+SUBJECT_PLANT = _rx(r"usinas?", r"plants?", r"geradoras?", r"empreendimentos", r"stations?",
+                    r"hidreletricas", r"termicas", r"eolicas", r"parques", r"complexos", r"dams")
+SUBJECT_REGION = _rx(r"regiao", r"regioes", r"subsistemas?", r"regions?", r"subsystems?")
+SUBJECT_SOURCE = _rx(r"fontes?", r"sources?", r"tipos? de (?:usina|fonte|geracao)",
+                     r"type of (?:plant|source|generation)")
+WHICH = _rx(r"qual", r"quais", r"which", r"what", r"que")
+COMPARE = _rx(r"compar\w*", r"versus", r"vs\.?", r"diferenca entre", r"difference between",
+              r"em relacao", r"relative to", r"contra", r"against")
+PEAK = _rx(r"picos?", r"maxim[oa]s?", r"maior valor", r"peak\w*", r"maximum", r"max", r"highest",
+           r"recorde", r"record", r"mais alt[oa]", r"maior (?:carga|demanda|geracao|fluxo|intercambio"
+           r"|fator|perda)", r"ponta", r"top value")
+MINIMUM = _rx(r"minim[oa]s?", r"menor valor", r"minimum", r"min", r"lowest", r"mais baix[oa]",
+              r"menor (?:carga|demanda|geracao|fluxo|intercambio|fator|perda)")
+TOTAL = _rx(r"total", r"totais", r"soma", r"somad[oa]s?", r"sum", r"acumulad[oa]s?", r"cumulative",
+            r"quanta energia", r"how much energy", r"mwh", r"gwh", r"twh", r"altogether",
+            r"in total", r"no total", r"gerou", r"geraram", r"produziu", r"produziram",
+            r"consumiu", r"consumiram", r"generated", r"produced", r"consumed", r"exportou",
+            r"importou", r"exported", r"imported", r"transferiu", r"transferred")
+AVERAGE = _rx(r"medias?", r"medios?", r"average", r"mean", r"avg", r"em media", r"on average",
+              r"tipic[oa]", r"typical")
+LATEST = _rx(r"atual", r"atualmente", r"agora", r"neste momento", r"no momento", r"current",
+             r"currently", r"now", r"latest", r"mais recente", r"most recent", r"ultimo valor",
+             r"ultima leitura", r"last value", r"last reading", r"ultimo registro", r"right now",
+             r"em tempo real", r"real time", r"ultima medicao", r"last measurement")
+TREND = _rx(r"evolu\w*", r"tendencias?", r"trends?", r"over time", r"ao longo", r"series?",
+            r"graficos?", r"charts?", r"plot", r"graph", r"curvas?", r"perfil", r"profile",
+            r"variou", r"variacao", r"variation", r"comportamento", r"behaviou?r", r"evolved",
+            r"evolve", r"by day", r"por dia", r"diari[oa]s?", r"daily", r"por hora", r"hourly",
+            r"horari[oa]s?", r"semanal", r"weekly", r"by hour", r"per day", r"per hour",
+            r"dia a dia", r"hora a hora", r"historico", r"history", r"changed?", r"mudou",
+            r"cresceu", r"caiu", r"subiu", r"grew", r"rose", r"fell", r"aument\w*",
+            r"diminu\w*", r"oscil\w*", r"increase\w*", r"decrease\w*", r"by week", r"por semana",
+            r"day by day", r"hour by hour")
+GRAIN_WORDS: list[tuple[str, re.Pattern[str]]] = [
+    ("1h", _rx(r"por hora", r"hourly", r"horari[oa]s?", r"by hour", r"per hour", r"hora a hora",
+               r"hour by hour")),
+    ("1d", _rx(r"por dia", r"diari[oa]s?", r"daily", r"by day", r"per day", r"dia a dia",
+               r"day by day")),
+    ("7d", _rx(r"semanal", r"weekly", r"by week", r"por semana", r"per week")),
+]
+MONTHLY = _rx(r"mensal", r"monthly", r"por mes", r"by month", r"per month", r"mes a mes")
+GROUP_REGION = _rx(r"por (?:regiao|regioes|subsistema)", r"cada (?:regiao|subsistema)",
+                   r"(?:by|per|each|across) (?:region|subsystem)s?", r"(?:entre )?as regioes",
+                   r"(?:between |all )?(?:the )?regions", r"todas as regioes", r"dos subsistemas",
+                   r"das regioes", r"os subsistemas", r"the subsystems", r"regiao a regiao")
+GROUP_SOURCE = _rx(r"por (?:fonte|tipo|tipo de usina|tipo de fonte)", r"cada fonte",
+                   r"(?:by|per|each|across) (?:source|type|fuel)s?", r"(?:entre )?as fontes",
+                   r"das fontes", r"(?:between |all )?(?:the )?sources", r"todas as fontes")
+GROUP_PLANT = _rx(r"por usina", r"cada usina", r"(?:by|per|each) plant", r"das usinas")
+TOP_N = [
+    re.compile(rf"(?<![a-z0-9])top\s*(?P<n>\d+|{_NUMW})(?![a-z0-9])"),
+    re.compile(rf"(?<![a-z0-9])(?P<n>\d+|{_NUMW})\s+(?:maiores|menores|principais|primeir[ao]s|largest"
+               rf"|biggest|top|highest|lowest|smallest|most|least|usinas|plants|fontes|sources"
+               rf"|regioes|regions|ultim[ao]s|bottom|best|worst|melhores|piores)(?![a-z0-9])"),
+    re.compile(rf"(?<![a-z0-9])bottom\s*(?P<n>\d+|{_NUMW})(?![a-z0-9])"),
+]
+PLURAL_SUBJECT = _rx(r"usinas", r"plants", r"fontes", r"sources", r"regioes", r"regions",
+                     r"geradoras", r"subsistemas", r"subsystems", r"complexos", r"parques")
+QUANTITY = _rx(r"quanto", r"quanta", r"quantos", r"how much", r"how many", r"qual foi",
+               r"what was", r"what is", r"what's", r"qual e", r"qual o", r"qual a", r"valor",
+               r"value", r"numeros?", r"numbers?", r"dados", r"data")
+DIRECTION_TO = re.compile(r"^\s*(?:>|-+>|para|pro|pra|to|into|towards|rumo|em direcao|ao|a|-|/)\s*"
+                          r"(?:o|a|the)?\s*$")
+BETWEEN = re.compile(r"(?:entre|between)\s+(?:o|a|os|as|the)?\s*$")
+EXPORT = _rx(r"export\w*", r"enviou", r"sent", r"saiu", r"out of", r"from", r"saindo",
+             r"de saida", r"outgoing")
+IMPORT = _rx(r"import\w*", r"recebeu", r"received", r"into", r"entrando", r"incoming",
+             r"de entrada", r"chegou")
+
+
+NAMED_PLANT = re.compile(
+    r"(?<![a-z0-9])(?:usina|uhe|ute|utn|ufv|eol|complexo|conjunto|parque)\s+(?:eolico\s+|solar\s+|de\s+|do\s+|da\s+)?"
+    r"(?P<a>[a-z0-9_]+)|(?P<b>[a-z0-9_]+)\s+(?:plant|dam|power station|wind farm|solar park)(?![a-z])")
+
+
+def named_unknown_plant(rest: str, known: frozenset[str]) -> str | None:
+    """A word the question presents as a plant name ("usina Xyzzy") that nothing explained."""
+    for m in NAMED_PLANT.finditer(rest):
+        word = m["a"] or m["b"]
+        if word and word not in known and not word.isdigit() and len(word) > 2:
+            return word
+    return None
+
+
+def top_n(text: str) -> int | None:
+    for rx in TOP_N:
+        m = rx.search(text)
+        if m:
+            n = m["n"]
+            return int(n) if n.isdigit() else NUMBER_WORDS[n]
+    return None
+
+
+@dataclass
+class Modifiers:
+    """Words of the question that shape the query, found on text with time and names masked."""
+
+    share: bool = False
+    ranking: bool = False
+    ranking_subject: str = "plant"
+    bottom: bool = False
+    n: int | None = None
+    compare: bool = False
+    group_by: str | None = None
+    aggregate_word: str | None = None   # peak | minimum | latest | trend | total | average
+    grain: str | None = None
+    monthly: bool = False
+    quantity: bool = False
+
+
+def detect_modifiers(text: str) -> Modifiers:
+    mod = Modifiers()
+    mod.share = bool(SHARE.search(text))
+    mod.n = top_n(text)
+    subject = None
+    if SUBJECT_REGION.search(text):
+        subject = "region"
+    elif SUBJECT_SOURCE.search(text):
+        subject = "source"
+    elif SUBJECT_PLANT.search(text):
+        subject = "plant"
+    explicit = bool(RANKING_WORD.search(text)) or mod.n is not None
+    if explicit or (subject and WHICH.search(text) and SUPERLATIVE.search(text)):
+        mod.ranking = True
+        mod.ranking_subject = subject or "plant"
+        mod.bottom = bool(BOTTOM_WORD.search(text)) and not re.search(r"\btop\b", text)
+        if mod.n is None and not explicit:
+            mod.n = None if PLURAL_SUBJECT.search(text) else 1
+    mod.compare = bool(COMPARE.search(text))
+    if GROUP_REGION.search(text):
+        mod.group_by = "region"
+    elif GROUP_SOURCE.search(text):
+        mod.group_by = "source"
+    elif GROUP_PLANT.search(text):
+        mod.group_by = "plant"
+    for word, rx in (("latest", LATEST), ("peak", PEAK), ("minimum", MINIMUM), ("trend", TREND),
+                     ("total", TOTAL), ("average", AVERAGE)):
+        if rx.search(text):
+            if word in ("peak", "minimum") and mod.ranking:
+                continue  # "maior"/"menor" rank, they do not pick a single point
+            mod.aggregate_word = word
+            break
+    for grain, rx in GRAIN_WORDS:
+        if rx.search(text):
+            mod.grain = grain
+            if mod.aggregate_word in (None, "total", "average"):
+                mod.aggregate_word = "trend"
+            break
+    if MONTHLY.search(text):
+        mod.monthly = True
+        if mod.aggregate_word in (None, "total", "average"):
+            mod.aggregate_word = "trend"
+    mod.quantity = bool(QUANTITY.search(text)) or mod.aggregate_word is not None
+    return mod
+
+
+# ------------------------------------------------------------------ spec arguments
+
+RATIO_FIELDS = frozenset({"capacity_factor", "load_factor", "availability", "efficiency", "voltage_kv"})
+
+
+@dataclass
+class Plan:
+    """Everything that decides a spec, minus the time range."""
+
+    measurement: str
+    field: str
+    where: dict[str, list[str]] = dc_field(default_factory=dict)
+    group_by: list[str] = dc_field(default_factory=list)
+    modifier: str | None = None      # the aggregate word
+    rank: tuple[str, int] | None = None
+    share: bool = False
+
+
+def build_spec_args(plan: Plan, start: datetime, stop: datetime, grain: str,
+                    timezone: str) -> tuple[dict[str, Any], list[str]]:
+    """The ``QuerySpec`` arguments for ``plan`` over ``[start, stop)``, and postprocess steps."""
+    f = plan.field
+    mod = plan.modifier
+    single = True
+    if plan.measurement == "generation_data":
+        plants = plan.where.get("plant", [])
+        single = len(plants) == 1 or "plant" in plan.group_by
+    args: dict[str, Any] = {
+        "measurement": plan.measurement, "fields": [f], "start": start.isoformat(),
+        "stop": stop.isoformat(), "timezone": timezone,
+    }
+    if plan.where:
+        args["where"] = {k: sorted(v) for k, v in plan.where.items()}
+    post: list[str] = []
+    grouped = bool(plan.group_by)
+
+    def multi_window(agg: str) -> None:
+        args.update(every="1h", aggregate="sum")
+        if grouped:
+            post.append(f"{agg}_per_group")
+        elif agg == "peak":
+            args["top"] = 1
+        elif agg == "minimum":
+            args["bottom"] = 1
+        else:  # latest
+            args.update(order="desc", limit=1)
+
+    if f == "power_mw":
+        if mod == "trend":
+            args.update(every=grain, aggregate="energy")
+        elif mod == "average":
+            if single:
+                args["aggregate"] = "mean"
+            else:
+                args["aggregate"] = "energy"
+                post.append("mean_power")
+        elif mod in ("peak", "minimum", "latest"):
+            if single:
+                args["aggregate"] = {"peak": "max", "minimum": "min", "latest": "last"}[mod]
+            else:
+                multi_window(mod)
+        else:
+            args["aggregate"] = "energy"
+    else:
+        base = {"losses_mwh": "sum"}.get(f, "mean")
+        if mod == "trend":
+            args.update(every=grain, aggregate=base)
+        elif mod == "total":
+            args["aggregate"] = "energy" if f in ("demand_mw", "flow_mw") else base
+        elif mod == "average":
+            args["aggregate"] = "mean"
+        elif mod in ("peak", "minimum", "latest"):
+            args["aggregate"] = {"peak": "max", "minimum": "min", "latest": "last"}[mod]
+        else:
+            args["aggregate"] = base
+    if plan.group_by:
+        args["group_by"] = list(plan.group_by)
+    if plan.rank is not None:
+        args[plan.rank[0]] = plan.rank[1]
+    if plan.share:
+        post.append("share")
+    return args, post

@@ -1,0 +1,546 @@
+"""The front door: a question in Portuguese or English → :class:`ParsedQuestion`. Pure.
+
+``parse(question, now=..., vocabulary=...)`` never touches the network or a database;
+``now`` makes every relative time expression reproducible. The result says whether the
+question can be answered (``ok`` with a :class:`~onsflux.query.QuerySpec`), needs a
+choice (``ambiguous`` with ``candidates``, each carrying the spec it would run) or must
+be refused (``unanswerable`` with a ``reason`` in the question's language). Tag filters
+only ever hold slugs resolved through the catalog or the :class:`Vocabulary`; the
+question's text never reaches a query.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import catalog
+from ..exceptions import OnsfluxError
+from ..query.spec import QuerySpec
+from . import intents as it
+from .entities import (
+    KNOWN_WORDS,
+    EntityMatch,
+    PlantGroup,
+    Vocabulary,
+    find_measures,
+    find_plants_exact,
+    find_plants_fuzzy,
+    find_regions,
+    find_sectors,
+    find_sources,
+    find_states,
+    mask,
+    normalize,
+)
+from .timeexpr import DEFAULT_DAYS, LOCAL, default_range, find_time, grain_for
+
+__all__ = [
+    "MAX_QUESTION_CHARS",
+    "Candidate",
+    "ParsedQuestion",
+    "Signals",
+    "TimeRange",
+    "detect_language",
+    "parse",
+]
+
+Status = Literal["ok", "ambiguous", "unanswerable"]
+Language = Literal["pt", "en"]
+MAX_QUESTION_CHARS = 500
+
+
+class TimeRange(BaseModel):
+    """The resolved ``[start, stop)`` interval (aware datetimes in ``timezone``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    stop: datetime
+    timezone: str = catalog.TIMEZONE
+    expression: str | None = None
+    """the words of the question that named it; None when the default was applied"""
+    kind: str = "default"
+    """day, day_range, date_range, week, month, quarter, semester, season, year, since,
+    rolling, today, yesterday, or default"""
+    defaulted: bool = False
+    grain: str | None = None
+    """the window of a trend (1h, 1d, 7d), None for other intents"""
+
+
+class Candidate(BaseModel):
+    """One way to read an ambiguous question, with the query it would run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["plant", "measure"]
+    value: str
+    """a plant slug or a field name"""
+    label: str
+    spec: QuerySpec | None = None
+
+
+class Signals(BaseModel):
+    """Raw inputs to a confidence score; the composer turns them into one number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fuzzy_scores: list[float] = Field(default_factory=list)
+    alias_matches: int = 0
+    defaults: int = 0
+    narrowed_by_context: int = 0
+    unknown_words: list[str] = Field(default_factory=list)
+
+
+class ParsedQuestion(BaseModel):
+    """What the parser understood; ``spec`` is set only when ``status == "ok"``.
+
+    ``postprocess`` lists the steps the composer applies to the rows: ``share`` (values
+    → shares of their total), ``mean_power`` (MWh ÷ hours of the range = average MW),
+    ``peak_per_group``/``minimum_per_group``/``latest_per_group`` (pick per group among
+    hourly sums).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    status: Status
+    language: Language
+    intent: str | None = None
+    spec: QuerySpec | None = None
+    time_range: TimeRange | None = None
+    entities: list[EntityMatch] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)
+    reason: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    defaults_applied: list[str] = Field(default_factory=list)
+    postprocess: list[str] = Field(default_factory=list)
+    signals: Signals = Field(default_factory=Signals)
+
+
+# ------------------------------------------------------------------ language
+
+_PT = frozenset("""
+o a os as de do da dos das em no na nos nas qual quais quanto quanta foi foram geracao
+carga ultimos ultimas semana ontem hoje entre para com e mes ano usinas que como por maior
+menor media pico mais menos consumo demanda regiao intercambio perdas fator passada
+passado desde este esta nesta neste ate gerou geraram verao inverno trimestre primeiro
+janeiro fevereiro marco abril maio junho julho agosto setembro outubro novembro dezembro
+mostre compare participacao eolica hidreletrica termica usina
+""".split())  # noqa: SIM905 - a word list reads better as text
+_EN = frozenset("""
+the of in what which how was were is are last week yesterday today between for with and
+month year plants generation load demand average peak did much many show me top by from to
+since this past days hours compare share wind hydro thermal plant generated highest lowest
+total latest current trend capacity factor losses interchange flow summer winter quarter
+january february march april may june july august september october november december
+during over
+""".split())  # noqa: SIM905 - a word list reads better as text
+
+
+def detect_language(folded: str) -> Language:
+    words = re.findall(r"[a-z]+", folded)
+    pt = sum(w in _PT for w in words)
+    en = sum(w in _EN for w in words)
+    return "en" if en > pt else "pt"
+
+
+def _t(lang: str, pt: str, en: str) -> str:
+    return pt if lang == "pt" else en
+
+
+# ------------------------------------------------------------------ parse
+
+def parse(question: str, *, now: datetime, vocabulary: Vocabulary | None = None) -> ParsedQuestion:
+    """Parse ``question`` relative to ``now`` (naive ``now`` is read in America/Sao_Paulo)."""
+    vocab = vocabulary or Vocabulary.default()
+    now = (now.replace(tzinfo=LOCAL) if now.tzinfo is None else now).astimezone(LOCAL)
+    now = now.replace(microsecond=0)
+    text = question[:MAX_QUESTION_CHARS]
+    cased, folded = normalize(text)
+    lang = detect_language(folded)
+    return _Parser(question, cased, folded, lang, now, vocab).run()
+
+
+class _Parser:
+    def __init__(self, question: str, cased: str, folded: str, lang: Language, now: datetime,
+                 vocab: Vocabulary) -> None:
+        self.question, self.cased, self.folded = question, cased, folded
+        self.lang, self.now, self.vocab = lang, now, vocab
+        self.warnings: list[str] = []
+        self.defaults: list[str] = []
+        self.entities: list[EntityMatch] = []
+        self.narrowed = 0
+
+    def t(self, pt: str, en: str) -> str:
+        return _t(self.lang, pt, en)
+
+    def result(self, status: Status, **kw: Any) -> ParsedQuestion:
+        fuzzy = [e.score for e in self.entities if e.match == "fuzzy"]
+        aliases = sum(e.match == "alias" for e in self.entities)
+        signals = Signals(fuzzy_scores=fuzzy, alias_matches=aliases, defaults=len(self.defaults),
+                          narrowed_by_context=self.narrowed,
+                          unknown_words=kw.pop("unknown_words", []))
+        return ParsedQuestion(question=self.question, status=status, language=self.lang,
+                              entities=sorted(self.entities, key=lambda e: e.span),
+                              warnings=self.warnings, defaults_applied=self.defaults,
+                              signals=signals, **kw)
+
+    def refuse(self, code: str, **kw: Any) -> ParsedQuestion:
+        return self.result("unanswerable", reason=it.reason(code, self.lang), **kw)
+
+    # -------------------------------------------------------------- main flow
+
+    def run(self) -> ParsedQuestion:
+        folded, cased = self.folded, self.cased
+        if not re.search(r"[a-z]", folded):
+            return self.refuse("unknown")
+        if it.refusal(folded, self.question) == "injection":
+            return self.refuse("injection")
+        # out-of-scope words are looked for outside plant names ("Futura" is a solar park)
+        code = it.refusal(mask(folded, [g.span for g in find_plants_exact(self.vocab, folded)]),
+                          self.question)
+        if code:
+            return self.refuse(code)
+
+        tm = find_time(folded, self.now)
+        if tm is not None and tm.future:
+            return self.refuse("forecast")
+        spans: list[tuple[int, int]] = [tm.span] if tm else []
+        if tm is not None and tm.start.year < 1990:
+            return self.refuse("other")
+
+        # names before words: "Norte Fluminense" is a plant, not the North
+        groups = find_plants_exact(self.vocab, mask(folded, spans))
+        spans += [g.span for g in groups]
+        states = find_states(mask(folded, spans), cased)
+        spans += [s.span for s in states]
+        measures = find_measures(mask(folded, spans), cased)
+        mspans = [m.span for m in measures]
+        names_masked = mask(folded, spans + mspans)
+        regions = find_regions(names_masked, mask(cased, spans + mspans), self.lang)
+        sources = find_sources(mask(names_masked, [r.span for r in regions]), cased, self.lang)
+        tag_spans = [e.span for e in (*regions, *sources)]
+        sectors = find_sectors(mask(names_masked, tag_spans), cased, self.lang)
+        tag_spans += [e.span for e in sectors]
+        rest = mask(folded, spans + mspans + tag_spans)
+        fuzzy = find_plants_fuzzy(self.vocab, rest)
+        groups += fuzzy
+        rest = mask(rest, [g.span for g in fuzzy])
+        unknown = [w for w in re.findall(r"[a-z]+", rest) if w not in KNOWN_WORDS and len(w) > 2]
+        if not groups and it.named_unknown_plant(mask(folded, spans), KNOWN_WORDS):
+            return self.refuse("unknown_plant", unknown_words=unknown)
+        mod = it.detect_modifiers(mask(folded, spans + [g.span for g in groups] + tag_spans))
+
+        self.entities += measures + regions + sources + sectors + states
+        state_values = _unique(s.value for s in states)
+        region_values = _unique(r.value for r in regions)
+        source_values = _unique(s.value for s in sources)
+        sector_values = _unique(s.value for s in sectors)
+
+        # plants: resolve, narrow by context, or collect ambiguities
+        plants: list[str] = []
+        ambiguous: list[PlantGroup] = []
+        for g in groups:
+            slugs = set(g.slugs)
+            if len(slugs) > 1:
+                narrowed = {s for s in slugs
+                            if (not region_values or self.vocab.plants[s].region in region_values)
+                            and (not source_values or self.vocab.plants[s].source in source_values)}
+                if len(narrowed) == 1 and (region_values or source_values):
+                    slugs = narrowed
+                    self.narrowed += 1
+            if len(slugs) == 1:
+                slug_ = next(iter(slugs))
+                entry = self.vocab.plants[slug_]
+                if slug_ not in plants:
+                    plants.append(slug_)
+                self.entities.append(EntityMatch(
+                    kind="plant", text=cased[g.span[0]:g.span[1]], value=slug_, display=entry.name,
+                    match=g.match, score=g.score, span=g.span))
+                if g.match == "fuzzy":
+                    self.warnings.append(self.t(f"“{cased[g.span[0]:g.span[1]]}” entendido como "
+                                                f"{entry.name}",
+                                                f"“{cased[g.span[0]:g.span[1]]}” read as {entry.name}"))
+            else:
+                ambiguous.append(PlantGroup(g.text, g.span, frozenset(slugs), g.match, g.score))
+
+        # time range
+        if tm is None:
+            start, stop = default_range(self.now)
+            self.defaults.append(f"time_range:last_{DEFAULT_DAYS}_days")
+            self.warnings.append(self.t(f"nenhum período informado: considerados os últimos "
+                                        f"{DEFAULT_DAYS} dias",
+                                        f"no time given: last {DEFAULT_DAYS} days assumed"))
+            expression, kind = None, "default"
+        else:
+            start, stop = tm.start, tm.stop
+            expression, kind = cased[tm.span[0]:tm.span[1]], tm.kind
+            if kind == "season":
+                self.warnings.append(self.t(
+                    "estações do hemisfério sul em datas fixas (verão: 21/12 a 20/03, com início "
+                    "no dezembro do ano anterior)",
+                    "southern-hemisphere seasons on fixed dates (summer: Dec 21 – Mar 20, "
+                    "starting in December of the previous year)"))
+
+        # the measure
+        fields = _unique(m.value for m in measures)
+        specific = [f for f in fields if f not in ("power_mw", "demand_mw")]
+        if "losses_mwh" in specific and "flow_mw" in specific:
+            specific.remove("flow_mw")  # "perdas no intercâmbio": the interchange names the lines
+        if len(set(map(catalog.FIELD_TO_MEASUREMENT.get, specific))) > 1 or len(specific) > 1:
+            fields = []
+            return self._ambiguous_measures(specific, start, stop, expression, kind, tm is None,
+                                            mod, region_values, unknown)
+        if specific:
+            fld = specific[0]
+        elif "power_mw" in fields and "demand_mw" in fields:
+            return self._ambiguous_measures(["power_mw", "demand_mw"], start, stop, expression,
+                                            kind, tm is None, mod, region_values, unknown)
+        elif fields:
+            fld = fields[0]
+        elif plants or ambiguous or source_values or mod.share or (
+                mod.ranking and mod.ranking_subject in ("plant", "source")):
+            fld = "power_mw"
+            self.defaults.append("measure:power_mw")
+        elif (region_values or sector_values) and mod.quantity:
+            return self._ambiguous_measures(["power_mw", "demand_mw"], start, stop, expression,
+                                            kind, tm is None, mod, region_values, unknown)
+        else:
+            return self.refuse("unknown", unknown_words=unknown)
+        measurement = catalog.FIELD_TO_MEASUREMENT[fld]
+        if measurement == "generation_data" and sector_values:
+            sector_values = []
+        if measurement != "generation_data" and state_values:
+            return self.refuse("state_scope", unknown_words=unknown)
+        self._states = state_values if not plants else []
+        if measurement != "generation_data" and (plants or ambiguous):
+            self.warnings.append(self.t("usinas ignoradas: a medida não é de geração",
+                                        "plants ignored: the measure is not generation"))
+            plants, ambiguous = [], []
+        if measurement != "generation_data" and source_values:
+            self.warnings.append(self.t("fonte ignorada: a medida não é de geração",
+                                        "source ignored: the measure is not generation"))
+            source_values = []
+
+        def time_range(grain: str | None = None) -> TimeRange:
+            return TimeRange(start=start, stop=stop, expression=expression, kind=kind,
+                             defaulted=tm is None, grain=grain)
+        if ambiguous:
+            g = ambiguous[0]
+            cands = []
+            for slug_ in sorted(g.slugs):
+                plan, intent, post = self._plan(fld, mod, region_values, source_values,
+                                                sector_values, [slug_], regions, quiet=True)
+                spec, _ = self._spec(plan, start, stop, mod)
+                cands.append(Candidate(kind="plant", value=slug_,
+                                       label=self.vocab.plants[slug_].name, spec=spec))
+            text = cased[g.span[0]:g.span[1]]
+            names = ", ".join(c.label for c in cands)
+            return self.result("ambiguous", intent=intent, candidates=cands,
+                               time_range=time_range(),
+                               reason=self.t(f"“{text}” pode ser: {names}",
+                                             f"“{text}” could be: {names}"),
+                               unknown_words=unknown)
+
+        plan, intent, post = self._plan(fld, mod, region_values, source_values, sector_values,
+                                        plants, regions)
+        try:
+            spec, grain = self._spec(plan, start, stop, mod)
+        except OnsfluxError as exc:
+            return self.refuse("other", unknown_words=[str(exc)])
+        post = post + self._post
+        if spec.every == "1d" or spec.every == "7d":
+            self.warnings.append(self.t(
+                f"janelas de {spec.every} alinhadas em UTC (o dia vai das 21h às 21h em Brasília)",
+                f"{spec.every} windows are aligned to UTC (a day runs 21:00–21:00 Brasília time)"))
+        return self.result("ok", intent=intent, spec=spec,
+                           time_range=time_range(grain),
+                           postprocess=post, unknown_words=unknown)
+
+    # -------------------------------------------------------------- pieces
+
+    def _ambiguous_measures(self, fields: list[str], start: datetime, stop: datetime,
+                            expression: str | None, kind: str, defaulted: bool,
+                            mod: it.Modifiers, regions: list[str],
+                            unknown: list[str]) -> ParsedQuestion:
+        labels = {
+            "power_mw": self.t("geração", "generation"), "demand_mw": self.t("carga", "load"),
+            "flow_mw": self.t("intercâmbio", "interchange"), "losses_mwh": self.t("perdas", "losses"),
+            "capacity_factor": self.t("fator de capacidade", "capacity factor"),
+            "load_factor": self.t("fator de carga", "load factor"),
+            "availability": self.t("disponibilidade", "availability"),
+            "efficiency": self.t("eficiência", "efficiency"),
+            "voltage_kv": self.t("tensão", "voltage"),
+        }
+        cands = []
+        intent = None
+        for f in fields:
+            plan, intent, _ = self._plan(f, mod, regions, [], [], [], [], quiet=True)
+            spec, _ = self._spec(plan, start, stop, mod)
+            cands.append(Candidate(kind="measure", value=f, label=labels[f], spec=spec))
+        return self.result(
+            "ambiguous", intent=intent, candidates=cands,
+            time_range=TimeRange(start=start, stop=stop, expression=expression, kind=kind,
+                                 defaulted=defaulted),
+            reason=self.t("qual medida? " + " ou ".join(c.label for c in cands),
+                          "which measure? " + " or ".join(c.label for c in cands)),
+            unknown_words=unknown)
+
+    def _plan(self, fld: str, mod: it.Modifiers, regions: list[str], sources: list[str],
+              sectors: list[str], plants: list[str], region_matches: list[EntityMatch],
+              quiet: bool = False) -> tuple[it.Plan, str, list[str]]:
+        measurement = catalog.FIELD_TO_MEASUREMENT[fld]
+        plan = it.Plan(measurement=measurement, field=fld, modifier=mod.aggregate_word)
+        self._post: list[str] = []
+        real_regions = [r for r in regions if r != "sin"]
+        intent: str | None = None
+
+        def note_default(item: str) -> None:
+            if not quiet and item not in self.defaults:
+                self.defaults.append(item)
+
+        if measurement == "generation_data":
+            if plants:
+                plan.where["plant"] = list(plants)
+            else:
+                if real_regions:
+                    plan.where["region"] = real_regions
+                if sources:
+                    plan.where["source"] = list(sources)
+                if getattr(self, "_states", None):
+                    plan.where["state"] = list(self._states)
+        elif measurement == "consumption_data":
+            plan.where["region"] = list(regions) if regions else ["sin"]
+            if not regions:
+                note_default("region:sin")
+            if sectors:
+                plan.where["sector"] = list(sectors)
+        else:
+            self._transmission(plan, fld, region_matches, quiet)
+
+        # grouping: several named things of one kind, or "por região"/"by source"
+        group: str | None = None
+        multi = {"plant": len(plants) > 1, "source": len(sources) > 1,
+                 "region": len(regions if measurement == "consumption_data" else real_regions) > 1}
+        if measurement == "transmission_data":
+            multi["region"] = False
+        for tag in ("region", "source", "plant"):
+            if multi[tag]:
+                group = tag
+                break
+        if group is None and mod.group_by and (measurement != "consumption_data"
+                                               or mod.group_by == "region"):
+            group = mod.group_by
+        if mod.share:
+            intent = "share"
+            if measurement == "generation_data":
+                group = group if group in ("region", "plant") and mod.group_by else "source"
+                plan.where.pop("source", None)
+                if plants and group != "plant":
+                    plan.where.pop("plant", None)
+            else:
+                group = "region"
+            plan.modifier = "total"
+            plan.share = True
+        elif mod.ranking:
+            intent = "ranking"
+            subject = mod.ranking_subject
+            if measurement != "generation_data" and subject != "region":
+                subject = "region"
+            if measurement == "transmission_data":
+                subject = "from_region"
+            group = subject
+            n = mod.n
+            if n is None:
+                n = 5
+                note_default("top_n:5")
+            plan.rank = ("bottom" if mod.bottom else "top", n)
+        elif group is not None or mod.compare:
+            intent = "comparison"
+        if group is not None:
+            if measurement == "consumption_data" and group == "region" and plan.where.get(
+                    "region") == ["sin"]:
+                plan.where["region"] = list(it.SUBSYSTEMS)
+                if "region:sin" in self.defaults and not quiet:
+                    self.defaults.remove("region:sin")
+            if group not in plan.group_by:
+                plan.group_by.append(group)
+        if intent is None:
+            if fld == "capacity_factor":
+                intent = "capacity_factor"
+            elif fld == "losses_mwh":
+                intent = "losses"
+            elif fld == "flow_mw":
+                intent = "interchange"
+            elif mod.aggregate_word:
+                intent = mod.aggregate_word
+            else:
+                intent = "total" if fld == "power_mw" or fld == "losses_mwh" else "average"
+                note_default(f"intent:{intent}")
+        if mod.ranking and plan.modifier in ("peak", "minimum", "latest"):
+            plan.modifier = None if fld == "power_mw" else plan.modifier
+        return plan, intent, self._post
+
+    def _transmission(self, plan: it.Plan, fld: str, region_matches: list[EntityMatch],
+                      quiet: bool) -> None:
+        regs = [r for r in region_matches if r.value != "sin"]
+        seen: list[EntityMatch] = []
+        for r in regs:
+            if r.value not in {s.value for s in seen}:
+                seen.append(r)
+        if len(seen) >= 2:
+            a, b = seen[0], seen[1]
+            between = self.folded[a.span[1]:b.span[0]]
+            before = self.folded[:a.span[0]]
+            if it.BETWEEN.search(before) and not it.DIRECTION_TO.match(between):
+                plan.where["from_region"] = [a.value, b.value]
+                plan.where["to_region"] = [a.value, b.value]
+                self._role(a, None)
+                self._role(b, None)
+            else:
+                plan.where["from_region"] = [a.value]
+                plan.where["to_region"] = [b.value]
+                self._role(a, "from_region")
+                self._role(b, "to_region")
+        elif len(seen) == 1:
+            r = seen[0]
+            role = "to_region" if it.IMPORT.search(self.folded) else "from_region"
+            plan.where[role] = [r.value]
+            self._role(r, role)
+            if fld == "flow_mw":
+                plan.group_by.append("to_region" if role == "from_region" else "from_region")
+        elif fld == "flow_mw":
+            plan.group_by += ["from_region", "to_region"]
+
+    def _role(self, match: EntityMatch, role: str | None) -> None:
+        for i, e in enumerate(self.entities):
+            if e is match:
+                self.entities[i] = e.model_copy(update={"role": role})
+
+    def _spec(self, plan: it.Plan, start: datetime, stop: datetime,
+              mod: it.Modifiers) -> tuple[QuerySpec, str | None]:
+        grain = None
+        if plan.modifier == "trend":
+            grain = mod.grain or grain_for(start, stop)
+            if mod.monthly and not mod.grain and not getattr(self, "_monthly_warned", False):
+                self._monthly_warned = True
+                self.warnings.append(self.t(
+                        "janelas mensais não são suportadas (meses têm duração variável): "
+                        f"usadas janelas de {grain}",
+                        f"monthly windows are not supported (months vary in length): "
+                        f"{grain} windows used"))
+        args, post = it.build_spec_args(plan, start, stop, grain or "1h", catalog.TIMEZONE)
+        self._post = post
+        return QuerySpec.parse(args), grain
+
+
+def _unique(values: Any) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out

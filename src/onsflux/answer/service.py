@@ -1,0 +1,157 @@
+"""Question → answer, with the I/O: parse, run the query, find sources, compose.
+
+The one place where the parser (pure), the executor (InfluxDB or the Parquet fallback),
+the state store (which ingested objects back the answer) and the knowledge base meet.
+``ask`` returns exactly the HTTP API's response (DESIGN.md): the old platform's fields
+plus ``status``, ``query_used``, ``influxql_query_used``, ``time_range``, ``warnings`` and
+``served_from``. The numbers always come from the query, never from a model.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..exceptions import OnsfluxError
+from ..query import Executor, QuerySpec, render
+from ..query.result import QueryResult
+from ..state.store import OK, StateStore
+from .compose import Composed, as_response_rows, compose, coverage_of, refuse
+from .entities import Vocabulary
+from .knowledge import KnowledgeBase
+from .parse import ParsedQuestion, parse
+
+MAX_SERIES_ROWS = 1000
+
+
+@dataclass
+class Source:
+    document: str
+    relevance_score: float
+    time_range: dict[str, str] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"document": self.document, "relevance_score": self.relevance_score,
+                "time_range": self.time_range}
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Source], float | None]:
+    """Ingested objects whose measurement and time range overlap the query, and coverage.
+
+    Relevance is the share of the query's period the object covers (0–1).
+    """
+    if store is None:
+        return [], None
+    start, stop = spec.start_ns, spec.stop_ns
+    spans: list[tuple[int, int]] = []
+    out: list[Source] = []
+    for o in store.objects():
+        if o.status != OK or spec.measurement not in o.measurements:
+            continue
+        if o.time_min_ns is None or o.time_max_ns is None:
+            continue
+        if o.time_max_ns < start or o.time_min_ns >= stop:
+            continue
+        spans.append((o.time_min_ns, o.time_max_ns))
+        share = coverage_of([(o.time_min_ns, o.time_max_ns)], start, stop)
+        out.append(Source(o.key, round(share, 3),
+                          {"start": _iso(o.time_min_ns), "stop": _iso(o.time_max_ns)}))
+    out.sort(key=lambda s: -s.relevance_score)
+    return out, coverage_of(spans, start, stop)
+
+
+class AnswerService:
+    """Answers questions against one executor, state store and knowledge base."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        store: StateStore | None = None,
+        knowledge: KnowledgeBase | None = None,
+        vocabulary: Vocabulary | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.executor = executor
+        self.store = store
+        self.knowledge = knowledge or KnowledgeBase.from_folder()
+        self.vocabulary = vocabulary
+        self.now = now
+
+    def ask(self, question: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        now = self.now()
+        parsed = parse(question, now=now, vocabulary=self.vocabulary)
+        result: QueryResult | None = None
+        sources: list[Source] = []
+        if parsed.status == "ok" and parsed.spec is not None:
+            result = self.executor.run(parsed.spec)
+            sources, coverage = object_sources(self.store, parsed.spec)
+            composed = compose(parsed, result, coverage=coverage)
+            sources += self._passages(parsed)
+        else:
+            composed = refuse(parsed)
+        return self._response(parsed, composed, result, sources, started, now)
+
+    def _passages(self, parsed: ParsedQuestion) -> list[Source]:
+        hits = self.knowledge.search(parsed.question, k=3)
+        if not hits:
+            return []
+        top = hits[0].score or 1.0
+        return [Source(f"kb/{h.document}#{h.title}", round(h.score / top, 3), None)
+                for h in hits]
+
+    @staticmethod
+    def _response(parsed: ParsedQuestion, composed: Composed, result: QueryResult | None,
+                  sources: list[Source], started: float, now: datetime) -> dict[str, Any]:
+        spec = parsed.spec
+        flux = influxql = None
+        query_used = None
+        if spec is not None:
+            flux = _render_or_none(spec, "flux")
+            influxql = _render_or_none(spec, "influxql")
+        if result is not None:
+            query_used = {"dialect": result.dialect, "text": result.query}
+        tr = parsed.time_range
+        rows = composed.rows if result is not None else []
+        return {
+            "query_id": str(uuid.uuid4()),
+            "question": parsed.question,
+            "answer": composed.answer,
+            "confidence_score": composed.confidence,
+            "time_series_data": as_response_rows(rows[:MAX_SERIES_ROWS]),
+            "flux_query_used": flux,
+            "sources": [s.as_dict() for s in sources],
+            "processing_time_ms": round((time.perf_counter() - started) * 1000, 2),
+            "timestamp": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "status": parsed.status,
+            "query_used": query_used,
+            "influxql_query_used": influxql,
+            "time_range": None if tr is None else {
+                "start": tr.start.isoformat(), "stop": tr.stop.isoformat(),
+                "timezone": tr.timezone, "expression": tr.expression,
+            },
+            "warnings": composed.warnings,
+            "served_from": None if result is None else result.served_from,
+            "language": parsed.language,
+            "intent": parsed.intent,
+            "confidence_parts": composed.confidence_parts,
+            "candidates": [{"kind": c.kind, "value": c.value, "label": c.label}
+                           for c in parsed.candidates],
+            "truncated": bool(result and (result.truncated or len(rows) > MAX_SERIES_ROWS)),
+        }
+
+
+def _render_or_none(spec: QuerySpec, dialect: str) -> str | None:
+    try:
+        return render(spec, dialect).text
+    except OnsfluxError:
+        return None

@@ -1,0 +1,460 @@
+"""Time expressions (Portuguese and English) → an explicit ``[start, stop)`` interval.
+
+Pure: no I/O; everything is relative to the ``now`` the caller passes. Intervals are
+computed in wall-clock time of ``America/Sao_Paulo`` (``catalog.TIMEZONE``) and returned
+as time-zone aware datetimes in that zone. Rules are regular expressions over *folded*
+text (``catalog.fold``: lower case, accents removed); the longest match wins.
+
+Definitions (also in the package README of ``onsflux.answer``):
+
+- a period that contains ``now`` is cut at ``now`` ("hoje", "this week", "este mês",
+  "em 2024" asked during 2024, "desde 2023"); a period that starts after ``now`` is a
+  *future* period (the parser refuses it: no forecasts);
+- "hoje"/"today" = [00:00 today, now); "ontem"/"yesterday" = the previous local day;
+  "anteontem" the one before;
+- "semana passada"/"last week"/"previous week" = the previous ISO week, Monday 00:00 to
+  Monday 00:00; "esta semana"/"this week" = [Monday 00:00, now);
+- "últimos N dias/horas/semanas/meses"/"last|past N days…" = rolling: [now − N units,
+  now) (months: calendar months back, same day and time); "última semana"/"past week"
+  = last 7 days, "último mês"/"past month" = last 30 days, "último ano"/"past year" =
+  last 365 days (rolling, unlike "passado/last", which are calendar periods);
+- "mês passado"/"last month" = the previous calendar month; "ano passado"/"last year"
+  the previous calendar year; "este mês"/"este ano" = from its first day to now;
+- "janeiro de 2024"/"January 2024"/"jan/2024" = the calendar month; a month without a
+  year ("em janeiro") = its most recent occurrence that has started;
+- "Q1 2024"/"1º trimestre de 2024"/"primeiro trimestre de 2024" = Jan 1 – Apr 1;
+  "primeiro semestre"/"first half" = Jan 1 – Jul 1;
+- "entre 1 e 15 de março de 2024"/"from March 1 to March 15, 2024": both days
+  inclusive, so stop is the midnight after the last day; a single date = that day;
+  ``dd/mm/yyyy`` is read day first (Brazilian usage); ISO ``yyyy-mm-dd`` is accepted;
+- seasons are those of the southern hemisphere on the conventional fixed dates used in
+  Brazil: verão/summer 21 Dec – 20 Mar, outono/autumn 21 Mar – 20 Jun, inverno/winter
+  21 Jun – 22 Sep, primavera/spring 23 Sep – 20 Dec (inclusive). "verão de 2024" is the
+  summer that *ends* in 2024 (21 Dec 2023 – 20 Mar 2024), the astronomical summer that
+  starts in December of the previous year; other seasons lie inside their year;
+- "em 2023"/"in 2023" = the calendar year; "desde X"/"since X"/"a partir de X" =
+  [start of X, now).
+
+No expression → the caller applies the default (:data:`DEFAULT_DAYS` days, rolling).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .. import catalog
+
+__all__ = [
+    "DEFAULT_DAYS",
+    "LOCAL",
+    "TimeMatch",
+    "default_range",
+    "find_time",
+    "grain_for",
+]
+
+LOCAL = ZoneInfo(catalog.TIMEZONE)
+DEFAULT_DAYS = 7
+
+MONTHS: dict[str, int] = {
+    "janeiro": 1, "january": 1, "jan": 1,
+    "fevereiro": 2, "february": 2, "fev": 2, "feb": 2,
+    "marco": 3, "march": 3, "mar": 3,
+    "abril": 4, "april": 4, "abr": 4, "apr": 4,
+    "maio": 5, "may": 5, "mai": 5,
+    "junho": 6, "june": 6, "jun": 6,
+    "julho": 7, "july": 7, "jul": 7,
+    "agosto": 8, "august": 8, "ago": 8, "aug": 8,
+    "setembro": 9, "september": 9, "set": 9, "sep": 9, "sept": 9,
+    "outubro": 10, "october": 10, "out": 10, "oct": 10,
+    "novembro": 11, "november": 11, "nov": 11,
+    "dezembro": 12, "december": 12, "dez": 12, "dec": 12,
+}
+_FULL_MONTHS = [m for m in MONTHS if len(m) > 4 and m != "sept"] + ["maio"]
+NUMBER_WORDS: dict[str, int] = {
+    "um": 1, "uma": 1, "dois": 2, "duas": 2, "tres": 3, "quatro": 4, "cinco": 5, "seis": 6,
+    "sete": 7, "oito": 8, "nove": 9, "dez": 10, "doze": 12, "quinze": 15, "vinte": 20,
+    "trinta": 30, "sessenta": 60, "noventa": 90,
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
+    "sixty": 60, "ninety": 90,
+}
+
+
+def _alt(words: list[str] | dict[str, int]) -> str:
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+
+
+_M = f"(?:{_alt(MONTHS)})"
+_FM = f"(?:{_alt(sorted(set(_FULL_MONTHS)))})"
+_Y = r"(?:19|20)\d\d"
+_D = r"\d{1,2}"
+_ORD = r"(?:st|nd|rd|th|o)?"
+_NUM = rf"(?:\d+|{_alt(NUMBER_WORDS)})"
+_DATE = r"(?:\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4})"
+_B = r"(?<![a-z0-9])"  # word start
+_E = r"(?![a-z0-9])"   # word end
+
+
+@dataclass(frozen=True)
+class TimeMatch:
+    """A resolved time expression: ``[start, stop)`` in local time, and where it was found."""
+
+    start: datetime
+    stop: datetime
+    span: tuple[int, int]
+    kind: str
+    future: bool = False
+
+    @property
+    def duration(self) -> timedelta:
+        return self.stop - self.start
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=LOCAL)
+
+
+def _add_months(d: date, n: int) -> date:
+    y, m = divmod(d.month - 1 + n, 12)
+    return date(d.year + y, m + 1, 1)
+
+
+def _month_range(y: int, m: int) -> tuple[datetime, datetime]:
+    first = date(y, m, 1)
+    return _midnight(first), _midnight(_add_months(first, 1))
+
+
+def _year(text: str | None, now: datetime) -> int:
+    return int(text) if text else now.year
+
+
+def _num(text: str) -> int:
+    return int(text) if text.isdigit() else NUMBER_WORDS[text]
+
+
+def _parse_date(text: str) -> date:
+    if "-" in text:
+        y, m, d = (int(x) for x in text.split("-"))
+    else:
+        d, m, y = (int(x) for x in text.split("/"))
+    return date(y, m, d)
+
+
+Range = tuple[datetime, datetime] | None
+Handler = Callable[[re.Match[str], datetime], Range]
+
+
+# ------------------------------------------------------------------------ handlers
+
+def _day_range(m: re.Match[str], now: datetime) -> Range:
+    g = m.groupdict()
+    m2 = MONTHS[g["m2"]] if g.get("m2") else None
+    m1 = MONTHS[g["m1"]] if g.get("m1") else m2
+    if m1 is None or m2 is None:
+        return None
+    y2 = int(g["y2"]) if g.get("y2") else (int(g["y1"]) if g.get("y1") else now.year)
+    y1 = int(g["y1"]) if g.get("y1") else (y2 if m1 <= m2 else y2 - 1)
+    d1, d2 = date(y1, m1, int(g["d1"])), date(y2, m2, int(g["d2"]))
+    return _midnight(d1), _midnight(d2 + timedelta(days=1))
+
+
+def _date_range(m: re.Match[str], now: datetime) -> Range:
+    a, b = _parse_date(m["a"]), _parse_date(m["b"])
+    return _midnight(a), _midnight(b + timedelta(days=1))
+
+
+def _one_day(m: re.Match[str], now: datetime) -> Range:
+    g = m.groupdict()
+    if g.get("iso"):
+        d = _parse_date(g["iso"])
+    else:
+        month = MONTHS[g["m"]]
+        y = int(g["y"]) if g.get("y") else now.year
+        d = date(y, month, int(g["d"]))
+        if not g.get("y") and _midnight(d) > now:
+            d = date(y - 1, month, d.day)
+    return _midnight(d), _midnight(d + timedelta(days=1))
+
+
+def _month_year(m: re.Match[str], now: datetime) -> Range:
+    return _month_range(int(m["y"]), MONTHS[m["m"]])
+
+
+def _month_alone(m: re.Match[str], now: datetime) -> Range:
+    month = MONTHS[m["m"]]
+    y = now.year if month <= now.month else now.year - 1
+    return _month_range(y, month)
+
+
+_QUARTER_WORDS = {"primeiro": 1, "segundo": 2, "terceiro": 3, "quarto": 4, "first": 1,
+                  "second": 2, "third": 3, "fourth": 4, "1o": 1, "2o": 2, "3o": 3, "4o": 4,
+                  "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+
+
+def _latest_year(y: str | None, first_month: int, now: datetime) -> int:
+    if y:
+        return int(y)
+    return now.year if date(now.year, first_month, 1) <= now.date() else now.year - 1
+
+
+def _quarter(m: re.Match[str], now: datetime) -> Range:
+    q = _QUARTER_WORDS[m["q"]]
+    first = 3 * (q - 1) + 1
+    y = _latest_year(m["y"], first, now)
+    return _midnight(date(y, first, 1)), _midnight(_add_months(date(y, first, 1), 3))
+
+
+def _semester(m: re.Match[str], now: datetime) -> Range:
+    h = _QUARTER_WORDS[m["q"]]
+    if h > 2:
+        return None
+    first = 1 if h == 1 else 7
+    y = _latest_year(m["y"], first, now)
+    return _midnight(date(y, first, 1)), _midnight(_add_months(date(y, first, 1), 6))
+
+
+# (start month, start day, end month, end day inclusive, starts in the previous year)
+SEASONS: dict[str, tuple[int, int, int, int, bool]] = {
+    "summer": (12, 21, 3, 20, True),
+    "autumn": (3, 21, 6, 20, False),
+    "winter": (6, 21, 9, 22, False),
+    "spring": (9, 23, 12, 20, False),
+}
+_SEASON_WORDS = {"verao": "summer", "summer": "summer", "outono": "autumn",
+                 "autumn": "autumn", "fall": "autumn", "inverno": "winter",
+                 "winter": "winter", "primavera": "spring", "spring": "spring"}
+
+
+def season_range(season: str, year: int) -> tuple[datetime, datetime]:
+    """The season of the southern hemisphere named by the year it ends in."""
+    sm, sd, em, ed, prev = SEASONS[season]
+    start = date(year - 1 if prev else year, sm, sd)
+    end = date(year, em, ed) + timedelta(days=1)
+    return _midnight(start), _midnight(end)
+
+
+def _season(m: re.Match[str], now: datetime) -> Range:
+    season = _SEASON_WORDS[m["s"]]
+    if m["y"]:
+        return season_range(season, int(m["y"]))
+    if m["s"] in ("fall", "spring"):  # English words too common to read alone
+        return None
+    year = now.year + 1 if season == "summer" and now.month == 12 else now.year
+    start, stop = season_range(season, year)
+    if start > now:
+        start, stop = season_range(season, year - 1)
+    return start, stop
+
+
+def _year_only(m: re.Match[str], now: datetime) -> Range:
+    y = int(m["y"])
+    return _midnight(date(y, 1, 1)), _midnight(date(y + 1, 1, 1))
+
+
+def _rolling(m: re.Match[str], now: datetime) -> Range:
+    n = _num(m["n"])
+    unit = m["u"]
+    if n < 1:
+        return None
+    if unit.startswith(("h", "hour")):
+        return now - timedelta(hours=n), now
+    if unit.startswith(("dia", "day")):
+        return now - timedelta(days=n), now
+    if unit.startswith(("semana", "week")):
+        return now - timedelta(weeks=n), now
+    if unit.startswith(("mes", "month")):
+        back = _add_months(now.date().replace(day=1), -n)
+        day = min(now.day, 28)
+        return now.replace(year=back.year, month=back.month, day=day), now
+    return now.replace(year=now.year - n), now
+
+
+def _fixed(days: int) -> Handler:
+    def handler(m: re.Match[str], now: datetime) -> Range:
+        return now - timedelta(days=days), now
+    return handler
+
+
+def _today(m: re.Match[str], now: datetime) -> Range:
+    return _midnight(now.date()), now
+
+
+def _days_ago(n: int) -> Handler:
+    def handler(m: re.Match[str], now: datetime) -> Range:
+        d = now.date() - timedelta(days=n)
+        return _midnight(d), _midnight(d + timedelta(days=1))
+    return handler
+
+
+def _this_week(m: re.Match[str], now: datetime) -> Range:
+    return _midnight(now.date() - timedelta(days=now.weekday())), now
+
+
+def _last_week(m: re.Match[str], now: datetime) -> Range:
+    monday = now.date() - timedelta(days=now.weekday())
+    return _midnight(monday - timedelta(days=7)), _midnight(monday)
+
+
+def _this_month(m: re.Match[str], now: datetime) -> Range:
+    return _midnight(now.date().replace(day=1)), now
+
+
+def _last_month(m: re.Match[str], now: datetime) -> Range:
+    first = now.date().replace(day=1)
+    return _midnight(_add_months(first, -1)), _midnight(first)
+
+
+def _this_year(m: re.Match[str], now: datetime) -> Range:
+    return _midnight(date(now.year, 1, 1)), now
+
+
+def _last_year(m: re.Match[str], now: datetime) -> Range:
+    return _midnight(date(now.year - 1, 1, 1)), _midnight(date(now.year, 1, 1))
+
+
+def _future(m: re.Match[str], now: datetime) -> Range:
+    return now + timedelta(days=1), now + timedelta(days=2)
+
+
+_REL = r"(?:n[oa]\s+|in\s+the\s+|over\s+the\s+|during\s+the\s+)?"
+_RULES: list[tuple[str, str, Handler]] = [
+    # explicit day ranges (inclusive end day)
+    ("day_range", rf"(?:entre|de|do dia|dos dias|desde)\s+(?:o\s+)?(?:dia\s+)?(?P<d1>{_D}){_ORD}"
+                  rf"(?:\s+de\s+(?P<m1>{_M}))?(?:\s+de\s+(?P<y1>{_Y}))?\s+(?:e|a|ao|ate)\s+(?:o\s+)?"
+                  rf"(?:dia\s+)?(?P<d2>{_D}){_ORD}\s+de\s+(?P<m2>{_M})(?:\s+de\s+(?P<y2>{_Y}))?",
+     _day_range),
+    ("day_range", rf"(?:between|from)\s+(?P<m1>{_M})\s+(?P<d1>{_D})(?:st|nd|rd|th)?(?:,?\s+(?P<y1>{_Y}))?"
+                  rf"\s+(?:and|to|until|through|-)\s+(?:(?P<m2>{_M})\s+)?(?P<d2>{_D})(?:st|nd|rd|th)?"
+                  rf"(?![\d])(?:,?\s+(?P<y2>{_Y}))?",
+     _day_range),
+    ("day_range", rf"(?:between|from)\s+(?:the\s+)?(?P<d1>{_D})(?:st|nd|rd|th)?(?:\s+(?:of\s+)?(?P<m1>{_M}))?"
+                  rf"\s+(?:and|to|until|through|-)\s+(?:the\s+)?(?P<d2>{_D})(?:st|nd|rd|th)?\s+(?:of\s+)?"
+                  rf"(?P<m2>{_M}),?(?:\s+(?P<y2>{_Y}))?",
+     _day_range),
+    ("date_range", rf"(?:entre|de|between|from|desde)\s+(?:o dia\s+)?(?P<a>{_DATE})\s+"
+                   rf"(?:e|a|ate|and|to|until|through)\s+(?:o dia\s+)?(?P<b>{_DATE})", _date_range),
+    # one day
+    ("day", rf"(?P<d>{_D}){_ORD}\s+de\s+(?P<m>{_M})(?:\s+de\s+(?P<y>{_Y}))?", _one_day),
+    ("day", rf"(?P<m>{_M})\s+(?P<d>{_D})(?:st|nd|rd|th)?(?!\d)(?:,?\s+(?P<y>{_Y}))?", _one_day),
+    ("day", rf"(?P<d>{_D})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m>{_M}),?(?:\s+(?P<y>{_Y}))?", _one_day),
+    ("day", rf"(?P<iso>{_DATE})", _one_day),
+    # quarters, halves, seasons
+    ("quarter", rf"(?:q|t)(?P<q>[1-4])(?:\s+de|\s+of|/|-|\s)?\s*(?P<y>{_Y})", _quarter),
+    ("quarter", rf"(?P<y>{_Y})\s*[-/]?\s*(?:q|t)(?P<q>[1-4])", _quarter),
+    ("quarter", rf"(?P<q>primeiro|segundo|terceiro|quarto|[1-4]o?)\s+trimestre"
+                rf"(?:\s+(?:de|do ano de)\s+(?P<y>{_Y})"
+                rf"|\s+(?P<y2>{_Y}))?", lambda m, now: _quarter_any(m, now)),
+    ("quarter", rf"(?P<q>first|second|third|fourth|1st|2nd|3rd|4th)\s+quarter(?:\s+of)?,?(?:\s+(?P<y>{_Y}))?",
+     _quarter),
+    ("semester", rf"(?P<q>primeiro|segundo|[12]o?)\s+semestre(?:\s+(?:de|do ano de)\s+(?P<y>{_Y})"
+                 rf"|\s+(?P<y2>{_Y}))?", lambda m, now: _semester_any(m, now)),
+    ("semester", rf"(?P<q>first|second|1st|2nd)\s+half(?:\s+of)?,?(?:\s+(?P<y>{_Y}))?", _semester),
+    ("semester", rf"h(?P<q>[12])\s*(?P<y>{_Y})", _semester),
+    ("season", rf"(?P<s>verao|outono|inverno|primavera|summer|autumn|fall|winter|spring)"
+               rf"(?:\s+(?:de|of|do ano de))?(?:\s+(?P<y>{_Y}))?", _season),
+    # months and years
+    ("month", rf"(?P<m>{_M})(?:\s+de|\s+of|\s*/|\s*-|,)?\s*(?P<y>{_Y})", _month_year),
+    ("month", rf"(?:em|in|no mes de|durante|during|de)\s+(?P<m>{_FM})"
+              r"(?!\s*(?:de\s+|of\s+|/|-)?\s*(?:19|20)\d\d)",
+     _month_alone),
+    ("year", rf"(?:(?:em|in|no ano de|ano de|during|durante|for|of|de)\s+)?(?P<y>{_Y})(?![\d/-])",
+     _year_only),
+    # relative
+    ("rolling", rf"(?:n[oa]s\s+|in\s+the\s+|over\s+the\s+|during\s+the\s+|for\s+the\s+)?"
+                rf"(?:ultim[oa]s|last|past|previous)\s+(?P<n>{_NUM})\s*"
+                r"(?P<u>dias|dia|days|day|horas|hora|hours|hour|h|semanas|semana|weeks|week|meses|mes|months|month"
+                r"|anos|ano|years|year)", _rolling),
+    ("rolling", _REL + r"(?:ultima semana|past week)", _fixed(7)),
+    ("rolling", _REL + r"(?:ultimo mes|past month)", _fixed(30)),
+    ("rolling", _REL + r"(?:ultimo ano|past year)", _fixed(365)),
+    ("rolling", _REL + r"(?:ultima hora|last hour|past hour)",
+     lambda m, now: (now - timedelta(hours=1), now)),
+    ("today", r"(?:hoje|today|so far today|ate agora hoje)", _today),
+    ("yesterday", r"(?:anteontem|day before yesterday)", _days_ago(2)),
+    ("yesterday", r"(?:ontem|yesterday)", _days_ago(1)),
+    ("week", r"(?:n?esta semana|n?essa semana|this week|semana atual|current week)", _this_week),
+    ("week", r"(?:(?:n?a\s+)?semana passada|(?:n?a\s+)?semana anterior|last week|previous week)", _last_week),
+    ("month", r"(?:n?este mes|n?esse mes|this month|mes atual|current month)", _this_month),
+    ("month", r"(?:(?:n?o\s+)?mes passado|(?:n?o\s+)?mes anterior|last month|previous month)", _last_month),
+    ("year", r"(?:n?este ano|n?esse ano|this year|ano atual|current year)", _this_year),
+    ("year", r"(?:(?:n?o\s+)?ano passado|(?:n?o\s+)?ano anterior|last year|previous year)", _last_year),
+    ("future", r"(?:amanha|tomorrow|proxim[oa]s?\s+(?:\d+\s+)?(?:dias?|semanas?|mes|meses|anos?|horas?)"
+               r"|next\s+(?:\d+\s+)?(?:days?|weeks?|months?|years?|hours?)|ano que vem|semana que vem"
+               r"|mes que vem|coming\s+(?:days|weeks|months))", _future),
+]
+
+
+def _quarter_any(m: re.Match[str], now: datetime) -> Range:
+    q = _QUARTER_WORDS[m["q"]]
+    first = 3 * (q - 1) + 1
+    y = _latest_year(m["y"] or m["y2"], first, now)
+    return _midnight(date(y, first, 1)), _midnight(_add_months(date(y, first, 1), 3))
+
+
+def _semester_any(m: re.Match[str], now: datetime) -> Range:
+    h = _QUARTER_WORDS[m["q"]]
+    if h > 2:
+        return None
+    first = 1 if h == 1 else 7
+    y = _latest_year(m["y"] or m["y2"], first, now)
+    return _midnight(date(y, first, 1)), _midnight(_add_months(date(y, first, 1), 6))
+
+
+_COMPILED = [(kind, re.compile(_B + pattern + _E), handler) for kind, pattern, handler in _RULES]
+_SINCE = re.compile(r"(?:desde|since|a partir de|from|starting)\s+"
+                    r"(?:o\s+|a\s+|the\s+|o inicio de\s+|the start of\s+)?$")
+
+
+def find_time(folded: str, now: datetime) -> TimeMatch | None:
+    """The time expression in ``folded`` text, resolved against ``now`` (aware, local).
+
+    The longest match wins (ties: the earliest). Periods that contain ``now`` end at
+    ``now``; periods after ``now`` are marked ``future``.
+    """
+    now = now.astimezone(LOCAL)
+    best: tuple[int, int, str, tuple[datetime, datetime]] | None = None
+    for kind, rx, handler in _COMPILED:
+        for m in rx.finditer(folded):
+            try:
+                rng = handler(m, now)
+            except (ValueError, KeyError):  # 31 de fevereiro, a year out of range...
+                continue
+            if rng is None:
+                continue
+            length = m.end() - m.start()
+            if best is None or length > best[1] - best[0] or (
+                    length == best[1] - best[0] and m.start() < best[0]):
+                best = (m.start(), m.end(), kind, rng)
+    if best is None:
+        return None
+    s, e, kind, (start, stop) = best
+    since = _SINCE.search(folded[:s])
+    if since and kind not in ("rolling", "date_range", "day_range", "future"):
+        s = since.start()
+        stop = now
+        kind = "since"
+    future = kind == "future" or start >= now
+    if not future and stop > now:
+        stop = now
+    return TimeMatch(start=start, stop=stop, span=(s, e), kind=kind, future=future)
+
+
+def default_range(now: datetime, days: int = DEFAULT_DAYS) -> tuple[datetime, datetime]:
+    """The range used when a question names no time: the last ``days`` days (rolling)."""
+    now = now.astimezone(LOCAL)
+    return now - timedelta(days=days), now
+
+
+def grain_for(start: datetime, stop: datetime) -> str:
+    """Window for a trend: hourly up to 2 days, daily up to 92 days, weekly beyond."""
+    span = stop - start
+    if span <= timedelta(days=2):
+        return "1h"
+    if span <= timedelta(days=92):
+        return "1d"
+    return "7d"

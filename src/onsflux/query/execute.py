@@ -1,0 +1,221 @@
+"""Run a QuerySpec (or raw read-only InfluxQL) and normalize the answer.
+
+- InfluxQL goes over the v1 ``/query`` endpoint with ``epoch=ns`` -- 1.x natively, 2.x
+  and 3.x through their v1-compatible API -- as an HTTP GET (the read verb). This is
+  *not* a server-side guard: 1.6.7 executes DROP/CREATE sent as GET and only warns
+  (pinned by a test); ``guard.check_influxql`` and the renderers are the guard.
+- Flux goes over ``/api/v2/query`` (annotated CSV) when the server says it is 2.x.
+- Both go through the ``InfluxClient`` transport: its retries (5xx/429/timeouts, backoff
+  with jitter) and its circuit breaker apply. The per-query timeout is the client's
+  ``timeout_seconds``; ``Executor`` builds its client with ``timeout_seconds`` when
+  given one.
+- ``ServerUnavailable`` / ``CircuitOpen`` with a fallback configured
+  (``settings.fallback_path`` or ``fallback=``) -> the same spec answered from Parquet,
+  marked ``served_from="s3_fallback"`` with a warning saying why.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+from ..exceptions import CircuitOpen, QueryError, ServerUnavailable
+from ..influx.client import InfluxClient
+from ..settings import Settings
+from .fallback import ParquetFallback
+from .guard import check_influxql
+from .render import render
+from .result import QueryResult, Row, bound
+from .spec import NS, QuerySpec
+
+Dialect = Literal["auto", "influxql", "flux"]
+RAW_LIMIT = 10_000
+
+
+def parse_rfc3339_ns(text: str) -> int:
+    """RFC 3339 (as Flux prints it, up to nanoseconds) -> integer ns since the epoch."""
+    text = text.strip()
+    frac = 0
+    if "." in text:
+        head, rest = text.split(".", 1)
+        digits = ""
+        for i, ch in enumerate(rest):
+            if not ch.isdigit():
+                tail = rest[i:]
+                break
+            digits += ch
+        else:
+            tail = ""
+        frac = int((digits + "000000000")[:9])
+        text = head + tail
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(dt.timestamp()) * NS + frac
+
+
+def influxql_rows(results: list[dict[str, Any]], spec: QuerySpec | None) -> list[Row]:
+    """Series of a ``/query`` answer as rows; columns not in the spec's fields are tags."""
+    rows: list[Row] = []
+    fields = set(spec.fields) if spec else None
+    for result in results:
+        for series in result.get("series") or []:
+            name = str(series.get("name", spec.measurement if spec else ""))
+            if spec is not None:
+                name = spec.measurement
+            base = {k: str(v) for k, v in (series.get("tags") or {}).items() if v not in (None, "")}
+            columns = series.get("columns") or []
+            for values in series.get("values") or []:
+                record = dict(zip(columns, values, strict=False))
+                t = int(record.pop("time", 0) or 0)
+                tags = dict(base)
+                numbers: dict[str, Any] = {}
+                for k, v in record.items():
+                    is_field = k in fields if fields is not None else not isinstance(v, str)
+                    if is_field:
+                        numbers[k] = v
+                    elif v not in (None, ""):
+                        tags[k] = str(v)
+                if not numbers and fields is None:
+                    rows.append(Row(t, name, "", None, tags))
+                for k, v in numbers.items():
+                    value = None if v is None else float(v)
+                    rows.append(Row(t, name, k, value, tags))
+    return rows
+
+
+_FLUX_META = {"", "result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
+
+
+def flux_rows(text: str) -> list[Row]:
+    """Annotated CSV of ``/api/v2/query`` as rows (one table after another)."""
+    rows: list[Row] = []
+    header: list[str] | None = None
+    for record in csv.reader(io.StringIO(text)):
+        if not record or all(not c for c in record):
+            header = None
+            continue
+        if record[0].startswith("#"):
+            header = None
+            continue
+        if header is None:
+            header = record
+            continue
+        item = dict(zip(header, record, strict=False))
+        if item.get("error"):
+            raise QueryError(f"flux: {item['error']}", body=text[:2000])
+        raw_time = item.get("_time") or item.get("_start") or ""
+        t = parse_rfc3339_ns(raw_time) if raw_time else 0
+        value = item.get("_value", "")
+        tags = {k: v for k, v in item.items() if k not in _FLUX_META and v != ""}
+        rows.append(Row(t, item.get("_measurement", ""), item.get("_field", ""),
+                        float(value) if value not in ("", None) else None, tags))
+    return rows
+
+
+class Executor:
+    """Runs queries on one InfluxDB, with the Parquet fallback when it is down."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: InfluxClient | None = None,
+        *,
+        fallback: ParquetFallback | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self._own = client is None
+        if client is None:
+            from ..influx.local import resolve_url
+
+            s = settings.with_overrides(timeout_seconds=timeout_seconds)
+            client = InfluxClient(s, url=resolve_url(s))
+        self.client = client
+        if fallback is None and settings.fallback_path:
+            fallback = ParquetFallback(settings.fallback_path, settings)
+        self.fallback = fallback
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ front door
+
+    def run(self, spec: QuerySpec, *, dialect: Dialect = "auto") -> QueryResult:
+        """Answer ``spec`` from InfluxDB, or from the fallback when InfluxDB is down."""
+        started = time.perf_counter()
+        try:
+            if dialect == "auto":
+                dialect = "flux" if self.client.kind == "2.x" else "influxql"
+            result = self._run_flux(spec) if dialect == "flux" else self._run_influxql(spec)
+        except (ServerUnavailable, CircuitOpen) as exc:
+            if self.fallback is None:
+                raise
+            result = self.fallback.run(spec)
+            result.warnings.append(f"InfluxDB unavailable ({exc.kind}: {exc}); answered from "
+                                   "the Parquet files")
+        result.elapsed_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def run_influxql(self, text: str, *, db: str | None = None,
+                     limit: int = RAW_LIMIT) -> QueryResult:
+        """Raw InfluxQL: SELECT/SHOW only (``guard.check_influxql``), at most ``limit`` rows."""
+        check_influxql(text)
+        started = time.perf_counter()
+        rows, truncated = bound(influxql_rows(self._get_query(text, db), None), limit)
+        return QueryResult(rows, truncated, "influxdb", "influxql", text,
+                           (time.perf_counter() - started) * 1000)
+
+    # ------------------------------------------------------------------ languages
+
+    def _run_influxql(self, spec: QuerySpec) -> QueryResult:
+        rendered = render(spec, "influxql")
+        rows, truncated = bound(influxql_rows(self._get_query(rendered.text, spec.bucket), spec),
+                                spec.limit)
+        return QueryResult(rows, truncated, "influxdb", "influxql", rendered.text)
+
+    def _get_query(self, text: str, db: str | None) -> list[dict[str, Any]]:
+        params = {"q": text, "epoch": "ns"}
+        if db is not None:
+            params["db"] = db
+        what = f"query {text[:120]!r}"
+        response, _ = self.client._request("GET", "/query", what=what, params=params)
+        try:
+            doc = response.json() if response.text.strip() else {}
+        except ValueError:
+            doc = None
+        if response.status_code >= 400 or not isinstance(doc, dict) or doc.get("error"):
+            detail = doc.get("error") if isinstance(doc, dict) else response.text[:400]
+            raise QueryError(f"{what}: HTTP {response.status_code}: {detail}",
+                             status=response.status_code, body=response.text[:2000])
+        results = list(doc.get("results") or [])
+        for r in results:
+            if isinstance(r, dict) and r.get("error"):
+                raise QueryError(f"{what}: {r['error']}", status=response.status_code,
+                                 body=response.text[:2000])
+        return results
+
+    def _run_flux(self, spec: QuerySpec) -> QueryResult:
+        rendered = render(spec, "flux")
+        body = {"query": rendered.text, "type": "flux",
+                "dialect": {"header": True, "delimiter": ",",
+                            "annotations": ["datatype", "group", "default"]}}
+        what = f"flux query on {spec.bucket!r}"
+        response, _ = self.client._request(
+            "POST", "/api/v2/query", what=what,
+            params={"org": self.settings.influxdb_org}, json_body=body,
+            headers={"Accept": "application/csv", "Content-Type": "application/json"},
+        )
+        if response.status_code >= 400:
+            raise QueryError(f"{what}: HTTP {response.status_code}: {response.text[:400]}",
+                             status=response.status_code, body=response.text[:2000])
+        rows, truncated = bound(flux_rows(response.text), spec.limit)
+        return QueryResult(rows, truncated, "influxdb", "flux", rendered.text)
