@@ -171,8 +171,8 @@ def _period(parsed: ParsedQuestion, lang: str) -> str:
     last = (tr.stop.astimezone(BRT)).timestamp() - 1
     end = datetime.fromtimestamp(last, BRT)
     if lang == "pt":
-        return f"de {start:%d/%m/%Y %H:%M} a {end:%d/%m/%Y %H:%M} (horário de Brasília)"
-    return f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} (Brasília time)"
+        return f"de {start:%d/%m/%Y %H:%M} a {end:%d/%m/%Y %H:%M}, horário de Brasília"
+    return f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} Brasília time"
 
 
 def _what(parsed: ParsedQuestion, lang: str) -> str:

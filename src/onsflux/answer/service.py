@@ -18,7 +18,7 @@ from typing import Any
 
 from ..exceptions import OnsfluxError
 from ..query import Executor, QuerySpec, render
-from ..query.result import QueryResult
+from ..query.result import QueryResult, Row
 from ..state.store import OK, StateStore
 from .compose import Composed, as_response_rows, compose, coverage_of, refuse
 from .entities import Vocabulary
@@ -94,6 +94,8 @@ class AnswerService:
         sources: list[Source] = []
         if parsed.status == "ok" and parsed.spec is not None:
             result = self.executor.run(parsed.spec)
+            if not result.rows:
+                result = sin_from_subsystems(self.executor, parsed.spec) or result
             sources, coverage = object_sources(self.store, parsed.spec)
             composed = compose(parsed, result, coverage=coverage)
             sources += self._passages(parsed)
@@ -148,6 +150,51 @@ class AnswerService:
                            for c in parsed.candidates],
             "truncated": bool(result and (result.truncated or len(rows) > MAX_SERIES_ROWS)),
         }
+
+
+SUBSYSTEMS = ("north", "northeast", "southeast", "south")
+_REDUCE = {"max", "min", "mean", "first", "last", "sum", "energy"}
+
+
+def sin_from_subsystems(executor: Executor, spec: QuerySpec) -> QueryResult | None:
+    """Whole-system load when no ``sin`` series is stored (ONS files publish only the
+    four subsystems): the hour-by-hour sum of the subsystems, reduced as the spec asks.
+
+    Returns None when the spec is not a whole-system load question this can answer.
+    """
+    if (spec.measurement != "consumption_data" or spec.where.get("region") != ("sin",)
+            or spec.every or spec.aggregate not in _REDUCE or spec.group_by):
+        return None
+    try:
+        hourly = spec.replace(where={**spec.where, "region": list(SUBSYSTEMS)}, every="1h",
+                              aggregate="sum", top=None, bottom=None, limit=1_000_000,
+                              fill="none")
+    except OnsfluxError:
+        return None
+    result = executor.run(hourly)
+    rows = [r for r in result.rows if r.value is not None]
+    if not rows:
+        return None
+    agg = spec.aggregate
+    tags = {"region": "sin"}
+    field = spec.fields[0]
+    if agg in ("max", "min"):
+        pick = (max if agg == "max" else min)(rows, key=lambda r: r.value or 0.0)
+        row = Row(pick.time_ns, spec.measurement, field, pick.value, tags)
+    elif agg in ("first", "last"):
+        pick = (min if agg == "first" else max)(rows, key=lambda r: r.time_ns)
+        row = Row(pick.time_ns, spec.measurement, field, pick.value, tags)
+    else:
+        total = sum(r.value or 0.0 for r in rows)
+        if agg == "mean":
+            total /= len(rows)
+        elif agg == "energy":
+            total *= spec.interval_hours
+        row = Row(spec.start_ns, spec.measurement, field, total, tags)
+    warning = ("the whole-system (SIN) load is not stored as its own series here; it was "
+               "computed as the hour-by-hour sum of the four subsystems")
+    return QueryResult([row], False, result.served_from, result.dialect, result.query,
+                       result.elapsed_ms, [*result.warnings, warning])
 
 
 def _render_or_none(spec: QuerySpec, dialect: str) -> str | None:
