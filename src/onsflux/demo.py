@@ -14,14 +14,25 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 
 from . import catalog, sample
+from .answer.service import AnswerService
 from .influx import InfluxClient
 from .influx.client import quote_ident
 from .influx.local import LocalServer
 from .ingest.pipeline import Ingestor, Summary
+from .query import Executor
 from .settings import Settings
 from .state.store import store_for
 
 BRT = ZoneInfo(catalog.TIMEZONE)
+
+QUESTIONS = (
+    "Qual foi o pico de carga no Sudeste ontem?",
+    "How much wind generation in the Northeast last week?",
+    "Qual a participação de cada fonte na geração nos últimos 30 dias?",
+    "Top 5 plants by generation last week",
+    "What was the peak load of the whole system yesterday?",
+    "Qual será o preço da energia amanhã?",
+)
 
 
 def _brt(ns: int) -> str:
@@ -96,10 +107,23 @@ def run(settings: Settings, out: Path, *, days: int = 30, console: Console | Non
             console.print(f"  [dim]{query}[/]")
             for r in rows:
                 console.print("  " + "  ".join(str(v) for v in r))
+
+        console.rule("[bold]5. questions in Portuguese and English (onsflux ask)")
+        service = AnswerService(Executor(s, client), store=store)
+        for question in QUESTIONS:
+            reply = service.ask(question)
+            console.print(f"[bold]? {question}[/]", markup=True)
+            console.print(f"  {reply['answer']}", markup=False, soft_wrap=True)
+            used = reply["query_used"]["text"] if reply["query_used"] else "no query run"
+            console.print(f"  [{reply['status']} · confidence {reply['confidence_score']}] {used}",
+                          style="dim", markup=False, soft_wrap=True)
     store.close()
 
     console.rule("[bold]next")
     console.print(
+        "  .venv/bin/onsflux ask \"Qual foi a carga média do Nordeste em novembro?\"\n"
+        "  .venv/bin/onsflux serve                       # HTTP API + web page on :8000\n"
+        "  .venv/bin/onsflux query --template consumption_peak\n"
         "  .venv/bin/onsflux status                      # what was ingested\n"
         f"  .venv/bin/onsflux ingest {out}/ons             # again: unchanged files are skipped\n"
         f"  .venv/bin/onsflux sample --out {out}/wide --format wide && "
