@@ -178,8 +178,15 @@ class Executor:
 
     def _run_influxql(self, spec: QuerySpec) -> QueryResult:
         rendered = render(spec, "influxql")
-        rows, truncated = bound(influxql_rows(self._get_query(rendered.text, spec.bucket), spec),
-                                spec.limit)
+        try:
+            results = self._get_query(rendered.text, spec.bucket)
+        except QueryError as exc:
+            if "database not found" not in str(exc):
+                raise
+            # nothing was ever ingested into this bucket: an empty answer, said out loud
+            return QueryResult([], False, "influxdb", "influxql", rendered.text, warnings=[
+                f"no data has been ingested into {spec.bucket!r} yet (database not found)"])
+        rows, truncated = bound(influxql_rows(results, spec), spec.limit)
         return QueryResult(rows, truncated, "influxdb", "influxql", rendered.text)
 
     def _get_query(self, text: str, db: str | None) -> list[dict[str, Any]]:
