@@ -57,7 +57,15 @@ import pyarrow.parquet as pq
 
 from ..exceptions import SchemaError, SourceError
 from ..settings import Settings
-from .objects import filesystem, is_s3, local_path, s3_client, split_s3, translate_arrow
+from .objects import (
+    filesystem,
+    is_s3,
+    local_path,
+    open_random_access,
+    s3_client,
+    split_s3,
+    translate_arrow,
+)
 from .timestream import cast_text, column_types
 
 ROW = "_row"
@@ -349,7 +357,7 @@ def _arrow_to_ts(frame: pl.DataFrame, types: dict[str, str]) -> pl.DataFrame:
 def _read_parquet(f: UnloadFile, settings: Settings, types: dict[str, str],
                   window: tuple[int, int] | None, time_col: str,
                   columns: Iterable[str] | None) -> pl.DataFrame:
-    source = open_file(f.url, settings)
+    source = open_random_access(f.url, settings)
     try:
         pf = pq.ParquetFile(source)
         schema = pf.schema_arrow
@@ -407,14 +415,6 @@ def _to_ns(value: Any) -> int:
     if hasattr(value, "value"):  # pandas Timestamp
         return int(value.value)
     raise TypeError(type(value))
-
-
-def open_file(url: str, settings: Settings) -> pa.NativeFile:
-    fs, path = filesystem(url, settings)
-    try:
-        return fs.open_input_file(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise translate_arrow(exc, url) from exc
 
 
 def read_file(

@@ -124,19 +124,23 @@ _OBJECT_COLUMNS = (
 )
 
 
-class SqliteStateStore:
-    """State in one SQLite file; every method is one short transaction."""
+class SqliteFile:
+    """One SQLite file shared by processes: WAL mode, short ``BEGIN IMMEDIATE`` writes.
 
-    def __init__(self, path: str | Path) -> None:
+    The base of every SQLite-backed store (objects here, migration partitions in
+    ``migrate.state``), so they can live in the same file.
+    """
+
+    def __init__(self, path: str | Path, schema: str, *, timeout: float = 30) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30,
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=timeout,
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(schema)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -148,6 +152,17 @@ class SqliteStateStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class SqliteStateStore(SqliteFile):
+    """State in one SQLite file; every method is one short transaction."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path, _SCHEMA)
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> ObjectRecord:
@@ -257,10 +272,6 @@ class SqliteStateStore:
     def resolve_dead_letter(self, key: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE dead_letters SET resolved_at = ? WHERE key = ?", (time.time(), key))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def open_store(location: str, *, region: str = "us-east-1", queue_url: str | None = None,
