@@ -175,23 +175,36 @@ def _period(parsed: ParsedQuestion, lang: str) -> str:
     return f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} Brasília time"
 
 
+_SOURCE_ADJ = {"hydro": ("hidrelétrica", "hydro"), "thermal": ("térmica", "thermal"),
+               "wind": ("eólica", "wind"), "solar": ("solar", "solar"),
+               "nuclear": ("nuclear", "nuclear"), "other": ("de outras fontes", "other")}
+_MEASURES = {
+    "demand_mw": ("a carga", "load"), "consumption_mwh": ("o consumo", "consumption"),
+    "power_mw": ("a geração", "generation"),
+    "capacity_factor": ("o fator de capacidade", "capacity factor"),
+    "flow_mw": ("o intercâmbio", "interchange flow"),
+    "losses_mwh": ("as perdas", "transmission losses"),
+}
+
+
 def _what(parsed: ParsedQuestion, lang: str) -> str:
+    """``a geração eólica no Nordeste`` / ``wind generation in the Northeast``."""
     spec = parsed.spec
     assert spec is not None
-    f = spec.fields[0]
-    names = {
-        "demand_mw": ("a carga", "load"), "consumption_mwh": ("o consumo", "consumption"),
-        "power_mw": ("a geração", "generation"), "capacity_factor": ("o fator de capacidade",
-                                                                      "capacity factor"),
-        "flow_mw": ("o intercâmbio", "interchange flow"), "losses_mwh": ("as perdas",
-                                                                           "transmission losses"),
-    }
-    pt, en = names.get(f, (f, f))
-    where = _label({k: v[0] for k, v in spec.where.items() if len(v) == 1}, lang)
-    text = pt if lang == "pt" else en
-    if where:
-        text += (" em " if lang == "pt" else " in ") + where
-    return text
+    pt, en = _MEASURES.get(spec.fields[0], (spec.fields[0], spec.fields[0]))
+    single = {k: v[0] for k, v in spec.where.items() if len(v) == 1}
+    source = single.pop("source", None)
+    if source in _SOURCE_ADJ:
+        adj_pt, adj_en = _SOURCE_ADJ[source]
+        pt, en = f"{pt} {adj_pt}", f"{adj_en} {en}"
+    plant = single.pop("plant", None)
+    if plant:
+        name = _label({"plant": plant}, lang)
+        pt, en = f"{pt} de {name}", f"{en} of {name}"
+    where = _label(single, lang)
+    if lang == "pt":
+        return f"{pt} no {where}" if where else pt
+    return f"{en} in the {where}" if where else en
 
 
 def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | None = None,
