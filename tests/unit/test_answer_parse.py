@@ -226,10 +226,8 @@ def test_evalset_ambiguities_detected() -> None:
 # --------------------------------------------------------------------- injection never reaches a query
 
 def _rendered_texts(parsed: ParsedQuestion) -> list[str]:
-    try:
-        from onsflux.query import render_all
-    except ImportError:  # pragma: no cover - the query package is built in parallel
-        pytest.skip("onsflux.query renderers not available")
+    from onsflux.query import render_all
+
     specs = [parsed.spec] + [c.spec for c in parsed.candidates]
     texts = []
     for spec in specs:
