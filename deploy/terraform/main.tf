@@ -36,12 +36,11 @@ locals {
   api_environment = {
     ONSFLUX_FALLBACK_PATH = "s3://${aws_s3_bucket.processed.bucket}/${var.processed_prefix}"
   }
-  # onsflux reads the token and the API keys from its environment only: the values are
-  # copied from Secrets Manager once they exist (var.wire_secrets; see deploy/README.md).
-  token_environment = var.wire_secrets ? {
-    INFLUXDB_TOKEN = one(data.aws_secretsmanager_secret_version.influxdb_token[*].secret_string)
-  } : {}
-  api_keys_environment = var.wire_secrets ? {
-    ONSFLUX_API_KEYS = one(data.aws_secretsmanager_secret_version.api_keys[*].secret_string)
-  } : {}
+  # the secrets' ARNs only: onsflux reads the values from Secrets Manager at cold start
+  token_environment = {
+    ONSFLUX_INFLUXDB_TOKEN_SECRET_ARN = aws_secretsmanager_secret.influxdb_token.arn
+  }
+  api_keys_environment = {
+    ONSFLUX_API_KEYS_SECRET_ARN = aws_secretsmanager_secret.api_keys.arn
+  }
 }

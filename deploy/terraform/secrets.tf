@@ -1,5 +1,7 @@
 # Two secrets the operator fills in after the first apply (deploy/README.md); Terraform
-# creates them empty and never writes their values.
+# creates them empty and never reads or writes their values. The Lambdas get only the
+# ARNs and read the values at cold start (onsflux.secrets.resolve_secrets), so the values
+# are never in the Lambda configuration or in the Terraform state.
 
 resource "aws_secretsmanager_secret" "influxdb_token" {
   name_prefix             = "${var.name}/influxdb-token-"
@@ -11,14 +13,4 @@ resource "aws_secretsmanager_secret" "api_keys" {
   name_prefix             = "${var.name}/api-keys-"
   description             = "onsflux HTTP API keys, comma separated"
   recovery_window_in_days = 7
-}
-
-data "aws_secretsmanager_secret_version" "influxdb_token" {
-  count     = var.wire_secrets ? 1 : 0
-  secret_id = aws_secretsmanager_secret.influxdb_token.id
-}
-
-data "aws_secretsmanager_secret_version" "api_keys" {
-  count     = var.wire_secrets ? 1 : 0
-  secret_id = aws_secretsmanager_secret.api_keys.id
 }

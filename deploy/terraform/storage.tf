@@ -81,9 +81,9 @@ resource "aws_s3_bucket_policy" "processed" {
   depends_on = [aws_s3_bucket_public_access_block.processed]
 }
 
-# every new processed file invokes the ingest Lambda (once the secrets are wired)
+# every new processed file invokes the ingest Lambda (once the token is stored)
 resource "aws_s3_bucket_notification" "processed" {
-  count  = var.wire_secrets ? 1 : 0
+  count  = var.enable_ingest_trigger ? 1 : 0
   bucket = aws_s3_bucket.processed.id
 
   lambda_function {

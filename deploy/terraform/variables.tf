@@ -186,8 +186,8 @@ variable "log_retention_days" {
   default     = 365
 }
 
-variable "wire_secrets" {
-  description = "false on the first apply. Set true once the InfluxDB token and API keys are stored in their secrets (deploy/README.md): their values are then put in the Lambdas' environment and the S3 trigger is enabled."
+variable "enable_ingest_trigger" {
+  description = "false on the first apply. Set true once the InfluxDB token is stored in its secret (deploy/README.md): new processed files then invoke the ingest Lambda."
   type        = bool
   default     = false
 }

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
+from .secrets import resolve_secrets
 from .settings import Settings
 
 
@@ -44,7 +45,7 @@ def s3_ingest(
     from .sources import list_objects
     from .state.store import store_for
 
-    s = settings or Settings()
+    s = resolve_secrets(settings or Settings())
     results: list[dict[str, Any]] = []
     store = store_for(s)
     try:
@@ -90,7 +91,7 @@ def migrate_partition(
     from .migrate.run import _claim_and_run
     from .state.store import open_store
 
-    s = settings or Settings()
+    s = resolve_secrets(settings or Settings())
     source, pid = event.get("source"), event.get("partition")
     if not source or not pid:
         from .exceptions import ConfigError
@@ -121,5 +122,5 @@ def api(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
         from .api import create_app
 
-        _api_handler = Mangum(create_app(), lifespan="off")
+        _api_handler = Mangum(create_app(resolve_secrets(Settings())), lifespan="off")
     return _api_handler(event, context)  # type: ignore[no-any-return]

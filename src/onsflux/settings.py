@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("INFLUXDB_PASSWORD", "influxdb_password")
     )
 
+    influxdb_token_secret_arn: str | None = Field(
+        default=None,
+        description="ONSFLUX_INFLUXDB_TOKEN_SECRET_ARN: read the token from Secrets Manager",
+    )
+
     # --- where onsflux keeps its own things ---
     state_dir: Path = Field(default=Path(".onsflux"), description="ONSFLUX_STATE_DIR")
     state: str | None = Field(
@@ -88,6 +93,9 @@ class Settings(BaseSettings):
 
     # --- API (question answering) ---
     api_keys: SecretStr | None = Field(default=None, description="ONSFLUX_API_KEYS, comma separated")
+    api_keys_secret_arn: str | None = Field(
+        default=None, description="ONSFLUX_API_KEYS_SECRET_ARN: API keys from Secrets Manager"
+    )
     api_auth: Literal["required", "disabled"] = Field(
         default="required", description="ONSFLUX_API_AUTH=disabled: no API key (local use only)"
     )

@@ -154,9 +154,10 @@ def test_lambda_environment_names_are_settings(tf: dict[str, Any], function: str
 
 
 def test_lambda_environment_has_what_each_job_needs(tf: dict[str, Any]) -> None:
-    common = {"INFLUXDB_URL", "INFLUXDB_ORG", "INFLUXDB_TOKEN", "ONSFLUX_STATE"}
+    common = {"INFLUXDB_URL", "INFLUXDB_ORG", "ONSFLUX_INFLUXDB_TOKEN_SECRET_ARN", "ONSFLUX_STATE"}
     assert common | {"ONSFLUX_DLQ_QUEUE_URL"} <= _lambda_env_names(tf, "ingest")
-    assert common | {"ONSFLUX_API_KEYS", "ONSFLUX_FALLBACK_PATH"} <= _lambda_env_names(tf, "api")
+    assert common | {"ONSFLUX_API_KEYS_SECRET_ARN", "ONSFLUX_FALLBACK_PATH"} <= _lambda_env_names(
+        tf, "api")
     env = tf["locals"]["common_environment"]
     assert env["ONSFLUX_STATE"].startswith("dynamodb://${aws_dynamodb_table.state.")
     assert env["INFLUXDB_URL"] == "${local.influxdb_url}"

@@ -59,7 +59,16 @@ def _root(
         first = exc.errors()[0]
         err_console.print(f"[red]error:[/] invalid setting {first['loc']}: {first['msg']}")
         raise typer.Exit(EXIT_USAGE) from None
-    _state.settings = settings.with_overrides(state_dir=state_dir, influxdb_url=influxdb_url)
+    settings = settings.with_overrides(state_dir=state_dir, influxdb_url=influxdb_url)
+    if settings.influxdb_token_secret_arn or settings.api_keys_secret_arn:
+        from ..secrets import resolve_secrets
+
+        try:
+            settings = resolve_secrets(settings)
+        except OnsfluxError as exc:
+            err_console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(EXIT_FAILED) from None
+    _state.settings = settings
 
 
 def settings() -> Settings:
