@@ -21,7 +21,7 @@ lists each factor so a person can see why.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +52,7 @@ def fmt_time(ns: int, lang: str, *, hour: bool = True) -> str:
     return t.strftime("%Y-%m-%d at %H:%M" if hour else "%Y-%m-%d")
 
 
-def _label(tags: dict[str, str], lang: str) -> str:
+def _label(tags: dict[str, str], lang: str, names: Mapping[str, str] | None = None) -> str:
     parts = []
     for key in ("region", "source", "plant", "from_region", "to_region", "line", "sector"):
         value = tags.get(key)
@@ -65,7 +65,10 @@ def _label(tags: dict[str, str], lang: str) -> str:
             s = catalog.SOURCES[value]
             parts.append(s.name_pt if lang == "pt" else s.name_en)
         else:
-            parts.append(value.replace("_", " ").title() if key == "plant" else value)
+            if key == "plant":
+                parts.append((names or {}).get(value) or value.replace("_", " ").title())
+            else:
+                parts.append(value)
     return " / ".join(parts)
 
 
@@ -187,7 +190,7 @@ _MEASURES = {
 }
 
 
-def _what(parsed: ParsedQuestion, lang: str) -> str:
+def _what(parsed: ParsedQuestion, lang: str, names: Mapping[str, str] | None = None) -> str:
     """``a geração eólica no Nordeste`` / ``wind generation in the Northeast``."""
     spec = parsed.spec
     assert spec is not None
@@ -199,7 +202,7 @@ def _what(parsed: ParsedQuestion, lang: str) -> str:
         pt, en = f"{pt} {adj_pt}", f"{adj_en} {en}"
     plant = single.pop("plant", None)
     if plant:
-        name = _label({"plant": plant}, lang)
+        name = _label({"plant": plant}, lang, names)
         pt, en = f"{pt} de {name}", f"{en} of {name}"
     where = _label(single, lang)
     if lang == "pt":
@@ -208,12 +211,12 @@ def _what(parsed: ParsedQuestion, lang: str) -> str:
 
 
 def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | None = None,
-            max_items: int = 10) -> Composed:
-    """Words for an ``ok`` question and its result."""
+            max_items: int = 10, names: Mapping[str, str] | None = None) -> Composed:
+    """Words for an ``ok`` question and its result; ``names``: plant slug → display name."""
     lang = parsed.language
     rows, unit = postprocess(parsed, result.rows)
     conf, parts = confidence(parsed, result, coverage)
-    what, period = _what(parsed, lang), _period(parsed, lang)
+    what, period = _what(parsed, lang, names), _period(parsed, lang)
     warnings = list(parsed.warnings) + list(result.warnings)
     if not rows:
         text = (f"Não encontrei dados para {what} ({period})." if lang == "pt"
@@ -264,7 +267,7 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
         return Composed(text, conf, parts, warnings, rows)
 
     ordered = sorted(rows, key=lambda r: -(r.value or 0.0))
-    items = [f"{i}. {_label(r.tags, lang) or r.field}: {val(r)}"
+    items = [f"{i}. {_label(r.tags, lang, names) or r.field}: {val(r)}"
              + (f" ({fmt_time(r.time_ns, lang)})" if intent in ("peak", "minimum", "latest")
                 else "")
              for i, r in enumerate(ordered[:max_items], 1)]

@@ -85,6 +85,8 @@ class AnswerService:
         self.knowledge = knowledge or KnowledgeBase.from_folder()
         self.vocabulary = vocabulary
         self.now = now
+        plants = (vocabulary or Vocabulary.default()).plants
+        self._names = {slug: entry.name for slug, entry in plants.items()}
 
     def ask(self, question: str) -> dict[str, Any]:
         started = time.perf_counter()
@@ -97,7 +99,7 @@ class AnswerService:
             if not result.rows:
                 result = sin_from_subsystems(self.executor, parsed.spec) or result
             sources, coverage = object_sources(self.store, parsed.spec)
-            composed = compose(parsed, result, coverage=coverage)
+            composed = compose(parsed, result, coverage=coverage, names=self._names)
             sources += self._passages(parsed)
         else:
             composed = refuse(parsed)
