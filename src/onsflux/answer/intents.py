@@ -239,6 +239,8 @@ GROUP_SOURCE = _rx(r"por (?:fonte|tipo|tipo de usina|tipo de fonte)", r"cada fon
                    r"(?:by|per|each|across) (?:source|type|fuel)s?", r"(?:entre )?as fontes",
                    r"das fontes", r"(?:between |all )?(?:the )?sources", r"todas as fontes")
 GROUP_PLANT = _rx(r"por usina", r"cada usina", r"(?:by|per|each) plant", r"das usinas")
+GROUP_STATE = _rx(r"por (?:estado|uf)", r"cada estado", r"(?:by|per|each|across) states?",
+                  r"dos estados", r"estado a estado")
 TOP_N = [
     re.compile(rf"(?<![a-z0-9])top\s*(?P<n>\d+|{_NUMW})(?![a-z0-9])"),
     re.compile(rf"(?<![a-z0-9])(?P<n>\d+|{_NUMW})\s+(?:maiores|menores|principais|primeir[ao]s|largest"
@@ -325,6 +327,8 @@ def detect_modifiers(text: str) -> Modifiers:
         mod.group_by = "source"
     elif GROUP_PLANT.search(text):
         mod.group_by = "plant"
+    elif GROUP_STATE.search(text):
+        mod.group_by = "state"
     for word, rx in (("latest", LATEST), ("peak", PEAK), ("minimum", MINIMUM), ("trend", TREND),
                      ("total", TOTAL), ("average", AVERAGE)):
         if rx.search(text):

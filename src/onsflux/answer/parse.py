@@ -314,7 +314,7 @@ class _Parser:
         measurement = catalog.FIELD_TO_MEASUREMENT[fld]
         if measurement == "generation_data" and sector_values:
             sector_values = []
-        if measurement != "generation_data" and state_values:
+        if measurement != "generation_data" and (state_values or mod.group_by == "state"):
             return self.refuse("state_scope", unknown_words=unknown)
         self._states = state_values if not plants else []
         if measurement != "generation_data" and (plants or ambiguous):
@@ -432,8 +432,9 @@ class _Parser:
             if multi[tag]:
                 group = tag
                 break
-        if group is None and mod.group_by and (measurement != "consumption_data"
-                                               or mod.group_by == "region"):
+        if group is None and mod.group_by and (
+                measurement == "generation_data" if mod.group_by == "state"
+                else measurement != "consumption_data" or mod.group_by == "region"):
             group = mod.group_by
         if mod.share:
             intent = "share"
