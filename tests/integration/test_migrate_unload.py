@@ -24,6 +24,7 @@ from onsflux.cli.app import app
 from onsflux.influx import InfluxClient
 from onsflux.migrate import Migration, deletions, rollback, run, verify
 from onsflux.migrate.export import write_unload
+from onsflux.migrate.verify import cached_aggregates
 from onsflux.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -105,6 +106,8 @@ def test_verify_detects_changed_missing_and_extra(settings: Settings, db: tuple[
             InfluxClient(settings, url=settings.influxdb_url or "") as c:
         mig.save(mig.plan())
         run(mig, url=settings.influxdb_url)
+        # verify compares the statistics run recorded (not a second read of the export)
+        assert all(cached_aggregates(mig, p) is not None for p in mig.partitions())
         assert verify(mig, c).ok
         m = "generation_data"
         # a changed value (same point, new power), a missing point, an extra point
@@ -115,7 +118,10 @@ def test_verify_detects_changed_missing_and_extra(settings: Settings, db: tuple[
         c.write(name, f"{m},source=solar,region=x power_mw=1.0 {start + 5}".encode(),
                 lines=1)
         report = verify(mig, c)
+        reread = verify(mig, c, source="read")  # the same verdict from the export itself
     assert not report.ok
+    assert sorted(m.as_dict().items() for m in report.mismatches) == \
+        sorted(m.as_dict().items() for m in reread.mismatches)
     found = {(x.series, x.field, x.stat) for x in report.mismatches}
     assert ("region=x,source=solar", "power_mw", "count") in found  # extra
     assert any(f == "units" and s == "count" for _, f, s in found)  # missing point
@@ -216,3 +222,30 @@ def test_sigkill_mid_partition_then_resume(settings: Settings, db: tuple[str, Pa
             InfluxClient(settings, url=settings.influxdb_url or "") as c:
         assert all(p.status == "done" for p in mig.partitions())
         assert verify(mig, c).ok
+
+
+def test_recorded_statistics_are_not_used_once_the_export_changed(
+        settings: Settings, db: tuple[str, Path], tmp_path: Path) -> None:
+    name, mapping = db
+    start = t0()
+    write_unload(tmp_path / "e", "generation_data", multi(200, start), MULTI_TYPES,
+                 fmt="PARQUET")
+    with Migration(settings, str(tmp_path / "e"), str(mapping)) as mig:
+        mig.save(mig.plan())
+        run(mig, url=settings.influxdb_url)
+        (p,) = mig.partitions()
+        assert cached_aggregates(mig, p) is not None
+    # the export is written again with one value changed (the manifest follows)
+    changed = multi(200, start).with_columns(
+        pl.when(pl.col("time") == start + 60 * 60 * 1_000_000_000).then(pl.lit(-1.0))
+        .otherwise(pl.col("power_mw")).alias("power_mw"),
+        pl.when(pl.col("time") == start).then(pl.lit("x" * 50)).otherwise(pl.col("status"))
+        .alias("status"))
+    write_unload(tmp_path / "e", "generation_data", changed, MULTI_TYPES, fmt="PARQUET")
+    with Migration(settings, str(tmp_path / "e"), str(mapping)) as mig, \
+            InfluxClient(settings, url=settings.influxdb_url or "") as c:
+        (p,) = mig.partitions()
+        assert cached_aggregates(mig, p) is None  # sizes differ: read the export again
+        report = verify(mig, c)
+    assert not report.ok
+    assert {(m.field, m.stat) for m in report.mismatches} >= {("power_mw", "sum")}

@@ -86,7 +86,8 @@ def test_ingest_s3_prefix_and_lambda_handler(
     again = s3_ingest(event(*keys), None, settings=s)
     assert [r["status"] for r in again["results"]] == ["skipped"] * 3
     # and the state store knows them by their ETag
-    [rec] = [o for o in SqliteStateStore(s.state_path).objects() if o.key.endswith("consumption_data.parquet")]
+    [rec] = [o for o in SqliteStateStore(s.state_path).objects()
+             if o.key.endswith("consumption_data.parquet")]
     assert rec.fingerprint.startswith("etag:")
 
 

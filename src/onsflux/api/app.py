@@ -18,7 +18,7 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -124,8 +124,10 @@ def create_app(settings: Settings | None = None, *,
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
     bearer = HTTPBearer(auto_error=False)
 
-    def require_key(key: str | None = Depends(api_key_header),
-                    cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def require_key(
+        key: Annotated[str | None, Depends(api_key_header)] = None,
+        cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+    ) -> None:
         if auth_disabled:
             return
         if not keys:

@@ -214,6 +214,10 @@ def classify(tm: TableMapping, types: dict[str, str], time_column: str = "time"
     return dims, measures
 
 
+#: a newline or carriage return anywhere, or a backslash at the end
+_UNCARRIABLE = r"[\r\n]|\\$"
+
+
 def _tag_rejects(frame: pl.DataFrame, source: str, tag_cols: dict[str, str]
                  ) -> tuple[pl.Series, list[pl.DataFrame]]:
     """Rows whose tag values line protocol cannot carry: (keep mask, reject frames)."""
@@ -221,6 +225,8 @@ def _tag_rejects(frame: pl.DataFrame, source: str, tag_cols: dict[str, str]
     out: list[pl.DataFrame] = []
     for col, tag in tag_cols.items():
         s = frame.get_column(col)
+        if not s.str.contains(_UNCARRIABLE).fill_null(False).any():
+            continue  # one pass for the common case; the reasons only when needed
         checks = [
             (s.str.contains("\n", literal=True), "contains a newline"),
             (s.str.contains("\r", literal=True), "contains a carriage return"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -35,9 +36,10 @@ import polars as pl
 
 from ..exceptions import OnsfluxError, TransientError
 from ..frames import make_rejects
-from ..influx import InfluxClient
+from ..influx import InfluxClient, WriteOutcome
 from ..ingest.encode import batches, encode_lines
 from ..settings import Settings
+from .aggregates import SourceAggregator, dumps
 from .mapping import Mapping, map_frame
 from .plan import Migration
 from .state import DONE, FAILED, RUNNING, Partition, owner_id
@@ -83,15 +85,49 @@ def _result(p: Partition, seconds: float) -> dict[str, Any]:
             "null_measures": p.null_measures, "error": p.error, "seconds": round(seconds, 3)}
 
 
+@dataclass(eq=False)
+class _InFlight:
+    """The write batches of one chunk, settled together and in chunk order."""
+
+    chunk_no: int
+    futures: list[Future[list[WriteOutcome]]]
+    points: int
+    label: str
+    tmin: int
+    tmax: int
+
+
+def _write_segment(client: InfluxClient, bucket: str, lines: pl.Series, max_lines: int,
+                   max_bytes: int) -> list[WriteOutcome]:
+    """Write ``lines`` (at most ``max_lines`` of them) in bodies of at most ``max_bytes``;
+    runs on a writer thread, so the bodies are also built there (polars releases the GIL)."""
+    return [client.write(bucket, body, lines=stop - start)
+            for start, stop, body in batches(lines, max_lines, max_bytes)]
+
+
+def _lines_checksum(lines: pl.Series) -> int:
+    """Σ hash(line) mod 2^64: the two 32-bit halves summed apart (no overflow below 2^32
+    lines), the same value as an exact sum."""
+    h = lines.hash(seed=0).cast(pl.UInt64)
+    hi = int((h // (1 << 32)).sum())
+    lo = int((h & 0xFFFFFFFF).sum())
+    return ((hi << 32) + lo) % (1 << 64)
+
+
 def run_partition(
     mig: Migration, client: InfluxClient | None, p: Partition, *, dry_run: bool = False,
-    rejects_store: Any | None = None,
+    rejects_store: Any | None = None, stats: SourceAggregator | None = None,
 ) -> Partition:
     """Migrate one partition (already claimed unless ``dry_run``) and return its outcome.
 
     Never raises for the partition's own errors (they go into ``p.error``, status
     ``failed``) except :class:`TransientError` when ``raise_transient`` matters to the
     caller (the Lambda handler checks ``p.error_kind``).
+
+    Pipelined: while the writer threads send chunk *n*, chunk *n + 1* is read, mapped and
+    encoded; chunk *n + 2* waits until chunk *n* is settled, so at most two chunks are in
+    memory. ``stats`` (optional) receives every mapped frame: the verify statistics of
+    what this partition wrote, computed while the writers work.
     """
     settings = mig.settings
     tm = mig.mapping.table(p.table_name)
@@ -103,48 +139,72 @@ def run_partition(
     reject_key = f"migrate:{p.id}"
     if rejects_store is not None and not dry_run:
         mig.store.clear_rejects(reject_key)
+    inflight: deque[_InFlight] = deque()
+
+    def settle(item: _InFlight) -> None:
+        dropped = 0
+        for fut in item.futures:
+            for outcome in fut.result():
+                if outcome.dropped:
+                    dropped += outcome.dropped
+                    if rejects_store is not None:
+                        for e in outcome.errors:
+                            rejects_store.add_rejects(reject_key, make_rejects(
+                                item.label, [0] * (e.dropped or 1), "", [e.line],
+                                f"InfluxDB dropped the point: {e.reason or e.message}"))
+        p.points += item.points - dropped
+        p.rejected += dropped
+        p.written_min_ns = item.tmin if p.written_min_ns is None else min(p.written_min_ns,
+                                                                          item.tmin)
+        p.written_max_ns = item.tmax if p.written_max_ns is None else max(p.written_max_ns,
+                                                                          item.tmax)
+        mig.store.progress(p.migration, p.id, p.points)
+
+    step = settings.batch_lines
     try:
         with ThreadPoolExecutor(max_workers=settings.write_workers) as pool:
-            for chunk in src.chunks(p.table_name, p.start_ns, p.stop_ns, p.files):
-                mapped = map_frame(tm, chunk.frame, chunk.types, source=chunk.label,
-                                   time_column=mig.mapping.time_column)
-                p.source_rows += mapped.rows
-                p.null_measures += mapped.null_measures
-                if mapped.rejects.height:
-                    p.rejected += mapped.rejects.height
-                    if rejects_store is not None and not dry_run:
-                        rejects_store.add_rejects(reject_key, mapped.rejects)
-                if mapped.points == 0:
-                    continue
-                frame = mapped.frame
-                p.field_values += int(frame.select(
-                    pl.sum_horizontal([pl.col(f).is_not_null().cast(pl.Int64)
-                                       for f in mapped.fields]).sum()).item() or 0)
-                lines = encode_lines(tm.measurement, frame, mapped.tags, mapped.fields)
-                checksum = (checksum + int(lines.hash(seed=0).cast(pl.UInt64)
-                                           .cast(pl.Decimal(38, 0)).sum())) % (1 << 64)
-                tmin, tmax = int(frame.get_column("time").min()), int(frame.get_column("time").max())  # type: ignore[arg-type]
-                if dry_run or client is None:
-                    p.points += mapped.points
-                    continue
-                futures = [pool.submit(client.write, p.bucket, body, lines=stop - start)
-                           for start, stop, body in batches(lines, settings.batch_lines,
-                                                            settings.batch_bytes)]
-                dropped = 0
-                for fut in futures:
-                    outcome = fut.result()
-                    if outcome.dropped:
-                        dropped += outcome.dropped
-                        if rejects_store is not None:
-                            for e in outcome.errors:
-                                rejects_store.add_rejects(reject_key, make_rejects(
-                                    chunk.label, [0] * (e.dropped or 1), "", [e.line],
-                                    f"InfluxDB dropped the point: {e.reason or e.message}"))
-                p.points += mapped.points - dropped
-                p.rejected += dropped
-                p.written_min_ns = tmin if p.written_min_ns is None else min(p.written_min_ns, tmin)
-                p.written_max_ns = tmax if p.written_max_ns is None else max(p.written_max_ns, tmax)
-                mig.store.progress(p.migration, p.id, p.points)
+            try:
+                for chunk_no, chunk in enumerate(
+                        src.chunks(p.table_name, p.start_ns, p.stop_ns, p.files)):
+                    mapped = map_frame(tm, chunk.frame, chunk.types, source=chunk.label,
+                                       time_column=mig.mapping.time_column)
+                    p.source_rows += mapped.rows
+                    p.null_measures += mapped.null_measures
+                    if mapped.rejects.height:
+                        p.rejected += mapped.rejects.height
+                        if stats is not None:
+                            stats.rejected += mapped.rejects.height
+                        if rejects_store is not None and not dry_run:
+                            rejects_store.add_rejects(reject_key, mapped.rejects)
+                    if mapped.points == 0:
+                        continue
+                    frame = mapped.frame
+                    lines = encode_lines(tm.measurement, frame, mapped.tags, mapped.fields)
+                    if dry_run or client is None:
+                        p.points += mapped.points
+                    else:
+                        while inflight and inflight[0].chunk_no < chunk_no - 1:
+                            settle(inflight.popleft())
+                        futures = [pool.submit(_write_segment, client, p.bucket,
+                                               lines.slice(a, step), step, settings.batch_bytes)
+                                   for a in range(0, lines.len(), step)]
+                        times = frame.get_column("time")
+                        inflight.append(_InFlight(chunk_no, futures, mapped.points, chunk.label,
+                                                  int(times.min()), int(times.max())))  # type: ignore[arg-type]
+                    # while the writers work
+                    p.field_values += int(frame.select(
+                        pl.sum_horizontal([pl.col(f).is_not_null().cast(pl.Int64)
+                                           for f in mapped.fields]).sum()).item() or 0)
+                    checksum = (checksum + _lines_checksum(lines)) % (1 << 64)
+                    if stats is not None:
+                        stats.add(frame, mapped.tags, mapped.fields)
+                while inflight:
+                    settle(inflight.popleft())
+            except BaseException:
+                for item in inflight:
+                    for fut in item.futures:
+                        fut.cancel()
+                raise
         p.status = DONE
     except OnsfluxError as exc:
         p.status = FAILED
@@ -153,6 +213,13 @@ def run_partition(
             p.error = "transient: " + p.error
     p.checksum = f"{checksum:016x}"
     return p
+
+
+def caches_aggregates(mig: Migration) -> bool:
+    """Whether ``run`` records the verify statistics of what it wrote (UNLOAD exports:
+    immutable files, partitions that do not overlap). Not for ``timestream://``: its
+    rows change after the run (late data, sync overlaps), so verify reads it again."""
+    return not mig.id.startswith("timestream://")
 
 
 def _ensure_buckets(mig: Migration, client: InfluxClient, partitions: list[Partition]) -> None:
@@ -189,8 +256,14 @@ def _claim_and_run(mig: Migration, client: InfluxClient, partition_id: str, reje
                 "source_rows": 0, "field_values": 0, "null_measures": 0,
                 "error": f"not claimed (status {current.status if current else '?'})",
                 "seconds": 0.0}
-    p = run_partition(mig, client, p, rejects_store=rejects)
-    mig.store.finish(p)
+    cache = caches_aggregates(mig)
+    stats = SourceAggregator() if cache else None
+    p = run_partition(mig, client, p, rejects_store=rejects, stats=stats)
+    if stats is not None and p.status == DONE:
+        mig.store.finish(p, dumps(stats.result(), stats.types, stats.rejected),
+                         mig.source.signature(p.files))  # type: ignore[union-attr]
+    else:
+        mig.store.finish(p)
     return _result(p, time.perf_counter() - started)
 
 

@@ -27,10 +27,14 @@ from ..exceptions import ConfigError, SourceError
 from ..settings import Settings
 from ..sources import objects
 from ..sources.timestream import TimestreamQuery, quote_ts_ident, ts_literal
-from ..sources.unload import DEFAULT_CSV, CsvOptions, UnloadExport, discover, read_file
+from ..sources.unload import DEFAULT_CSV, CsvOptions, UnloadExport, discover, iter_file, read_file
 from .mapping import Mapping, classify, is_single_measure, map_frame
 
 HOUR_NS = 3_600_000_000_000
+#: rows per chunk ``run`` reads at a time from a Parquet file (whole row groups): small
+#: enough that the writers start early and memory stays bounded, large enough that the
+#: per-chunk overhead of mapping and encoding stays small
+CHUNK_ROWS = 250_000
 
 
 @dataclass
@@ -130,9 +134,14 @@ class UnloadSource:
             if url not in self._by_file:
                 raise SourceError("planned file no longer in the export (re-plan?)", path=url)
             export, f = self._by_file[url]
-            frame = read_file(export, f, self.settings, csv=self.csv,
-                              window=(start_ns, stop_ns), time_col=self.mapping.time_column)
-            yield Chunk(frame, export.types, url)
+            for frame in iter_file(export, f, self.settings, csv=self.csv,
+                                   window=(start_ns, stop_ns),
+                                   time_col=self.mapping.time_column, max_rows=CHUNK_ROWS):
+                yield Chunk(frame, export.types, url)
+
+    def signature(self, files: list[str]) -> list[tuple[str, int | None]]:
+        """(url, size) of ``files`` as the export lists them now (size None: gone)."""
+        return [(u, self._by_file[u][1].size if u in self._by_file else None) for u in files]
 
 
 class TimestreamSource:

@@ -77,6 +77,14 @@ CREATE TABLE IF NOT EXISTS migration_events (
     partition_id TEXT,
     detail TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS migration_aggregates (
+    migration TEXT NOT NULL,
+    id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    files TEXT NOT NULL DEFAULT '[]',
+    stats BLOB NOT NULL,
+    PRIMARY KEY (migration, id)
+);
 CREATE TABLE IF NOT EXISTS migration_watermarks (
     migration TEXT NOT NULL,
     table_name TEXT NOT NULL,
@@ -282,9 +290,22 @@ class MigrationStore(SqliteFile):
             db.execute("UPDATE migration_partitions SET points = ? WHERE migration = ? AND id = ?",
                        (points, migration_id, partition_id))
 
-    def finish(self, p: Partition) -> None:
-        """Record the outcome of a run (status done or failed, counts, checksum, error)."""
+    def finish(self, p: Partition, aggregates: bytes | None = None,
+               files: list[tuple[str, int | None]] | None = None) -> None:
+        """Record the outcome of a run (status done or failed, counts, checksum, error).
+
+        ``aggregates`` (see :mod:`onsflux.migrate.aggregates`): the verify statistics of
+        what this attempt read from ``files`` (url, size), kept for ``verify`` — valid
+        only while the partition stays ``done`` at this attempt (:meth:`aggregates`).
+        """
         with self._tx() as db:
+            db.execute("DELETE FROM migration_aggregates WHERE migration = ? AND id = ?",
+                       (p.migration, p.id))
+            if aggregates is not None and p.status == DONE:
+                db.execute(
+                    "INSERT INTO migration_aggregates (migration, id, attempt, files, stats) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (p.migration, p.id, p.attempts, json.dumps(files or []), aggregates))
             db.execute(
                 "UPDATE migration_partitions SET status = ?, source_rows = ?, points = ?, "
                 "field_values = ?, rejected = ?, null_measures = ?, written_min_ns = ?, "
@@ -295,6 +316,19 @@ class MigrationStore(SqliteFile):
                  p.migration, p.id))
             self._event(db, p.migration, "run_" + p.status, p.id,
                         {"points": p.points, "rejected": p.rejected, "error": p.error})
+
+    def aggregates(self, p: Partition) -> tuple[bytes, list[tuple[str, int | None]]] | None:
+        """The statistics recorded by the run that made ``p`` done (this very attempt),
+        with the files (url, size) they were computed from; None when there are none."""
+        if p.status != DONE:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT attempt, files, stats FROM migration_aggregates WHERE migration = ? "
+                "AND id = ?", (p.migration, p.id)).fetchone()
+        if row is None or int(row[0]) != p.attempts:
+            return None
+        return bytes(row[2]), [(u, s) for u, s in json.loads(row[1])]
 
     def set_verified(self, migration_id: str, partition_id: str, verdict: str) -> None:
         with self._tx() as db:

@@ -1,12 +1,19 @@
 """Verify: per partition, per series, per field — count, sum, min, max on both sides.
 
-- **source**: the partition's rows read again from the source (export files or the
-  Timestream API) and mapped exactly as ``run`` maps them (rows the mapping rejects are
-  not expected in InfluxDB; they are listed in the state store with their reason and
-  counted in the report), aggregated with polars;
-- **target**: one InfluxQL statement per partition, ``SELECT count(f), sum(f), min(f),
-  max(f) … FROM m WHERE time >= start AND time < stop GROUP BY *`` (``count`` only for
-  string and boolean fields, which have no sum/min/max).
+- **source**: what ``run`` mapped for the partition (rows the mapping rejects are not
+  expected in InfluxDB; they are listed in the state store with their reason and
+  counted in the report), aggregated with polars (:mod:`.aggregates`). For UNLOAD
+  exports ``run`` records these statistics with the partition (computed while its
+  writers work), and verify uses them when the partition is still ``done`` at that very
+  attempt and its files (url, size) are unchanged in the export; otherwise — and always
+  for ``timestream://``, whose rows change after a run, or with ``source="read"`` — the
+  rows are read again from the source and mapped exactly as ``run`` maps them;
+- **target**: per partition and field, ``SELECT count(f), sum(f), min(f), max(f) FROM m
+  WHERE time >= start AND time < stop GROUP BY *`` (``count`` only for string and
+  boolean fields, which have no sum/min/max), ``workers`` statements at a time.
+  InfluxDB 1.x runs a ``GROUP BY *`` aggregate on one core (one series per tag set,
+  nothing to merge in parallel) and its cost grows with every call, whether the calls
+  share a statement or not: one statement per field lets the server use its cores.
 
 Comparison: counts, integer sums (with int64 wrap-around, as InfluxDB sums), integer and
 float min/max are exact; float sums agree within ``rel_tol`` (1e-9) of the larger sum or
@@ -18,20 +25,20 @@ partition, series, field, statistic, source value, target value.
 from __future__ import annotations
 
 import math
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
-
-import polars as pl
+from typing import Any, Literal
 
 from ..catalog import FieldType
 from ..influx import InfluxClient, quote_ident
+from . import aggregates as agg
+from .aggregates import Aggregates, SeriesKey, SourceAggregator
 from .mapping import map_frame
 from .plan import Migration
 from .state import DONE, Partition
 
 STATS_NUMERIC = ("count", "sum", "min", "max")
-
-SeriesKey = tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -98,80 +105,61 @@ def series_text(key: SeriesKey) -> str:
     return ",".join(f"{k}={v}" for k, v in key) or "(no tags)"
 
 
-Aggregates = dict[SeriesKey, dict[str, dict[str, Any]]]
-
-
 def source_aggregates(mig: Migration, p: Partition) -> tuple[Aggregates, dict[str, FieldType], int]:
-    """Per series, per field: count/sum/min/max of what ``run`` writes for ``p``."""
+    """Per series, per field: count/sum/min/max of what ``run`` writes for ``p``, read
+    again from the source."""
     tm = mig.mapping.table(p.table_name)
-    frames: list[pl.DataFrame] = []
-    types: dict[str, FieldType] = {}
-    tags: set[str] = set()
-    rejected = 0
+    stats = SourceAggregator()
     for chunk in mig.source.chunks(p.table_name, p.start_ns, p.stop_ns, p.files):
         mapped = map_frame(tm, chunk.frame, chunk.types, source=chunk.label,
                            time_column=mig.mapping.time_column)
-        rejected += mapped.rejects.height
+        stats.rejected += mapped.rejects.height
         if mapped.points:
-            frames.append(mapped.frame)
-            types.update(mapped.fields)
-            tags.update(mapped.tags)
-    out: Aggregates = {}
-    if not frames:
-        return out, types, rejected
-    frame = pl.concat(frames, how="diagonal_relaxed")
-    tag_list = sorted(tags)
-    if tag_list:
-        frame = frame.with_columns([pl.col(t).fill_null("") for t in tag_list])
-    aggs: list[pl.Expr] = []
-    for f, ft in types.items():
-        aggs.append(pl.col(f).count().alias(f"count\x00{f}"))
-        if ft in ("float", "integer"):
-            col = pl.col(f).cast(pl.Float64 if ft == "float" else pl.Int64)
-            aggs += [col.min().alias(f"min\x00{f}"), col.max().alias(f"max\x00{f}")]
-            if ft == "float":
-                aggs += [col.sum().alias(f"sum\x00{f}"), col.abs().sum().alias(f"abs\x00{f}")]
-            else:  # exact: Python ints from a Decimal sum (no int64 overflow)
-                aggs.append(pl.col(f).cast(pl.Decimal(38, 0)).sum().alias(f"sum\x00{f}"))
-    grouped = frame.group_by(tag_list).agg(aggs) if tag_list else frame.select(aggs)
-    for row in grouped.iter_rows(named=True):
-        key = tuple(sorted((t, row[t]) for t in tag_list if row[t] != ""))
-        per: dict[str, dict[str, Any]] = {}
-        for name, value in row.items():
-            if "\x00" not in name:
-                continue
-            stat, f = name.split("\x00", 1)
-            if stat == "sum" and types[f] == "integer" and value is not None:
-                value = int(value)
-            per.setdefault(f, {})[stat] = value
-        per = {f: s for f, s in per.items() if s.get("count")}
-        if per:
-            out[key] = per
-    return out, types, rejected
+            stats.add(mapped.frame, mapped.tags, mapped.fields)
+    return stats.result(), stats.types, stats.rejected
 
 
-def target_aggregates(client: InfluxClient, p: Partition, types: dict[str, FieldType]
-                      ) -> Aggregates:
-    """The same statistics from InfluxDB over the partition's window."""
-    db = p.bucket
-    known = client.query_points(f"SHOW FIELD KEYS FROM {quote_ident(p.measurement)}", db=db) \
-        if _db_exists(client, db) else []
-    ftypes: dict[str, str] = {r["fieldKey"]: r["fieldType"] for r in known}
-    fields = sorted(set(types) | set(ftypes))
-    if not ftypes:
+def cached_aggregates(mig: Migration, p: Partition
+                      ) -> tuple[Aggregates, dict[str, FieldType], int] | None:
+    """The statistics ``run`` recorded for ``p`` (see the module docstring), or None when
+    there are none or they no longer describe the export."""
+    from .run import caches_aggregates
+
+    if not caches_aggregates(mig):
+        return None
+    found = mig.store.aggregates(p)
+    if found is None:
+        return None
+    blob, files = found
+    src = mig.source
+    if not hasattr(src, "signature") or \
+            [tuple(f) for f in src.signature(p.files)] != [tuple(f) for f in files]:
+        return None
+    return agg.loads(blob)
+
+
+def field_types(client: InfluxClient, db: str, measurement: str) -> dict[str, str]:
+    """``SHOW FIELD KEYS`` of ``measurement``: field → float | integer | string | boolean."""
+    if not _db_exists(client, db):
         return {}
+    known = client.query_points(f"SHOW FIELD KEYS FROM {quote_ident(measurement)}", db=db)
+    return {r["fieldKey"]: r["fieldType"] for r in known}
+
+
+def target_statement(p: Partition, fields: dict[str, str]) -> str:
+    """count (and sum/min/max for numbers) of ``fields`` per series in ``p``'s window."""
     selects: list[str] = []
-    for f in fields:
-        if f not in ftypes:
-            continue
+    for f, ft in sorted(fields.items()):
         q = quote_ident(f)
         selects.append(f"count({q}) AS {quote_ident('count' + chr(1) + f)}")
-        if ftypes[f] in ("float", "integer"):
+        if ft in ("float", "integer"):
             for stat in ("sum", "min", "max"):
                 selects.append(f"{stat}({q}) AS {quote_ident(stat + chr(1) + f)}")
-    sql = (f"SELECT {', '.join(selects)} FROM {quote_ident(p.measurement)} WHERE "
-           f"time >= {int(p.start_ns)} AND time < {int(p.stop_ns)} GROUP BY *")
-    out: Aggregates = {}
+    return (f"SELECT {', '.join(selects)} FROM {quote_ident(p.measurement)} WHERE "
+            f"time >= {int(p.start_ns)} AND time < {int(p.stop_ns)} GROUP BY *")
+
+
+def _target_rows(client: InfluxClient, db: str, sql: str, out: Aggregates) -> Aggregates:
     for row in client.query_points(sql, db=db):
         per: dict[str, dict[str, Any]] = {}
         tag_items = []
@@ -183,7 +171,36 @@ def target_aggregates(client: InfluxClient, p: Partition, types: dict[str, Field
                 tag_items.append((name, str(value)))
         per = {f: s for f, s in per.items() if s.get("count")}
         if per:
-            out[tuple(sorted(tag_items))] = per
+            key: SeriesKey = tuple(sorted(tag_items))
+            out.setdefault(key, {}).update(per)
+    return out
+
+
+def target_aggregates(client: InfluxClient, p: Partition, types: dict[str, FieldType],
+                      *, ftypes: dict[str, str] | None = None,
+                      pool: ThreadPoolExecutor | None = None) -> Aggregates:
+    """The same statistics from InfluxDB over the partition's window (every field the
+    measurement holds, so a field the source lacks shows up as a mismatch); one
+    statement per field, on ``pool`` when given."""
+    if ftypes is None:
+        ftypes = field_types(client, p.bucket, p.measurement)
+    if not ftypes:
+        return {}
+    statements = [target_statement(p, {f: ftypes[f]}) for f in sorted(ftypes)]
+    if pool is None:
+        out: Aggregates = {}
+        for sql in statements:
+            _target_rows(client, p.bucket, sql, out)
+        return out
+    parts = [pool.submit(_target_rows, client, p.bucket, sql, {}) for sql in statements]
+    return _merge_fields([f.result() for f in parts])
+
+
+def _merge_fields(parts: list[Aggregates]) -> Aggregates:
+    out: Aggregates = {}
+    for part in parts:
+        for key, per in part.items():
+            out.setdefault(key, {}).update(per)
     return out
 
 
@@ -228,28 +245,48 @@ def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, F
 
 
 def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None = None,
-           *, rel_tol: float = 1e-9) -> VerifyReport:
-    """Check the partitions (default: every partition that ran) and record the verdict."""
-    import time
+           *, rel_tol: float = 1e-9, source: Literal["auto", "read"] = "auto",
+           workers: int = 2) -> VerifyReport:
+    """Check the partitions (default: every partition that ran) and record the verdict.
 
+    ``source="read"`` reads every partition again from the source instead of using the
+    statistics ``run`` recorded; ``workers``: InfluxDB statements in flight at a time
+    (the server's cores; see the module docstring).
+    """
     started = time.perf_counter()
     report = VerifyReport(mig.id)
     partitions = mig.partitions(partition_ids) if partition_ids else \
         mig.partitions(status=(DONE,))
-    for p in partitions:
-        t0 = time.perf_counter()
-        check = PartitionCheck(p.id)
-        src, types, rejected = source_aggregates(mig, p)
-        tgt = target_aggregates(client, p, types)
-        check.mismatches = compare(p.id, src, tgt, types, rel_tol)
-        check.series = len(set(src) | set(tgt))
-        check.source_values = sum(s.get("count", 0) for v in src.values() for s in v.values())
-        check.target_values = sum(s.get("count", 0) for v in tgt.values() for s in v.values())
-        check.rejected = rejected
-        check.seconds = time.perf_counter() - t0
-        mig.store.set_verified(mig.id, p.id, "ok" if check.ok else
-                               f"{len(check.mismatches)} mismatches")
-        report.partitions.append(check)
+    ftypes_of: dict[tuple[str, str], dict[str, str]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # every partition's statements queued at once, so the server is never idle while
+        # the source side of a partition is computed
+        pending: list[tuple[Partition, list[Future[Aggregates]], float]] = []
+        for p in partitions:
+            where = (p.bucket, p.measurement)
+            if where not in ftypes_of:
+                ftypes_of[where] = field_types(client, p.bucket, p.measurement)
+            ftypes = ftypes_of[where]
+            futures = [pool.submit(_target_rows, client, p.bucket,
+                                   target_statement(p, {f: ftypes[f]}), {})
+                       for f in sorted(ftypes)]
+            pending.append((p, futures, time.perf_counter()))
+        for p, futures, t0 in pending:
+            check = PartitionCheck(p.id)
+            cached = cached_aggregates(mig, p) if source == "auto" else None
+            src, types, rejected = cached if cached is not None else source_aggregates(mig, p)
+            tgt = _merge_fields([f.result() for f in futures])
+            check.mismatches = compare(p.id, src, tgt, types, rel_tol)
+            check.series = len(set(src) | set(tgt))
+            check.source_values = sum(s.get("count", 0) for v in src.values()
+                                      for s in v.values())
+            check.target_values = sum(s.get("count", 0) for v in tgt.values()
+                                      for s in v.values())
+            check.rejected = rejected
+            check.seconds = time.perf_counter() - t0
+            mig.store.set_verified(mig.id, p.id, "ok" if check.ok else
+                                   f"{len(check.mismatches)} mismatches")
+            report.partitions.append(check)
     mig.store.event(mig.id, "verify", None, ok=report.ok, mismatches=len(report.mismatches))
     report.seconds = time.perf_counter() - started
     return report
