@@ -18,7 +18,7 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -124,10 +124,11 @@ def create_app(settings: Settings | None = None, *,
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
     bearer = HTTPBearer(auto_error=False)
 
-    def require_key(
-        key: Annotated[str | None, Depends(api_key_header)] = None,
-        cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
-    ) -> None:
+    # Depends() as a default, not Annotated: the dependencies are locals of create_app and
+    # FastAPI resolves (postponed) annotations in the module's globals only.
+    def require_key(key: str | None = Depends(api_key_header),  # noqa: B008
+                    cred: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+                    ) -> None:
         if auth_disabled:
             return
         if not keys:
