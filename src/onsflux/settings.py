@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     api_keys_secret_arn: str | None = Field(
         default=None, description="ONSFLUX_API_KEYS_SECRET_ARN: API keys from Secrets Manager"
     )
+    answer_mode: Literal["local", "bedrock"] = Field(
+        default="local", description="ONSFLUX_ANSWER_MODE=bedrock: Bedrock KB + model phrasing"
+    )
+    bedrock_model_id: str | None = Field(default=None, description="ONSFLUX_BEDROCK_MODEL_ID")
+    bedrock_kb_id: str | None = Field(default=None, description="ONSFLUX_BEDROCK_KB_ID")
     api_auth: Literal["required", "disabled"] = Field(
         default="required", description="ONSFLUX_API_AUTH=disabled: no API key (local use only)"
     )

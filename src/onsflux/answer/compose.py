@@ -79,6 +79,8 @@ class Composed:
     confidence_parts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    #: "template" (composed here) or "bedrock" (reworded by a model, numbers checked)
+    answer_source: str = "template"
 
 
 def _unit(parsed: ParsedQuestion) -> str:

@@ -20,6 +20,7 @@ from ..exceptions import OnsfluxError
 from ..query import Executor, QuerySpec, render
 from ..query.result import QueryResult, Row
 from ..state.store import OK, StateStore
+from .bedrock import BedrockKnowledge, BedrockPhraser
 from .compose import Composed, as_response_rows, compose, coverage_of, refuse
 from .entities import Vocabulary
 from .knowledge import KnowledgeBase
@@ -76,14 +77,16 @@ class AnswerService:
         executor: Executor,
         *,
         store: StateStore | None = None,
-        knowledge: KnowledgeBase | None = None,
+        knowledge: KnowledgeBase | BedrockKnowledge | None = None,
         vocabulary: Vocabulary | None = None,
+        phraser: BedrockPhraser | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.executor = executor
         self.store = store
         self.knowledge = knowledge or KnowledgeBase.from_folder()
         self.vocabulary = vocabulary
+        self.phraser = phraser
         self.now = now
         plants = (vocabulary or Vocabulary.default()).plants
         self._names = {slug: entry.name for slug, entry in plants.items()}
@@ -100,6 +103,13 @@ class AnswerService:
                 result = sin_from_subsystems(self.executor, parsed.spec) or result
             sources, coverage = object_sources(self.store, parsed.spec)
             composed = compose(parsed, result, coverage=coverage, names=self._names)
+            if self.phraser is not None and result.rows:
+                text, why_not = self.phraser.phrase(question, composed.answer)
+                if text is not None:
+                    composed.answer_source = "bedrock"
+                    composed.answer = text
+                else:
+                    composed.warnings.append(why_not or "Bedrock phrasing not used")
             sources += self._passages(parsed)
         else:
             composed = refuse(parsed)
@@ -110,8 +120,9 @@ class AnswerService:
         if not hits:
             return []
         top = hits[0].score or 1.0
-        return [Source(f"kb/{h.document}#{h.title}", round(h.score / top, 3), None)
-                for h in hits]
+        local = isinstance(self.knowledge, KnowledgeBase)
+        return [Source(f"kb/{h.document}#{h.title}" if local else h.document,
+                       round(h.score / top, 3), None) for h in hits]
 
     @staticmethod
     def _response(parsed: ParsedQuestion, composed: Composed, result: QueryResult | None,
@@ -151,6 +162,7 @@ class AnswerService:
             "candidates": [{"kind": c.kind, "value": c.value, "label": c.label}
                            for c in parsed.candidates],
             "truncated": bool(result and (result.truncated or len(rows) > MAX_SERIES_ROWS)),
+            "answer_source": composed.answer_source,
         }
 
 

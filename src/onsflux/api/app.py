@@ -90,6 +90,7 @@ class QueryResponse(BaseModel):
     confidence_parts: list[str]
     candidates: list[dict[str, str]]
     truncated: bool
+    answer_source: str = Field(description="template | bedrock (numbers checked against the query)")
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -246,4 +247,16 @@ def default_service(settings: Settings) -> AnswerService:
             vocabulary = Vocabulary.from_tag_values({"plant": values})
     except OnsfluxError:
         pass  # InfluxDB down: the default vocabulary still names the known plants
-    return AnswerService(executor, store=store_for(settings), vocabulary=vocabulary)
+    knowledge: Any = None
+    phraser = None
+    if settings.answer_mode == "bedrock":
+        from ..answer.bedrock import BedrockKnowledge, BedrockPhraser
+        from ..exceptions import ConfigError
+
+        if not settings.bedrock_model_id:
+            raise ConfigError("ONSFLUX_ANSWER_MODE=bedrock needs ONSFLUX_BEDROCK_MODEL_ID")
+        phraser = BedrockPhraser(settings.bedrock_model_id, region=settings.aws_region)
+        if settings.bedrock_kb_id:
+            knowledge = BedrockKnowledge(settings.bedrock_kb_id, region=settings.aws_region)
+    return AnswerService(executor, store=store_for(settings), vocabulary=vocabulary,
+                         knowledge=knowledge, phraser=phraser)
