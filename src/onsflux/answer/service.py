@@ -116,7 +116,9 @@ class AnswerService:
         return self._response(parsed, composed, result, sources, started, now)
 
     def _passages(self, parsed: ParsedQuestion) -> list[Source]:
-        hits = self.knowledge.search(parsed.question, k=3)
+        hits = self.knowledge.search(parsed.question, k=6)
+        seen: set[str] = set()
+        hits = [h for h in hits if not (h.document in seen or seen.add(h.document))][:3]
         if not hits:
             return []
         top = hits[0].score or 1.0
