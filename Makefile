@@ -47,6 +47,7 @@ test: setup
 
 lint: setup
 	@$(BIN)/ruff check src tests bench
+	@$(BIN)/mypy src
 
 bench: setup
 	@$(BIN)/onsflux bench encode --json

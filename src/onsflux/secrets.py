@@ -26,7 +26,7 @@ def fetch_secret(arn: str, *, region: str, client: Any = None) -> str:
 
         client = boto3.client("secretsmanager", region_name=region)
     try:
-        value = client.get_secret_value(SecretId=arn).get("SecretString")
+        value: str | None = client.get_secret_value(SecretId=arn).get("SecretString")
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in _TRANSIENT:

@@ -23,7 +23,7 @@ from ..state.store import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
 from .compose import Composed, as_response_rows, compose, coverage_of, refuse
 from .entities import Vocabulary
-from .knowledge import KnowledgeBase
+from .knowledge import KnowledgeBase, Passage
 from .parse import ParsedQuestion, parse
 
 MAX_SERIES_ROWS = 1000
@@ -117,8 +117,10 @@ class AnswerService:
 
     def _passages(self, parsed: ParsedQuestion) -> list[Source]:
         hits = self.knowledge.search(parsed.question, k=6)
-        seen: set[str] = set()
-        hits = [h for h in hits if not (h.document in seen or seen.add(h.document))][:3]
+        best: dict[str, Passage] = {}
+        for h in hits:  # one passage per document, the best-scored (hits come best first)
+            best.setdefault(h.document, h)
+        hits = list(best.values())[:3]
         if not hits:
             return []
         top = hits[0].score or 1.0

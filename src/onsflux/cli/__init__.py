@@ -6,8 +6,6 @@ Exit codes: 0 success; 1 a failure (error message on stderr, never a traceback);
 
 from __future__ import annotations
 
-import sys
-
 from .app import app
 
 
@@ -18,4 +16,4 @@ def main() -> None:
 __all__ = ["app", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

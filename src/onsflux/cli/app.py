@@ -183,7 +183,7 @@ def sample_cmd(
     data = sample.generate(days=days, start=first, seed=seed)
     fmt: Literal["ons", "processed", "wide"] = format  # type: ignore[assignment]
     paths = sample.write(data, out, fmt)
-    files = [{"path": str(p), "bytes": p.stat().st_size} for p in paths]
+    files: list[dict[str, Any]] = [{"path": str(p), "bytes": p.stat().st_size} for p in paths]
     if json:
         emit_json({"format": format, "days": days, "seed": seed, "files": files})
     else:

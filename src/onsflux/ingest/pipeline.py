@@ -114,7 +114,7 @@ def _no_progress(event: str, payload: dict[str, Any]) -> None:
 def _iso(ns: int | None) -> str | None:
     if ns is None:
         return None
-    return pl.Series([ns]).cast(pl.Datetime("ns", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ")[0]
+    return str(pl.Series([ns]).cast(pl.Datetime("ns", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ")[0])
 
 
 @contextmanager
@@ -407,7 +407,7 @@ class Ingestor:
                 rows = p.frame.filter(mask)[ROW]
             if rows is None or rows.len() == 0:
                 first, last = p.frame[ROW].min(), p.frame[ROW].max()
-                reason += f" (somewhere in rows {first}-{last}; the server did not say which)"
+                reason += f" (somewhere in rows {first!s}-{last!s}; the server did not say which)"
                 parts.append(pl.DataFrame(
                     {"source": [key], "row": [None], "column": ["*"], "value": [None],
                      "reason": [reason]},

@@ -12,6 +12,7 @@ import gzip as gzip_lib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import polars as pl
@@ -54,7 +55,7 @@ def write_unload(
     names = list(types)
     groups = frame.partition_by(list(partitioned_by), maintain_order=True, as_dict=True) \
         if partitioned_by else {(): frame}
-    entries = []
+    entries: list[dict[str, Any]] = []
     n = 0
     for key, part in groups.items():
         sub = results

@@ -349,13 +349,13 @@ def map_frame(
     for f, ft in field_types.items():
         if ft != "float":
             continue
-        s = wide.get_column(f)
-        bad = (s.is_nan() | s.is_infinite()).fill_null(False) & keep
-        if bad.any():
-            rejects.append(make_rejects(source, wide.get_column(ROW).filter(bad), f,
-                                        s.filter(bad), "NaN or infinite: line protocol cannot "
-                                        "carry it"))
-            keep = keep & ~bad
+        col: pl.Series = wide.get_column(f)
+        unwritable: pl.Series = (col.is_nan() | col.is_infinite()).fill_null(False) & keep
+        if unwritable.any():
+            rejects.append(make_rejects(source, wide.get_column(ROW).filter(unwritable), f,
+                                        col.filter(unwritable), "NaN or infinite: line protocol "
+                                        "cannot carry it"))
+            keep = keep & ~unwritable
     if not keep.all():
         wide = wide.filter(keep)
     wide = wide.rename({d: t for d, t in tag_cols.items() if d != t})

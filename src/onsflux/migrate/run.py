@@ -69,7 +69,7 @@ class RunSummary:
 
     @property
     def failed(self) -> int:
-        return sum(p["status"] == FAILED for p in self.partitions) + len(self.errors)
+        return int(sum(p["status"] == FAILED for p in self.partitions)) + len(self.errors)
 
     def as_dict(self) -> dict[str, Any]:
         return {"migration": self.migration, "dry_run": self.dry_run,

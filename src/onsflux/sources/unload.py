@@ -445,7 +445,7 @@ def _to_ns(value: Any) -> int:
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        return int((delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
     if hasattr(value, "value"):  # pandas Timestamp
         return int(value.value)
     raise TypeError(type(value))

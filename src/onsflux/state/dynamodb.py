@@ -130,7 +130,7 @@ class DynamoStateStore:
         values["measurements"] = list(item.get("measurements") or [])
         for k in ("rows", "points", "rejected", "duplicates", "attempts"):
             values[k] = int(values[k] or 0)
-        return ObjectRecord(key=item["pk"][4:], **values)
+        return ObjectRecord(key=item["pk"][4:], **values)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ StateStore
     def get(self, key: str) -> ObjectRecord | None:
