@@ -254,7 +254,7 @@ class Ingestor:
                 if dropped is not None and dropped.height:
                     rejects.append(dropped)
                     self._uncount(expect[p.measurement], p.frame, dropped)
-                written_points += p.lines.len() - (0 if dropped is None else dropped.height)
+                written_points += outcome.written  # the server's own count of what it kept
 
         with ThreadPoolExecutor(max_workers=self.settings.write_workers) as pool:
             try:
@@ -268,6 +268,7 @@ class Ingestor:
                     with _timer(phases, "validate"):
                         checked = validator.validate(chunk)
                     rejects.append(checked.rejects)
+                    result.notes.extend(n for n in checked.notes if n not in result.notes)
                     result.duplicates += checked.duplicates
                     frame = checked.frame
                     if frame.height == 0:
@@ -288,10 +289,10 @@ class Ingestor:
                     # batches are queued, everything older than this chunk must be done.
                     # Rows that replace earlier ones (cross-chunk duplicates) wait for
                     # all earlier writes, so the last row wins on the server too.
-                    keep = 0 if checked.cross_chunk_duplicates else chunk_no - 1
+                    oldest_kept = chunk_no if checked.cross_chunk_duplicates else chunk_no - 1
                     with _timer(phases, "wait"):
-                        settle([p for p in pending if p.chunk_no < keep or keep == 0])
-                    pending = [p for p in pending if not (p.chunk_no < keep or keep == 0)]
+                        settle([p for p in pending if p.chunk_no < oldest_kept])
+                    pending = [p for p in pending if not p.settled]
                     for start, stop, body in _timed_iter(batches(
                         lines, self.settings.batch_lines, self.settings.batch_bytes
                     ), phases, "encode"):
