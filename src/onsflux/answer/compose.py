@@ -251,21 +251,30 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
                 else f"{head} {en_v} {val(r)}{when} ({period}).")
         return Composed(text, conf, parts, warnings, rows)
 
-    if spec.every:  # a trend: summarize the series
-        values = [r for r in rows if r.value is not None]
-        hi = max(values, key=lambda r: r.value or 0.0)
-        lo = min(values, key=lambda r: r.value or 0.0)
-        mean = sum(r.value or 0.0 for r in values) / len(values)
-        if lang == "pt":
-            text = (f"{head} ({period}), em janelas de {spec.every}: {len(values)} pontos, média "
+    if spec.every:  # a trend: summarize each series (one per group)
+        series: dict[tuple[tuple[str, str], ...], list[Row]] = {}
+        for r in rows:
+            if r.value is not None:
+                series.setdefault(tuple(sorted(r.tags.items())), []).append(r)
+        summaries = []
+        hourly = (spec.every_ns or 0) < 86_400 * 10**9  # daily windows: name the day only
+        for key, values in series.items():
+            hi = max(values, key=lambda r: r.value or 0.0)
+            lo = min(values, key=lambda r: r.value or 0.0)
+            mean = sum(r.value or 0.0 for r in values) / len(values)
+            name = _label(dict(key), lang, names) if len(series) > 1 else ""
+            if lang == "pt":
+                summaries.append(
+                    f"{name + ': ' if name else ''}{len(values)} pontos, média "
                     f"{val(Row(0, '', '', mean, {}))}, máximo {val(hi)} em "
-                    f"{fmt_time(hi.time_ns, lang)}, mínimo {val(lo)} em "
-                    f"{fmt_time(lo.time_ns, lang)}.")
-        else:
-            text = (f"{head} ({period}), in {spec.every} windows: {len(values)} points, mean "
+                    f"{fmt_time(hi.time_ns, lang, hour=hourly)}, mínimo {val(lo)} em {fmt_time(lo.time_ns, lang, hour=hourly)}")
+            else:
+                summaries.append(
+                    f"{name + ': ' if name else ''}{len(values)} points, mean "
                     f"{val(Row(0, '', '', mean, {}))}, maximum {val(hi)} on "
-                    f"{fmt_time(hi.time_ns, lang)}, minimum {val(lo)} on "
-                    f"{fmt_time(lo.time_ns, lang)}.")
+                    f"{fmt_time(hi.time_ns, lang, hour=hourly)}, minimum {val(lo)} on {fmt_time(lo.time_ns, lang, hour=hourly)}")
+        windows = (f"em janelas de {spec.every}" if lang == "pt" else f"in {spec.every} windows")
+        text = f"{head} ({period}), {windows}: " + "; ".join(summaries[:max_items]) + "."
         return Composed(text, conf, parts, warnings, rows)
 
     ordered = sorted(rows, key=lambda r: -(r.value or 0.0))

@@ -140,7 +140,14 @@ class AnswerService:
         if result is not None:
             query_used = {"dialect": result.dialect, "text": result.query}
         tr = parsed.time_range
-        rows = composed.rows if result is not None else []
+        # the data behind the answer: the query's rows, except where the composer picked
+        # points out of them (a peak per group); shares and mean power are words only
+        if result is None:
+            rows = []
+        elif {"share", "mean_power"} & set(parsed.postprocess):
+            rows = result.rows
+        else:
+            rows = composed.rows
         return {
             "query_id": str(uuid.uuid4()),
             "question": parsed.question,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .output import console, emit_json, err_console
+from .output import chart_for, console, emit_json, err_console
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         console.print(f"status {out['status']} · confidence {out['confidence_score']} · "
                       f"{out['served_from'] or 'no query'} · {out['processing_time_ms']} ms",
                       style="dim", markup=False)
+        for line in chart_for(out["time_series_data"]):
+            console.print(f"  {line}", markup=False, highlight=False)
         for w in out["warnings"]:
             console.print(f"warning: {w}", style="yellow", markup=False)
         if out["query_used"]:

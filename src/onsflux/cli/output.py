@@ -78,3 +78,49 @@ def ingest_progress(enabled: bool) -> Iterator[Any]:
 
     with progress:
         yield callback
+
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """``▁▃▇█▅`` for a series: the shape of a trend at a glance in a terminal."""
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    return "".join(_BLOCKS[min(7, int((v - lo) / span * 7.999))] for v in values)
+
+
+def bar_lines(items: list[tuple[str, float]], width: int = 40) -> list[str]:
+    """Horizontal bars for a comparison or ranking (largest value = ``width`` cells)."""
+    if not items:
+        return []
+    top = max(abs(v) for _, v in items) or 1.0
+    pad = max(len(label) for label, _ in items)
+    return [f"{label.ljust(pad)} {'█' * max(1, round(abs(v) / top * width))}" for label, v in items]
+
+
+def chart_for(series: list[dict[str, Any]]) -> list[str]:
+    """A terminal chart for ``time_series_data``: sparklines for trends, bars for groups."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for point in series:
+        if point.get("value") is None:
+            continue
+        label = "/".join(str(v) for v in point.get("tags", {}).values()) or str(point["field"])
+        groups.setdefault(label, []).append(point)
+    if not groups:
+        return []
+    if all(len(points) == 1 for points in groups.values()):
+        if len(groups) < 2:
+            return []
+        items = sorted(((k, float(v[0]["value"])) for k, v in groups.items()),
+                       key=lambda kv: -kv[1])
+        return bar_lines(items)
+    pad = max(len(k) for k in groups)
+    out = []
+    for label, points in groups.items():
+        values = [float(p["value"]) for p in sorted(points, key=lambda p: p["timestamp"])]
+        out.append(f"{label.ljust(pad)} {sparkline(values)}  "
+                   f"{points[0]['timestamp'][:16]} → {points[-1]['timestamp'][:16]}")
+    return out
