@@ -261,18 +261,20 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
         for key, values in series.items():
             hi = max(values, key=lambda r: r.value or 0.0)
             lo = min(values, key=lambda r: r.value or 0.0)
+            t_hi, t_lo = (fmt_time(hi.time_ns, lang, hour=hourly),
+                          fmt_time(lo.time_ns, lang, hour=hourly))
             mean = sum(r.value or 0.0 for r in values) / len(values)
             name = _label(dict(key), lang, names) if len(series) > 1 else ""
             if lang == "pt":
                 summaries.append(
                     f"{name + ': ' if name else ''}{len(values)} pontos, média "
                     f"{val(Row(0, '', '', mean, {}))}, máximo {val(hi)} em "
-                    f"{fmt_time(hi.time_ns, lang, hour=hourly)}, mínimo {val(lo)} em {fmt_time(lo.time_ns, lang, hour=hourly)}")
+                    f"{t_hi}, mínimo {val(lo)} em {t_lo}")
             else:
                 summaries.append(
                     f"{name + ': ' if name else ''}{len(values)} points, mean "
                     f"{val(Row(0, '', '', mean, {}))}, maximum {val(hi)} on "
-                    f"{fmt_time(hi.time_ns, lang, hour=hourly)}, minimum {val(lo)} on {fmt_time(lo.time_ns, lang, hour=hourly)}")
+                    f"{t_hi}, minimum {val(lo)} on {t_lo}")
         windows = (f"em janelas de {spec.every}" if lang == "pt" else f"in {spec.every} windows")
         text = f"{head} ({period}), {windows}: " + "; ".join(summaries[:max_items]) + "."
         return Composed(text, conf, parts, warnings, rows)
