@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from ..exceptions import OnsfluxError
 from ..settings import Settings
-from .output import console, emit_json, err_console, fmt_int, ingest_progress, table
+from .output import bar_lines, console, emit_json, err_console, fmt_int, ingest_progress, table
 
 app = typer.Typer(
     help="Move ONS electricity time series onto InfluxDB and answer questions about them.",
@@ -410,6 +410,12 @@ def bench_cmd(
         emit_json(result)
     else:
         console.print_json(data=result)
+        contenders = [(k, float(v["points_per_s"])) for k, v in result.items()
+                      if isinstance(v, dict) and "points_per_s" in v]
+        if len(contenders) > 1:  # a comparison reads better as bars
+            console.print("\npoints per second (median):")
+            for line in bar_lines(contenders):
+                console.print(f"  {line}", markup=False)
 
 
 # ---------------------------------------------------------------------------- demo
