@@ -3,7 +3,8 @@
 Sample data (wide Parquet) is ingested once for this module with the ``Ingestor``; the
 same files are the fallback's input. The equivalence matrix runs every aggregate, with
 and without windows, with tag filters and group-by, through InfluxQL on the server and
-through polars on the files, and requires the same rows and numbers (1e-9 relative).
+through polars on the files, and requires the same rows and numbers (1e-9 relative); day
+windows in America/Sao_Paulo (``time(1d, 3h)``: 00:00 Brasília) are held to it too.
 This module never drops databases between its tests; it owns them for its duration.
 """
 
@@ -149,6 +150,72 @@ def assert_tied_selector(spec: QuerySpec, server: QueryResult, fallback: Parquet
             mask &= pl.col(t) == row.tags[t]
         candidates = set(df.filter(mask)["_value"].to_list())
         assert row.value in candidates, (spec.to_json(), row, sorted(candidates)[:5])
+
+
+BRT = "America/Sao_Paulo"
+LOCAL_DAYS = [
+    pytest.param(agg, every, shape, id=f"{agg}-{every}-{shape}-brt")
+    for agg, every, shape in itertools.product(
+        ("mean", "sum", "count", "max", "first", "last", "energy", "percentile"), ("1d", "7d"),
+        ("all", "regions_by_source"))
+]
+
+
+@pytest.mark.parametrize(("agg", "every", "shape"), LOCAL_DAYS)
+def test_local_day_windows_agree_and_start_at_brasilia_midnight(
+        executor: Executor, fallback: ParquetFallback, agg: str, every: str, shape: str) -> None:
+    spec = _spec(agg, every, shape, timezone=BRT)
+    assert spec.window_offset == "3h"
+    server = executor.run(spec)
+    assert f"time({every}, 3h)" in server.query and server.rows
+    local = fallback.run(spec)
+    assert_equivalent(spec, server, local)
+    if agg not in ("max", "first", "last", "percentile"):  # selectors: the point's time
+        # every window starts at 00:00 Brasília = 03:00 UTC (not 21:00 UTC, not 00:00 UTC)
+        for result in (server, local):
+            assert {r.time_ns % (86400 * 10**9) for r in result.rows} == {3 * 3600 * 10**9}
+
+
+def test_local_days_on_the_server_are_brasilia_days(executor: Executor) -> None:
+    """The server's ``time(1d, 3h)`` day == the sum of the hours from 00:00 to 24:00 BRT."""
+    day = QuerySpec.parse({"measurement": "consumption_data", "fields": ["demand_mw"],
+                           "where": {"region": "south"}, "start": "2024-03-02",
+                           "stop": "2024-03-03", "timezone": BRT, "every": "1d",
+                           "aggregate": "sum"})
+    hours = day.replace(every="1h")
+    (row,) = executor.run(day).rows
+    assert row.time_ns == day.start_ns == 1_709_348_400 * 10**9  # 2024-03-02T03:00:00Z
+    hourly = executor.run(hours).rows
+    assert len(hourly) == 24
+    assert math.isclose(row.value or 0, sum(r.value or 0 for r in hourly), rel_tol=1e-12)
+    # and a UTC day differs: the windows really moved
+    utc = executor.run(day.replace(timezone="UTC")).rows
+    assert utc[0].time_ns == 1_709_337_600 * 10**9  # 2024-03-02T00:00:00Z
+    # pinned: InfluxQL's offset moves boundaries *later*; time(1d, -3h) would be 21:00 UTC
+    # (18:00 Brasília), the opposite of what local midnight needs
+    text = executor.run(day).query.replace("time(1d, 3h)", "time(1d, -3h)")
+    wrong = executor.run_influxql(text, db="consumption_data").rows
+    assert {r.time_ns % (86400 * 10**9) for r in wrong} == {21 * 3600 * 10**9}
+
+
+def test_dst_drift_is_a_warning_of_the_result(executor: Executor,
+                                              fallback: ParquetFallback) -> None:
+    spec = _spec("mean", "1d", "all", timezone=BRT, start="2019-02-01", stop="2019-03-01")
+    assert spec.window_note is not None
+    assert spec.window_note in executor.run(spec).warnings
+    assert not executor.run(_spec("mean", "1d", "all", timezone=BRT)).warnings
+
+
+@pytest.mark.parametrize("fill", ["null", "previous", 0.0])
+def test_local_day_fill_agrees(executor: Executor, fallback: ParquetFallback,
+                               fill: object) -> None:
+    # the range runs two Brasília days past the data: empty windows to fill
+    spec = _spec("mean", "1d", "regions_by_source", fill=fill, timezone=BRT,
+                 start="2024-02-28", stop="2024-03-08")
+    server, local = executor.run(spec), fallback.run(spec)
+    assert any(r.value is None for r in server.rows) == (fill != 0.0)
+    assert {r.time_ns % (86400 * 10**9) for r in server.rows} == {3 * 3600 * 10**9}
+    assert_equivalent(spec, server, local)
 
 
 @pytest.mark.parametrize("fill", ["null", "previous", "linear", 0.0, -1.5])

@@ -83,3 +83,20 @@ def test_coverage_of_spans() -> None:
     assert coverage_of([(0, 11 * H)], 0, 24 * H) == 0.5
     assert coverage_of([(0, 5 * H), (3 * H, 11 * H)], 0, 24 * H) == 0.5  # overlaps count once
     assert coverage_of([], 0, 24 * H) == 0.0
+
+
+def test_daily_trend_is_in_brasilia_days_and_dst_is_warned_once() -> None:
+    parsed = parse("evolução da carga do Sul em março de 2024", now=NOW)
+    assert parsed.spec is not None and parsed.spec.every == "1d"
+    midnight = int(datetime(2024, 3, 5, 3, 0, tzinfo=UTC).timestamp()) * 10**9  # 00:00 BRT
+    out = compose(parsed, result(Row(midnight, "consumption_data", "demand_mw", 10.0,
+                                     {"region": "south"})))
+    # the window starts at Brasília midnight, so the day named is the window's own day
+    assert "máximo 10,0 MW em 05/03/2024" in out.answer and "04/03" not in out.answer
+    assert not out.warnings
+    dst = parse("evolução da carga do Sul em fevereiro de 2018", now=NOW)
+    assert dst.spec is not None and dst.spec.window_note is not None
+    res = result(Row(midnight, "consumption_data", "demand_mw", 10.0, {"region": "south"}))
+    res.warnings.append(dst.spec.window_note)  # what the executor adds
+    warned = compose(dst, res).warnings
+    assert len([w for w in warned if "verão" in w or "daylight" in w]) == 1

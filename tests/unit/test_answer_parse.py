@@ -122,7 +122,18 @@ def test_time_range_reports_expression_and_grain() -> None:
     assert r.time_range.expression == "janeiro de 2024"
     assert r.time_range.timezone == "America/Sao_Paulo"
     assert r.time_range.grain == "1d" and not r.time_range.defaulted
-    assert any("UTC" in w for w in r.warnings)
+    # daily windows start at Brasília midnight (03:00 UTC): nothing to warn about
+    assert r.spec is not None and r.spec.window_offset == "3h"
+    assert not any("UTC" in w or "fuso" in w for w in r.warnings)
+
+
+def test_daylight_saving_ranges_warn_that_day_windows_drift() -> None:
+    r = p("evolução da carga do Sul em fevereiro de 2018")  # DST ended on 18/02/2018
+    assert r.spec is not None and r.spec.every == "1d" and r.spec.window_offset == "2h"
+    assert any("horário de verão" in w for w in r.warnings)
+    en = p("load trend in the South in March 2018")  # starts after DST: no change inside
+    assert en.spec is not None and en.spec.window_offset == "3h"
+    assert not any("daylight" in w for w in en.warnings)
 
 
 def test_season_warning() -> None:

@@ -106,6 +106,59 @@ GOLDEN_FILTERED = {
 }
 
 
+GOLDEN_LOCAL_DAYS = {
+    "influxql": (
+        'SELECT sum("demand_mw") AS "demand_mw" FROM "consumption_data" WHERE time >= '
+        "'2024-03-01T03:00:00Z' AND time < '2024-03-31T03:00:00Z' AND \"region\" = 'south' "
+        "GROUP BY time(1d, 3h) fill(null) LIMIT 10001"
+    ),
+    "flux": (
+        'from(bucket: "consumption_data")\n'
+        "  |> range(start: 2024-03-01T03:00:00Z, stop: 2024-03-31T03:00:00Z)\n"
+        '  |> filter(fn: (r) => r._measurement == "consumption_data")\n'
+        '  |> filter(fn: (r) => r._field == "demand_mw")\n'
+        '  |> filter(fn: (r) => r["region"] == "south")\n'
+        '  |> group(columns: ["_measurement", "_field"])\n'
+        "  |> aggregateWindow(every: 1d, offset: 3h, fn: sum, createEmpty: true, "
+        'timeSrc: "_start")\n'
+        "  |> limit(n: 10001)"
+    ),
+    "sql": (
+        "SELECT date_bin_gapfill(INTERVAL '1 day', \"time\", TIMESTAMP '1970-01-01T03:00:00Z') "
+        'AS "time", sum("demand_mw") AS "demand_mw"\n'
+        'FROM "consumption_data"\n'
+        "WHERE \"time\" >= TIMESTAMP '2024-03-01T03:00:00Z' AND \"time\" < TIMESTAMP "
+        "'2024-03-31T03:00:00Z' AND \"region\" = 'south'\n"
+        "GROUP BY 1\n"
+        'ORDER BY "time" ASC\n'
+        "LIMIT 10001"
+    ),
+}
+
+
+@pytest.mark.parametrize("dialect", GOLDEN_LOCAL_DAYS)
+def test_golden_day_windows_start_at_local_midnight(dialect: str) -> None:
+    """``1d`` in America/Sao_Paulo: windows from 00:00 Brasília (03:00 UTC), offset derived."""
+    s = QuerySpec.parse({"measurement": "consumption_data", "fields": ["demand_mw"],
+                         "where": {"region": "south"}, "start": "2024-03-01",
+                         "stop": "2024-03-31", "timezone": "America/Sao_Paulo",
+                         "every": "1d", "aggregate": "sum", "fill": "null"})
+    assert render(s, dialect).text == GOLDEN_LOCAL_DAYS[dialect]
+
+
+def test_timestream_day_windows_shift_around_bin() -> None:
+    brt = spec(aggregate="mean", every="7d", timezone="America/Sao_Paulo")
+    text = render(brt, "timestream").text
+    binned = ("bin(\"time\" - parse_duration('3h'), parse_duration('7d')) + "
+              "parse_duration('3h')")
+    assert f"SELECT {binned} AS \"time\"" in text and f"GROUP BY {binned}," in text
+    east = render(spec(aggregate="mean", every="1d", timezone="Asia/Kolkata"), "timestream").text
+    assert ("bin(\"time\" + parse_duration('330m'), parse_duration('1d')) - "
+            "parse_duration('330m')") in east
+    assert "time(1d, -330m)" in render(spec(aggregate="mean", every="1d",
+                                            timezone="Asia/Kolkata"), "influxql").text
+
+
 @pytest.mark.parametrize("dialect", ["influxql", "flux", "sql"])
 def test_golden_energy_with_filters(dialect: str) -> None:
     s = spec(aggregate="energy", where={"region": ["Norte", "NE"], "plant": 'it\'s "x"\\'},
@@ -182,6 +235,15 @@ def render_matrix() -> list[QuerySpec]:
             spec(aggregate="energy", every="1d", top=1), spec(aggregate="min", bottom=4),
             spec(aggregate="mean", every="1d", fields=["power_mw", "capacity_factor"],
                  group_by=["region"], order="desc")]
+    # whole-day windows in a zone: local-midnight offsets, both signs, with fills and ranks
+    for tz, every, agg, fill in itertools.product(
+            ("America/Sao_Paulo", "Asia/Kolkata"), ("1d", "7d"), ("mean", "sum", "last", "max"),
+            ("none", "null", 0)):
+        out.append(spec(aggregate=agg, every=every, timezone=tz, fill=fill,
+                        group_by=["region"]))
+    out += [spec(aggregate="energy", every="1d", timezone="America/Sao_Paulo", top=1),
+            spec(aggregate="mean", every="1d", timezone="America/Sao_Paulo", order="desc",
+                 start="2019-02-01", stop="2019-03-01")]
     out += [spec(aggregate="mean", where={"plant": v}) for v in NASTY]
     out += [spec(where={"plant": NASTY}, order="desc")]
     out += [template(n, T0, T1) for n in ("generation_trend", "consumption_peak",

@@ -97,3 +97,43 @@ def test_public_api() -> None:
     assert sorted(q.__all__) == sorted(n for n in q.__all__ if hasattr(q, n))
     assert {"QuerySpec", "Executor", "ParquetFallback", "render", "render_all",
             "check_influxql", "template"} <= set(q.__all__)
+
+
+# --------------------------------------------------------------------------- local-day windows
+
+def test_day_windows_start_at_local_midnight_and_the_offset_is_derived() -> None:
+    s = make(timezone="America/Sao_Paulo", every="1d", aggregate="mean")
+    assert s.window_offset == "3h" and s.window_offset_ns == 3 * 3600 * NS
+    assert s.window_start_ns(s.start_ns + 5 * 3600 * NS) == s.start_ns  # 00:00 BRT = 03:00Z
+    assert s.window_start_ns(s.start_ns - 1) == s.start_ns - 86400 * NS
+    assert "offset" not in s.to_json()  # derived, never stored: JSON round trips unchanged
+    assert QuerySpec.parse(s.to_json()) == s
+    assert make(timezone="America/Sao_Paulo", every="7d", aggregate="sum").window_offset == "3h"
+    assert make(timezone="America/Sao_Paulo", every="24h", aggregate="sum").window_offset == "3h"
+    east = make(timezone="Asia/Kolkata", every="1d", aggregate="mean")
+    assert east.window_offset == "-330m"
+
+
+@pytest.mark.parametrize("kw", [
+    {"every": "1d", "aggregate": "mean"},                                      # UTC
+    {"timezone": "America/Sao_Paulo", "every": "1h", "aggregate": "mean"},     # under a day
+    {"timezone": "America/Sao_Paulo", "every": "36h", "aggregate": "mean"},    # not whole days
+    {"timezone": "America/Sao_Paulo", "aggregate": "mean"},                    # no window
+])
+def test_no_window_offset(kw: dict[str, object]) -> None:
+    s = make(**kw)
+    assert s.window_offset is None and s.window_offset_ns == 0 and s.window_note is None
+
+
+def test_dst_inside_the_range_is_said_not_hidden() -> None:
+    # Brazil's last DST ended on 2019-02-17; the offset at start (-02:00) is used throughout
+    s = make(timezone="America/Sao_Paulo", every="1d", aggregate="mean",
+             start="2019-02-01", stop="2019-03-01")
+    assert s.window_offset == "2h"
+    assert s.window_note is not None and "-02:00" in s.window_note
+    assert "daylight saving" in s.window_note
+    assert make(timezone="America/Sao_Paulo", every="1d", aggregate="mean",
+                start="2019-03-01", stop="2024-03-01").window_note is None
+    # DST without any offset at start still drifts: said too
+    assert make(timezone="Europe/London", every="1d", aggregate="mean",
+                start="2024-01-01", stop="2024-06-01").window_note is not None

@@ -353,10 +353,12 @@ class _Parser:
         except OnsfluxError as exc:
             return self.refuse("other", unknown_words=[str(exc)])
         post = post + self._post
-        if spec.every == "1d" or spec.every == "7d":
+        if spec.window_note is not None:  # day windows start at local midnight, but DST...
             self.warnings.append(self.t(
-                f"janelas de {spec.every} alinhadas em UTC (o dia vai das 21h às 21h em Brasília)",
-                f"{spec.every} windows are aligned to UTC (a day runs 21:00–21:00 Brasília time)"))
+                f"janelas de {spec.every} seguem o fuso de Brasília do início do período; com o "
+                "horário de verão (até 2019) algumas começam à 01h ou às 23h",
+                f"{spec.every} windows follow the Brasília UTC offset at the start of the range; "
+                "with daylight saving time (until 2019) some start at 01:00 or 23:00"))
         return self.result("ok", intent=intent, spec=spec,
                            time_range=time_range(grain),
                            postprocess=post, unknown_words=unknown)

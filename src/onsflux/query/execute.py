@@ -162,6 +162,9 @@ class Executor:
             result = self.fallback.run(spec)
             result.warnings.append(f"InfluxDB unavailable ({exc.kind}: {exc}); answered from "
                                    "the Parquet files")
+        note = spec.window_note
+        if note and note not in result.warnings:
+            result.warnings.append(note)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
 

@@ -13,7 +13,8 @@ local folder (or file) or an ``s3://bucket/prefix``. Layouts understood:
 
 Local wide/processed Parquet is scanned lazily (predicates and projections pushed into
 the reader). The semantics are InfluxQL's (the reference the equivalence tests hold
-both to): windows aligned to the epoch, a window's timestamp is its start; aggregates
+both to): windows aligned to the epoch shifted by ``spec.window_offset_ns`` (local
+midnight for whole-day windows), a window's timestamp is its start; aggregates
 without a window are stamped with the range start, selectors (first, last, max, min,
 percentile) with the selected point's time; ``first``/``last`` pick by time (ties in a
 window: the larger value, as InfluxQL; ties without a window: the greatest series key --
@@ -172,7 +173,8 @@ class ParquetFallback:
         keys = [FIELD, *spec.group_by]
         every = spec.every_ns
         if every:
-            lf = lf.with_columns(((pl.col(TIME) // every) * every).alias("_window"))
+            off = spec.window_offset_ns  # local midnight for whole-day windows, else 0
+            lf = lf.with_columns((((pl.col(TIME) - off) // every) * every + off).alias("_window"))
             keys = [*keys, "_window"]
         out = lf.group_by(keys).agg(self._agg(spec)).collect()
         if every:
@@ -224,7 +226,7 @@ class ParquetFallback:
 
     @staticmethod
     def _fill(out: pl.DataFrame, spec: QuerySpec, every: int) -> pl.DataFrame:
-        first = (spec.start_ns // every) * every
+        first = spec.window_start_ns(spec.start_ns)
         windows = pl.DataFrame({TIME: pl.int_range(first, spec.stop_ns, every, eager=True)})
         groups = out.select(FIELD, *spec.group_by).unique()
         grid = groups.join(windows, how="cross")

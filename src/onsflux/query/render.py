@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from ..exceptions import InvalidQuery, UnsupportedError
-from .spec import NS, QuerySpec
+from .spec import NS, QuerySpec, format_duration
 
 DIALECTS: tuple[str, ...] = ("influxql", "flux", "sql", "timestream")
 
@@ -162,7 +162,8 @@ class InfluxQLGenerator(Generator):
         inner = f"SELECT {select} FROM {source} WHERE {where}"
         group = list(groups)
         if spec.every:
-            group.insert(0, f"time({spec.every})")
+            offset = f", {spec.window_offset}" if spec.window_offset else ""
+            group.insert(0, f"time({spec.every}{offset})")
         if group:
             inner += " GROUP BY " + ", ".join(group)
         if spec.every:
@@ -235,7 +236,8 @@ class FluxGenerator(Generator):
             if spec.every:
                 fn = self.aggregate_fn(spec)
                 empty = "false" if spec.fill == "none" else "true"
-                lines.append(f"  |> aggregateWindow(every: {spec.every}, fn: {fn}, "
+                offset = f"offset: {spec.window_offset}, " if spec.window_offset else ""
+                lines.append(f"  |> aggregateWindow(every: {spec.every}, {offset}fn: {fn}, "
                              f'createEmpty: {empty}, timeSrc: "_start")')
                 if spec.fill == "previous":
                     lines.append("  |> fill(usePrevious: true)")
@@ -366,8 +368,10 @@ class InfluxSqlGenerator(_SqlGenerator):
         select = list(tags)
         if spec.every:
             fn = "date_bin" if spec.fill == "none" else "date_bin_gapfill"
+            # the origin is a window start: the epoch, shifted to local midnight for days
+            origin = spec.window_offset_ns % (spec.every_ns or 1)
             select.insert(0, f"{fn}({self.interval_sql(spec.every)}, {self.ident('time')}, "
-                             f"{self.timestamp(0)}) AS {self.ident('time')}")
+                             f"{self.timestamp(origin)}) AS {self.ident('time')}")
             group.insert(0, "1")
         else:
             select.insert(0, f"{self.timestamp(spec.start_ns)} AS {self.ident('time')}")
@@ -421,6 +425,12 @@ class TimestreamSqlGenerator(_SqlGenerator):
         if spec.every:
             # parse_duration('1h') rather than the 1h shorthand: same interval, standard syntax
             binned = f"bin({self.ident('time')}, parse_duration({self.literal(spec.every)}))"
+            offset = spec.window_offset_ns
+            if offset:  # bin() has no origin: shift time back, bin, shift the start forward
+                shift = f"parse_duration({self.literal(format_duration(abs(offset)))})"
+                back, forth = ("-", "+") if offset > 0 else ("+", "-")
+                binned = (f"bin({self.ident('time')} {back} {shift}, parse_duration("
+                          f"{self.literal(spec.every)})) {forth} {shift}")
             select.insert(0, f"{binned} AS {self.ident('time')}")
             group.insert(0, binned)
         else:

@@ -11,9 +11,17 @@ Semantics every renderer and the Parquet fallback agree on:
   source, sector...) accept only canonical slugs (aliases such as ``"Nordeste"`` are
   resolved); free tags (plant, line...) accept any text, always rendered as an escaped
   literal, never as a pattern.
-- windows are aligned to the Unix epoch in UTC (InfluxQL's ``GROUP BY time()``
-  default): a ``1d`` window runs from UTC midnight to UTC midnight, whatever
-  ``timezone`` says; a window's timestamp is its start.
+- windows (``every``) are aligned to the Unix epoch (InfluxQL's ``GROUP BY time()``
+  default), shifted by ``window_offset`` -- a derived value, never stored: for a window
+  of whole days (``1d``, ``7d``, ``24h``...) it is minus ``timezone``'s UTC offset *at
+  start*, so the windows begin at local midnight (``America/Sao_Paulo``: offset ``3h``,
+  a ``1d`` window runs 03:00 UTC -> 03:00 UTC = 00:00 -> 00:00 Brasília time); for
+  shorter windows, and for UTC specs, it is 0 (exactly the epoch alignment of before).
+  A window's timestamp is its start (local midnight expressed in UTC). The shift is one
+  fixed duration: when the zone's UTC offset changes inside the range (daylight saving
+  time -- Brazil observed it until February 2019), windows after the change are one hour
+  off local midnight; ``window_note`` says so, and the executor passes it on as a
+  warning. Weeks (``7d``) start on the epoch's weekday, Thursday, at local midnight.
 - ``energy``: for fields holding average power over the sample interval (MWmed; unit
   ``MW`` in the catalog), the energy in MWh is ``sum(value) * interval_hours``;
   ``sample_interval`` defaults per measurement (``SAMPLE_INTERVAL``; ONS data is hourly).
@@ -28,6 +36,7 @@ Semantics every renderer and the Parquet fallback agree on:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -57,6 +66,7 @@ MAX_LIMIT = 1_000_000
 _DURATION_RE = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d|w)$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 NS = 1_000_000_000
+DAY_NS = 86400 * NS
 
 
 def duration_ns(text: str) -> int:
@@ -238,6 +248,46 @@ class QuerySpec(BaseModel):
         return duration_ns(self.every) if self.every else None
 
     @property
+    def window_offset_ns(self) -> int:
+        """How far the window boundaries are shifted from the epoch alignment, in ns.
+
+        ``-utcoffset(start)`` in ``timezone`` when ``every`` is a whole number of days,
+        else 0 (see the module docstring). Positive moves boundaries later: a window
+        starts at ``k * every + window_offset_ns`` ns since the epoch.
+        """
+        every = self.every_ns
+        if not every or every % DAY_NS:
+            return 0
+        offset = self.start.astimezone(ZoneInfo(self.timezone)).utcoffset()
+        return -_to_ns_delta(offset) if offset else 0
+
+    @property
+    def window_offset(self) -> str | None:
+        """``window_offset_ns`` as a signed one-unit duration (``3h``, ``-330m``), or None."""
+        return format_duration(self.window_offset_ns) if self.window_offset_ns else None
+
+    def window_start_ns(self, t_ns: int) -> int:
+        """The start of the window holding ``t_ns`` (needs ``every``)."""
+        every = self.every_ns
+        assert every
+        off = self.window_offset_ns
+        return (t_ns - off) // every * every + off
+
+    @property
+    def window_note(self) -> str | None:
+        """A warning when local-midnight windows cannot hold across the whole range: the
+        zone's UTC offset changes inside it (daylight saving time), None otherwise."""
+        every = self.every_ns
+        if not every or every % DAY_NS or not _offset_changes(self.timezone, self.start,
+                                                              self.stop):
+            return None
+        z = self.start.astimezone(ZoneInfo(self.timezone)).strftime("%z")
+        return (f"{self.every} windows follow the UTC offset of {self.timezone} at the start "
+                f"of the range ({z[:3]}:{z[3:]}); it "
+                "changes inside the range (daylight saving time), so some windows are off "
+                "local midnight by the change (usually one hour)")
+
+    @property
     def interval(self) -> str:
         """The sample interval (for ``energy``): the spec's or the measurement's default."""
         return self.sample_interval or SAMPLE_INTERVAL.get(self.measurement, "1h")
@@ -281,6 +331,36 @@ class QuerySpec(BaseModel):
 
     def replace(self, **changes: Any) -> QuerySpec:
         return QuerySpec.parse({**self.to_dict(), **changes})
+
+
+def format_duration(ns: int) -> str:
+    """Signed ns -> ``<n><unit>`` in the largest unit that divides it (``3h``, ``-330m``)."""
+    if ns == 0:
+        return "0s"
+    sign, mag = ("-" if ns < 0 else ""), abs(ns)
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _DURATION_SECONDS[unit] * NS
+        if mag % size == 0:
+            return f"{sign}{mag // size}{unit}"
+    raise InvalidQuery(f"{ns} ns is not a whole number of seconds")
+
+
+@functools.lru_cache(maxsize=256)
+def _offset_changes(tzname: str, start: datetime, stop: datetime) -> bool:
+    """Whether ``tzname``'s UTC offset differs anywhere in ``[start, stop)`` from the one at
+    ``start`` (sampled daily: every DST period lasts far longer than a day)."""
+    tz = ZoneInfo(tzname)
+    first = start.astimezone(tz).utcoffset()
+    t, step = start, timedelta(days=1)
+    while t < stop:
+        if t.astimezone(tz).utcoffset() != first:
+            return True
+        t += step
+    return (stop - timedelta(microseconds=1)).astimezone(tz).utcoffset() != first
+
+
+def _to_ns_delta(delta: timedelta) -> int:
+    return (delta // timedelta(microseconds=1)) * 1000
 
 
 def _to_ns(dt: datetime) -> int:
