@@ -165,15 +165,18 @@ LOCAL_DAYS = [
 def test_local_day_windows_agree_and_start_at_brasilia_midnight(
         executor: Executor, fallback: ParquetFallback, agg: str, every: str, shape: str) -> None:
     spec = _spec(agg, every, shape, timezone=BRT)
-    assert spec.window_offset == "3h"
+    offset = "3h" if every == "1d" else "99h"  # weeks: Monday 00:00 = Thursday epoch + 4 d 3 h
+    assert spec.window_offset == offset
     server = executor.run(spec)
-    assert f"time({every}, 3h)" in server.query and server.rows
+    assert f"time({every}, {offset})" in server.query and server.rows
     local = fallback.run(spec)
     assert_equivalent(spec, server, local)
     if agg not in ("max", "first", "last", "percentile"):  # selectors: the point's time
         # every window starts at 00:00 Brasília = 03:00 UTC (not 21:00 UTC, not 00:00 UTC)
         for result in (server, local):
             assert {r.time_ns % (86400 * 10**9) for r in result.rows} == {3 * 3600 * 10**9}
+            if every == "7d":  # ... on a Monday
+                assert {(r.time_ns // (86400 * 10**9) + 3) % 7 for r in result.rows} == {0}
 
 
 def test_local_days_on_the_server_are_brasilia_days(executor: Executor) -> None:

@@ -149,8 +149,9 @@ def test_golden_day_windows_start_at_local_midnight(dialect: str) -> None:
 def test_timestream_day_windows_shift_around_bin() -> None:
     brt = spec(aggregate="mean", every="7d", timezone="America/Sao_Paulo")
     text = render(brt, "timestream").text
-    binned = ("bin(\"time\" - parse_duration('3h'), parse_duration('7d')) + "
-              "parse_duration('3h')")
+    # weeks start Monday 00:00 Brasília: 4 days (epoch Thursday → Monday) + 3 h
+    binned = ("bin(\"time\" - parse_duration('99h'), parse_duration('7d')) + "
+              "parse_duration('99h')")
     assert f"SELECT {binned} AS \"time\"" in text and f"GROUP BY {binned}," in text
     east = render(spec(aggregate="mean", every="1d", timezone="Asia/Kolkata"), "timestream").text
     assert ("bin(\"time\" + parse_duration('330m'), parse_duration('1d')) - "

@@ -108,7 +108,13 @@ def test_day_windows_start_at_local_midnight_and_the_offset_is_derived() -> None
     assert s.window_start_ns(s.start_ns - 1) == s.start_ns - 86400 * NS
     assert "offset" not in s.to_json()  # derived, never stored: JSON round trips unchanged
     assert QuerySpec.parse(s.to_json()) == s
-    assert make(timezone="America/Sao_Paulo", every="7d", aggregate="sum").window_offset == "3h"
+    week = make(timezone="America/Sao_Paulo", every="7d", aggregate="sum")
+    assert week.window_offset == "99h"  # Monday 00:00 Brasília: 4 days past the epoch's Thursday
+    from datetime import UTC, datetime
+
+    monday = datetime.fromtimestamp(week.window_start_ns(week.start_ns) / NS, UTC)
+    assert monday.weekday() == 0 and monday.hour == 3
+    assert make(every="7d", aggregate="sum").window_offset == "4d"  # UTC weeks: Monday too
     assert make(timezone="America/Sao_Paulo", every="24h", aggregate="sum").window_offset == "3h"
     east = make(timezone="Asia/Kolkata", every="1d", aggregate="mean")
     assert east.window_offset == "-330m"

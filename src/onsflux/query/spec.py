@@ -66,6 +66,7 @@ MAX_LIMIT = 1_000_000
 _DURATION_RE = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d|w)$")
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 NS = 1_000_000_000
+_MONDAY_NS = 4 * 86_400 * NS  # 1970-01-05, the first Monday after the epoch
 DAY_NS = 86400 * NS
 
 
@@ -252,14 +253,18 @@ class QuerySpec(BaseModel):
         """How far the window boundaries are shifted from the epoch alignment, in ns.
 
         ``-utcoffset(start)`` in ``timezone`` when ``every`` is a whole number of days,
-        else 0 (see the module docstring). Positive moves boundaries later: a window
+        plus four days when it is a whole number of weeks, so weeks run Monday to Monday
+        (the epoch was a Thursday); else 0 (see the module docstring). Positive moves boundaries later: a window
         starts at ``k * every + window_offset_ns`` ns since the epoch.
         """
         every = self.every_ns
         if not every or every % DAY_NS:
             return 0
         offset = self.start.astimezone(ZoneInfo(self.timezone)).utcoffset()
-        return -_to_ns_delta(offset) if offset else 0
+        shift = -_to_ns_delta(offset) if offset else 0
+        if every % (7 * DAY_NS) == 0:
+            shift += _MONDAY_NS  # weeks start on Monday (the epoch was a Thursday)
+        return shift
 
     @property
     def window_offset(self) -> str | None:
