@@ -16,12 +16,13 @@ Semantics every renderer and the Parquet fallback agree on:
   of whole days (``1d``, ``7d``, ``24h``...) it is minus ``timezone``'s UTC offset *at
   start*, so the windows begin at local midnight (``America/Sao_Paulo``: offset ``3h``,
   a ``1d`` window runs 03:00 UTC -> 03:00 UTC = 00:00 -> 00:00 Brasília time); for
-  shorter windows, and for UTC specs, it is 0 (exactly the epoch alignment of before).
+  shorter windows it is 0, and for UTC day windows too (the epoch alignment).
   A window's timestamp is its start (local midnight expressed in UTC). The shift is one
   fixed duration: when the zone's UTC offset changes inside the range (daylight saving
   time -- Brazil observed it until February 2019), windows after the change are one hour
   off local midnight; ``window_note`` says so, and the executor passes it on as a
-  warning. Weeks (``7d``) start on the epoch's weekday, Thursday, at local midnight.
+  warning. Whole weeks (``7d``) are shifted four more days so they run Monday 00:00 to
+  Monday 00:00 (the epoch was a Thursday): ``99h`` for Brasília, ``4d`` for UTC.
 - ``energy``: for fields holding average power over the sample interval (MWmed; unit
   ``MW`` in the catalog), the energy in MWh is ``sum(value) * interval_hours``;
   ``sample_interval`` defaults per measurement (``SAMPLE_INTERVAL``; ONS data is hourly).
@@ -254,8 +255,8 @@ class QuerySpec(BaseModel):
 
         ``-utcoffset(start)`` in ``timezone`` when ``every`` is a whole number of days,
         plus four days when it is a whole number of weeks, so weeks run Monday to Monday
-        (the epoch was a Thursday); else 0 (see the module docstring). Positive moves boundaries later: a window
-        starts at ``k * every + window_offset_ns`` ns since the epoch.
+        (the epoch was a Thursday); else 0 (see the module docstring). Positive moves
+        boundaries later: a window starts at ``k * every + window_offset_ns`` since the epoch.
         """
         every = self.every_ns
         if not every or every % DAY_NS:
