@@ -14,7 +14,6 @@ loop; every stage that drops a row adds one reject row saying why.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -95,5 +94,3 @@ class Chunk:
     source_rows: int = 0
 
 
-def stable_id(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:12]

@@ -129,10 +129,6 @@ def _month_range(y: int, m: int) -> tuple[datetime, datetime]:
     return _midnight(first), _midnight(_add_months(first, 1))
 
 
-def _year(text: str | None, now: datetime) -> int:
-    return int(text) if text else now.year
-
-
 def _num(text: str) -> int:
     return int(text) if text.isdigit() else NUMBER_WORDS[text]
 

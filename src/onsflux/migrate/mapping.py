@@ -377,8 +377,3 @@ def _scalar_of(dtype: pl.DataType) -> str:
     return "VARCHAR"
 
 
-def cardinality(mapped: pl.DataFrame, tags: list[str]) -> int:
-    """Distinct tag sets (series) in a mapped frame."""
-    if not tags:
-        return 1 if mapped.height else 0
-    return mapped.select(tags).unique().height

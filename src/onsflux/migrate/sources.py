@@ -16,7 +16,6 @@ Both answer the same three questions:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,5 +229,3 @@ def open_source(url: str, settings: Settings, mapping: Mapping, *, table: str | 
     return UnloadSource(url, settings, mapping, table=table, csv=csv)
 
 
-def mapping_digest(mapping: Mapping) -> str:
-    return hashlib.sha1(mapping.to_json().encode()).hexdigest()[:12]

@@ -176,26 +176,6 @@ def _target_rows(client: InfluxClient, db: str, sql: str, out: Aggregates) -> Ag
     return out
 
 
-def target_aggregates(client: InfluxClient, p: Partition, types: dict[str, FieldType],
-                      *, ftypes: dict[str, str] | None = None,
-                      pool: ThreadPoolExecutor | None = None) -> Aggregates:
-    """The same statistics from InfluxDB over the partition's window (every field the
-    measurement holds, so a field the source lacks shows up as a mismatch); one
-    statement per field, on ``pool`` when given."""
-    if ftypes is None:
-        ftypes = field_types(client, p.bucket, p.measurement)
-    if not ftypes:
-        return {}
-    statements = [target_statement(p, {f: ftypes[f]}) for f in sorted(ftypes)]
-    if pool is None:
-        out: Aggregates = {}
-        for sql in statements:
-            _target_rows(client, p.bucket, sql, out)
-        return out
-    parts = [pool.submit(_target_rows, client, p.bucket, sql, {}) for sql in statements]
-    return _merge_fields([f.result() for f in parts])
-
-
 def _merge_fields(parts: list[Aggregates]) -> Aggregates:
     out: Aggregates = {}
     for part in parts:

@@ -113,10 +113,6 @@ class UnloadExport:
 
 # --------------------------------------------------------------------------- listing
 
-def _join(root: str, rel: str) -> str:
-    return f"{root.rstrip('/')}/{rel.lstrip('/')}"
-
-
 def list_all(url: str, settings: Settings) -> list[tuple[str, int]]:
     """Every object/file below ``url`` (url, size), hidden ones skipped, sorted."""
     out: list[tuple[str, int]] = []
@@ -401,12 +397,6 @@ def _parquet_pieces(f: UnloadFile, settings: Settings, types: dict[str, str],
         raise translate_arrow(exc, f.url) from exc
     finally:
         source.close()
-
-
-def _read_parquet(f: UnloadFile, settings: Settings, types: dict[str, str],
-                  window: tuple[int, int] | None, time_col: str,
-                  columns: Iterable[str] | None) -> pl.DataFrame:
-    return next(_parquet_pieces(f, settings, types, window, time_col, columns, None))
 
 
 def _unit_ns(dtype: pa.DataType) -> int | None:
