@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .exceptions import ConfigError, ServerUnavailable
+from .aws import translate_botocore
+from .exceptions import ConfigError
 from .settings import Settings
-
-_TRANSIENT = {"ThrottlingException", "InternalServiceError", "ServiceUnavailable"}
 
 
 def fetch_secret(arn: str, *, region: str, client: Any = None) -> str:
@@ -27,14 +26,9 @@ def fetch_secret(arn: str, *, region: str, client: Any = None) -> str:
         client = boto3.client("secretsmanager", region_name=region)
     try:
         value: str | None = client.get_secret_value(SecretId=arn).get("SecretString")
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _TRANSIENT:
-            raise ServerUnavailable(f"Secrets Manager unavailable reading {arn}: {code}") from exc
-        raise ConfigError(f"cannot read secret {arn}: {code}") from exc
-    except BotoCoreError as exc:
-        raise ServerUnavailable(f"cannot reach Secrets Manager for {arn}: "
-                                f"{type(exc).__name__}") from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_botocore(exc, service="Secrets Manager", where=f"secret {arn}",
+                                 terminal=ConfigError) from exc
     if not value or not value.strip():
         raise ConfigError(f"secret {arn} is empty: store the value with "
                           "`aws secretsmanager put-secret-value` (see deploy/README.md)")

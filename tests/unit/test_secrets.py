@@ -41,7 +41,7 @@ def test_an_explicit_value_wins_and_nothing_is_fetched(tmp_path) -> None:
 
 
 def test_missing_or_empty_secret_is_a_clear_config_error(sm: Any, tmp_path) -> None:
-    with pytest.raises(ConfigError, match="cannot read secret arn:aws:secretsmanager"):
+    with pytest.raises(ConfigError, match="secret arn:aws:secretsmanager.*ResourceNotFoundException"):
         resolve_secrets(Settings(state_dir=tmp_path, influxdb_token_secret_arn=(
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf")))
     empty = sm.create_secret(Name="empty", SecretString=" ")["ARN"]

@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from ..aws import error_code, translate_botocore
 from ..exceptions import OnsfluxError, ServerUnavailable, SourceError
 from ..frames import ObjectRef
 from ..settings import Settings
@@ -171,24 +172,9 @@ def _s3_status(exc: BaseException) -> int | None:
 
 
 def _translate_boto(exc: BaseException, url: str) -> OnsfluxError:
-    if isinstance(exc, OnsfluxError):
-        return exc
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = str(response.get("Error", {}).get("Code", ""))
-        status = _s3_status(exc) or 0
-        message = response.get("Error", {}).get("Message") or code
-        if status >= 500 or status == 429 or code in ("SlowDown", "RequestTimeout"):
-            return ServerUnavailable(f"{url}: S3 {code or status}: {message}", status=status)
-        if code == "NoSuchBucket":
-            return SourceError(f"no such bucket: {message}", path=url)
-        return SourceError(f"S3 {code or status}: {message}", path=url)
-    name = type(exc).__name__
-    if any(k in name for k in ("Connection", "Timeout", "Endpoint")):
-        return ServerUnavailable(f"{url}: cannot reach S3: {exc}")
-    if "Credentials" in name:
-        return SourceError(f"no AWS credentials: {exc}", path=url)
-    return SourceError(f"S3 error {name}: {exc}", path=url)
+    if error_code(exc) == "NoSuchBucket":
+        return SourceError("no such bucket", path=url)
+    return translate_botocore(exc, service="S3", where=url)
 
 
 # --- opening --------------------------------------------------------------------------

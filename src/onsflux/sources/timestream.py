@@ -32,15 +32,12 @@ from typing import Any
 
 import polars as pl
 
-from ..exceptions import SchemaError, ServerUnavailable, SourceError
+from ..aws import translate_botocore
+from ..exceptions import SchemaError, ServerUnavailable
 from ..settings import Settings
 
 #: Timestream scalar types the migration understands
 SCALAR_TYPES = ("TIMESTAMP", "BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN")
-_TRANSIENT_CODES = {
-    "ThrottlingException", "InternalServerException", "ServiceUnavailableException",
-    "RequestTimeout", "RequestTimeoutException", "Throttling",
-}
 
 _POLARS_TYPES: dict[str, pl.DataType] = {
     "BIGINT": pl.Int64(), "INTEGER": pl.Int64(), "DOUBLE": pl.Float64(),
@@ -208,21 +205,7 @@ class TimestreamQuery:
 
 def translate(exc: BaseException, what: str) -> Exception:
     """A botocore error → ServerUnavailable (transient) or SourceError (terminal)."""
-    response = getattr(exc, "response", None)
-    brief = what if len(what) < 160 else what[:157] + "..."
-    if isinstance(response, dict):
-        code = str(response.get("Error", {}).get("Code", ""))
-        message = response.get("Error", {}).get("Message") or code
-        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        if code in _TRANSIENT_CODES or status >= 500 or status == 429:
-            return ServerUnavailable(f"Timestream {code or status}: {message}", status=status)
-        return SourceError(f"Timestream {code or status}: {message}", path=brief)
-    name = type(exc).__name__
-    if any(k in name for k in ("Connection", "Timeout", "Endpoint")):
-        return ServerUnavailable(f"cannot reach Timestream: {exc}")
-    if "Credentials" in name:
-        return SourceError(f"no AWS credentials: {exc}", path=brief)
-    return SourceError(f"Timestream error {name}: {exc}", path=brief)
+    return translate_botocore(exc, service="Timestream", where=what)
 
 
 def ts_literal(ns: int) -> str:

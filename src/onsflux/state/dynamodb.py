@@ -24,12 +24,11 @@ from typing import Any
 
 import polars as pl
 
-from ..exceptions import ObjectBusy, ServerUnavailable, StateStoreError
+from ..aws import error_code, translate_botocore
+from ..exceptions import ObjectBusy, StateStoreError
 from ..frames import REJECT_SCHEMA
 from .store import FAILED, OK, RUNNING, DeadLetter, ObjectRecord
 
-_THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
-                        "RequestLimitExceeded", "ServiceUnavailable"})
 _FIELDS = ("fingerprint", "status", "rows", "points", "rejected", "duplicates", "time_min_ns",
            "time_max_ns", "measurements", "attempts", "error", "verified", "started_at",
            "finished_at")
@@ -67,16 +66,13 @@ class DynamoStateStore:
         try:
             return getattr(self._ddb, op)(TableName=self.table, **kwargs)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise
-            message = exc.response.get("Error", {}).get("Message", "")
-            if code in _THROTTLED or code.startswith("InternalServer"):
-                raise ServerUnavailable(f"DynamoDB {op} throttled or failing: {code}: {message}") from exc
-            raise StateStoreError(f"DynamoDB {op} on {self.table!r} failed: {code}: "
-                                  f"{exc.response.get('Error', {}).get('Message', '')}") from exc
+            raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
+                                     terminal=StateStoreError) from exc
         except BotoCoreError as exc:
-            raise StateStoreError(f"DynamoDB {op} on {self.table!r} failed: {exc}") from exc
+            raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
+                                     terminal=StateStoreError) from exc
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
         clean = {k: (Decimal(str(v)) if isinstance(v, float) else v)
