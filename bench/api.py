@@ -26,7 +26,7 @@ from onsflux.ingest.pipeline import Ingestor
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
-from .common import environment
+from .common import environment, median
 
 QUESTIONS = (
     "Qual foi o pico de carga no Sudeste ontem?",
@@ -80,10 +80,12 @@ def run(*, repeats: int = 3, requests: int = 200, concurrency: int = 10,
             port = free_port()
             env = {**os.environ, "INFLUXDB_URL": handle.url, "ONSFLUX_STATE_DIR": str(tmpdir),
                    "ONSFLUX_API_AUTH": "disabled"}
-            api = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "onsflux.api.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            log = tmpdir / "api.log"  # a file, not a pipe nobody reads (a full pipe stalls it)
+            with log.open("wb") as log_file:
+                api = subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", "onsflux.api.app:create_app", "--factory",
+                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                    env=env, stdout=subprocess.DEVNULL, stderr=log_file)
             url = f"http://127.0.0.1:{port}/query"
             deadline = time.monotonic() + 30
             while True:
@@ -92,7 +94,8 @@ def run(*, repeats: int = 3, requests: int = 200, concurrency: int = 10,
                         break
                 except httpx.TransportError:
                     if time.monotonic() > deadline or api.poll() is not None:
-                        raise RuntimeError("API did not start") from None
+                        tail = log.read_text(errors="replace")[-2000:]
+                        raise RuntimeError(f"API did not start:\n{tail}") from None
                     time.sleep(0.1)
             seq_runs, conc_runs, throughput = [], [], []
             with httpx.Client(timeout=30) as c:
@@ -120,7 +123,7 @@ def run(*, repeats: int = 3, requests: int = 200, concurrency: int = 10,
             server.down()
 
     def med(runs: list[dict[str, float]], key: str) -> float:
-        return sorted(r[key] for r in runs)[len(runs) // 2]
+        return median([r[key] for r in runs])
 
     return {
         "name": "api",
@@ -130,8 +133,7 @@ def run(*, repeats: int = 3, requests: int = 200, concurrency: int = 10,
                        "runs": seq_runs},
         f"concurrent_{concurrency}": {"p50_ms": med(conc_runs, "p50_ms"),
                                       "p95_ms": med(conc_runs, "p95_ms"),
-                                      "requests_per_s": round(
-                                          sorted(throughput)[len(throughput) // 2], 1),
+                                      "requests_per_s": round(median(throughput), 1),
                                       "runs": conc_runs},
         "goal": "sequential p95 < 50 ms (no LLM)",
         "environment": environment(),

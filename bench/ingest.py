@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from onsflux.influx import InfluxClient
+from onsflux.influx import InfluxClient, quote_ident
 from onsflux.influx.local import LocalServer
 from onsflux.ingest.encode import batches, encode_lines
 from onsflux.ingest.pipeline import Ingestor
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
-from .common import environment, median
+from .common import contender, environment, median
 
 BUCKET = "generation_data"
 
@@ -70,7 +70,7 @@ def _self_cpu() -> float:
 
 
 def _fresh(client: InfluxClient, settings: Settings) -> None:
-    client.query(f'DROP DATABASE "{BUCKET}"')
+    client.query(f"DROP DATABASE {quote_ident(BUCKET)}")
     client.ensure_database(BUCKET, settings.retention)
 
 
@@ -162,7 +162,8 @@ def run(
                     phase_runs.append(phases)
                     cpu["ours_client"].append(_self_cpu() - c0)
                     cpu["ours_server"].append(_proc_cpu(handle.pid) - s0)
-                    assert points == rows, (points, rows)
+                    if points != rows:
+                        raise RuntimeError(f"benchmark ingest wrote {points} of {rows} points")
                     ours_runs.append(seconds)
             memory = {}
             half = make_frame(rows // 2, seed=2)
@@ -183,11 +184,8 @@ def run(
         "pinned": "influxd on one core, client on the other" if pinned else "no (shared cores)",
         "batch_lines": s.batch_lines,
         "write_workers": s.write_workers,
-        "ours": {"median_s": round(ours_med, 3), "runs": [round(x, 3) for x in ours_runs],
-                 "points_per_s": round(rows / ours_med)},
-        "ceiling_raw_write": {"median_s": round(ceil_med, 3),
-                              "runs": [round(x, 3) for x in ceiling_runs],
-                              "points_per_s": round(rows / ceil_med)},
+        "ours": contender(ours_runs, rows),
+        "ceiling_raw_write": contender(ceiling_runs, rows),
         "fraction_of_ceiling": round(ceil_med / ours_med, 3),
         "phases_median_s": {k: round(median([p.get(k, 0.0) for p in phase_runs]), 3)
                             for k in ("read", "validate", "encode", "wait", "verify")},

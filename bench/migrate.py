@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from onsflux.influx import InfluxClient
+from onsflux.influx import InfluxClient, quote_ident
 from onsflux.influx.local import LocalServer
 from onsflux.migrate import Migration, verify
 from onsflux.migrate import run as run_migration
@@ -73,7 +73,7 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2,
             for i in range(repeats):
                 s = base.with_overrides(influxdb_url=handle.url, state_dir=tmpdir / f"state-{i}")
                 with InfluxClient(s, url=handle.url) as admin:
-                    admin.query(f'DROP DATABASE "{BUCKET}"')
+                    admin.query(f"DROP DATABASE {quote_ident(BUCKET)}")
                 with Migration(s, str(export), mapping) as mig:
                     t0 = time.perf_counter()
                     plan = mig.plan()

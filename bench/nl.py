@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from bench.common import environment
+from bench.common import environment, median
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -45,7 +45,7 @@ def run(*, repeats: int = 3) -> dict[str, Any]:
             t0 = time.perf_counter()
             parse(case["question"], now=now, vocabulary=vocab)
             runs.append(time.perf_counter() - t0)
-        per_question.append(statistics.median(runs))
+        per_question.append(median(runs))
     ms = [s * 1000 for s in per_question]
     goals = {"exact_spec_accuracy": 0.95, "refusal_accuracy": 1.0}
     return {

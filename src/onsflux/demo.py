@@ -44,8 +44,10 @@ def answers(client: InfluxClient) -> list[tuple[str, str, list[list[Any]]]]:
     out: list[tuple[str, str, list[list[Any]]]] = []
     load = quote_ident("consumption_data")
 
+    # InfluxQL's offset moves day boundaries later: +3h puts them at 03:00 UTC, which is
+    # 00:00 in Brasília (UTC-3 all year since 2019); -3h would cut days at 18:00 local
     q = (f"SELECT max(demand_mw) AS peak_mw FROM {load} WHERE time > now() - 7d "
-         "GROUP BY time(1d, -3h), region fill(none)")
+         "GROUP BY time(1d, 3h), region fill(none)")
     rows = client.query_points(q, db="consumption_data")
     table: dict[str, dict[str, float]] = {}
     for r in rows:

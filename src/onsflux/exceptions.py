@@ -21,7 +21,8 @@ OnsfluxError                      root: catch this to catch everything of ours
 ```
 
 Third-party errors (httpx, pyarrow, botocore) are translated at the edge into the most
-specific of these with ``raise ... from exc`` (botocore's in one place: ``onsflux.aws``), so callers never match on foreign types.
+specific of these with ``raise ... from exc`` (botocore's in one place, ``onsflux.aws``),
+so callers never match on foreign types.
 Only ``TransientError`` is retried; a ``TerminalError`` is recorded and reported.
 """
 

@@ -21,6 +21,14 @@ import polars as pl
 ROW = "_row"
 TIME = "time"
 
+#: catalog field type (``catalog.FieldType``) -> the polars dtype a chunk holds it in
+FIELD_DTYPES: dict[str, pl.DataType] = {
+    "float": pl.Float64(),
+    "integer": pl.Int64(),
+    "boolean": pl.Boolean(),
+    "string": pl.Utf8(),
+}
+
 REJECT_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.Utf8(),
     "row": pl.UInt64(),

@@ -92,7 +92,7 @@ PROCESSED_COLUMNS = (
 )
 
 SUBSYSTEMS = ("north", "northeast", "southeast", "south")  # the four ONS subsystems
-ONS_ID = {"north": "N", "northeast": "NE", "southeast": "SE", "south": "S"}
+ONS_ID = {r: catalog.REGIONS[r].ons_id for r in SUBSYSTEMS}
 ONS_NAME = {"north": "NORTE", "northeast": "NORDESTE", "southeast": "SUDESTE", "south": "SUL"}
 
 # mean load per subsystem (MWmed); the SIN is their sum (~81 GW)

@@ -64,7 +64,8 @@ def loaded(influx_server: ServerHandle, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def executor(loaded: tuple[Settings, Path]) -> Iterator[Executor]:
     s, _ = loaded
-    with Executor(s, fallback=None) as ex:
+    with Executor(s, fallback=None) as ex:  # the server or an error, never the files
+        assert ex.fallback is None
         yield ex
 
 
@@ -89,6 +90,8 @@ def _same(a: float | None, b: float | None) -> bool:
 
 
 def assert_equivalent(spec: QuerySpec, server: QueryResult, local: QueryResult) -> None:
+    # two code paths, or the comparison proves nothing
+    assert (server.served_from, local.served_from) == ("influxdb", "s3_fallback")
     got, want = _index(server), _index(local)
     if spec.every is None:  # selectors stamp rows with a point's time: compare values only
         got = {k[:2]: v for k, v in got.items()}
@@ -201,8 +204,7 @@ def test_local_days_on_the_server_are_brasilia_days(executor: Executor) -> None:
     assert {r.time_ns % (86400 * 10**9) for r in wrong} == {21 * 3600 * 10**9}
 
 
-def test_dst_drift_is_a_warning_of_the_result(executor: Executor,
-                                              fallback: ParquetFallback) -> None:
+def test_dst_drift_is_a_warning_of_the_result(executor: Executor) -> None:
     spec = _spec("mean", "1d", "all", timezone=BRT, start="2019-02-01", stop="2019-03-01")
     assert spec.window_note is not None
     assert spec.window_note in executor.run(spec).warnings
@@ -251,7 +253,7 @@ def test_top_bottom(executor: Executor, fallback: ParquetFallback, kind: str) ->
                             "start": T0, "stop": T1, "aggregate": "mean", "group_by": ["plant"],
                             kind: 5})
     server, local = executor.run(spec), fallback.run(spec)
-    assert len(server.rows) == 5
+    assert server.served_from == "influxdb" and len(server.rows) == 5
     assert sorted((r.tags["plant"], round(r.value or 0, 6)) for r in server.rows) == sorted(
         (r.tags["plant"], round(r.value or 0, 6)) for r in local.rows)
 
@@ -260,6 +262,7 @@ def test_raw_points_limit_and_truncation(executor: Executor, fallback: ParquetFa
     spec = QuerySpec.parse({"measurement": "consumption_data", "fields": ["demand_mw"],
                             "where": {"region": "south"}, "start": T0, "stop": T1, "limit": 10})
     server, local = executor.run(spec), fallback.run(spec)
+    assert server.served_from == "influxdb"
     assert server.truncated and local.truncated and server.row_count == 10 == local.row_count
     assert [(r.time_ns, r.value, r.tags["region"]) for r in server.rows] == [
         (r.time_ns, r.value, r.tags["region"]) for r in local.rows]
@@ -377,7 +380,7 @@ def test_without_fallback_the_error_surfaces(loaded: tuple[Settings, Path]) -> N
     spec = template("consumption_peak", T0, T1)
     down = s.with_overrides(influxdb_url=_dead_url(), breaker_failures=1,
                             breaker_reset_seconds=0.2)
-    with Executor(down.model_copy(update={"fallback_path": None})) as ex:
+    with Executor(down, fallback=None) as ex:
         with pytest.raises(ServerUnavailable):
             ex.run(spec)
         with pytest.raises(CircuitOpen):

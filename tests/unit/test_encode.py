@@ -194,9 +194,10 @@ def test_tag_key_and_field_key_escaping(key: str, spelled: str) -> None:
     assert parse_line(line)[2] == {fkey: 2.5}
 
 
-@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "ends\\"])
-def test_tag_value_not_representable_raises(bad: str) -> None:
-    with pytest.raises(EncodeError, match="plant"):
+@pytest.mark.parametrize(("bad", "named"), [("a\nb", "a newline"), ("a\rb", "a carriage return"),
+                                           ("ends\\", "ending with a backslash")])
+def test_tag_value_not_representable_raises(bad: str, named: str) -> None:
+    with pytest.raises(EncodeError, match=f"tag 'plant': 1 distinct values (with )?{named}"):
         one("m", {"time": T0, "plant": bad, "v": 1.0}, ["plant"], {"v": "float"})
 
 

@@ -9,12 +9,8 @@ import pytest
 
 from onsflux.exceptions import ConfigError
 from onsflux.ingest.encode import encode_lines
-from onsflux.migrate.mapping import (
-    TableMapping,
-    default_mapping,
-    load_mapping,
-    map_frame,
-)
+from onsflux.migrate.mapping import TableMapping, default_mapping, map_frame
+from onsflux.migrate.plan import load_mapping
 
 TM = TableMapping("t", "b", "m", tags={"energy_source": "source"})
 WEIRD = 'Sudeste, "Centro-Oeste" = São Paulo'

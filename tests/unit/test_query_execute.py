@@ -92,6 +92,9 @@ def test_flux_rows_errors_and_times() -> None:
         flux_rows(",error,reference\r\n,bad thing,897\r\n")
     assert parse_rfc3339_ns("1970-01-01T00:00:01.5Z") == 1_500_000_000
     assert parse_rfc3339_ns("2024-03-01T00:00:00+00:00") == 1_709_251_200 * 10**9
+    assert parse_rfc3339_ns("2024-03-01T00:00:00Z") == 1_709_251_200 * 10**9
+    assert parse_rfc3339_ns(" 2024-02-29T22:00:00.123456789-02:00 ") == (
+        1_709_251_200 * 10**9 + 123_456_789)
 
 
 def test_influxql_goes_as_get_with_epoch_ns(tmp_path: Path) -> None:
@@ -161,6 +164,23 @@ def test_without_fallback_errors_surface(tmp_path: Path) -> None:
         with pytest.raises(ServerUnavailable):
             ex.run(spec)
         with pytest.raises(CircuitOpen):
+            ex.run(spec)
+
+
+def test_fallback_none_means_none_even_when_the_settings_name_one(tmp_path: Path,
+                                                                   wide: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/ping":
+            return httpx.Response(204, headers={"X-Influxdb-Version": "1.6.7"})
+        return httpx.Response(503, text="overloaded")
+
+    s = settings(tmp_path, fallback_path=str(wide))
+    spec = template("generation_trend", "2024-03-01T12:00Z", "2024-03-02T12:00Z")
+    with Executor(s, client(s, handler)) as ex:  # default: the settings' fallback
+        assert ex.fallback is not None and ex.run(spec).served_from == "s3_fallback"
+    with Executor(s, client(s, handler), fallback=None) as ex:
+        assert ex.fallback is None
+        with pytest.raises(ServerUnavailable):
             ex.run(spec)
 
 

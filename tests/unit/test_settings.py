@@ -20,9 +20,10 @@ def test_environment_names_of_the_old_platform(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_flags_override_and_none_means_not_given(tmp_path) -> None:
-    s = Settings(state_dir=tmp_path)
+    s = Settings(state_dir=tmp_path, influxdb_url="http://kept:8086")
     t = s.with_overrides(batch_lines=10, influxdb_url=None)
-    assert t.batch_lines == 10 and t.influxdb_url is None and s.batch_lines == 5000
+    assert t.batch_lines == 10 and s.batch_lines == 5000
+    assert t.influxdb_url == "http://kept:8086"  # None did not clear what was set
     assert t.state_path == str(tmp_path / "state.sqlite")
 
 

@@ -63,10 +63,14 @@ def test_object_lifecycle_and_rejects(store: StateStore) -> None:
 
 
 def test_many_rejects_are_all_kept(store: StateStore) -> None:
-    store.begin("big.csv", "f")
+    rec = store.begin("big.csv", "f")
     store.add_rejects("big.csv", make_rejects("big.csv", list(range(1, 61)), "x", None, "bad"))
     assert store.rejects("big.csv").height == 60
     assert store.rejects("big.csv", limit=7).height == 7
+    rec.status = OK
+    store.finish(rec)
+    store.begin("big.csv", "f2")  # more than one batch (DynamoDB: 25) of old rejects to drop
+    assert store.rejects("big.csv").height == 0
 
 
 def test_dead_letters_open_count_and_resolve(store: StateStore) -> None:

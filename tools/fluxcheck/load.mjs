@@ -1,7 +1,7 @@
 // Load the flux-lsp WebAssembly build in plain node (no bundler, no experimental flags).
 // The package's ES module imports the .wasm file directly, which node cannot do; we
 // rewrite that one import into a setter, instantiate the wasm ourselves and hand it over.
-import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -21,7 +21,12 @@ export async function loadFlux() {
   const dir = mkdtempSync(join(tmpdir(), "fluxcheck-"));
   const file = join(dir, "bg.mjs");
   writeFileSync(file, src);
-  const bg = await import(pathToFileURL(file).href);
+  let bg;
+  try {
+    bg = await import(pathToFileURL(file).href);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });  // imported: the copy is no longer needed
+  }
   const module = new WebAssembly.Module(readFileSync(join(pkg, "flux-lsp-browser_bg.wasm")));
   const instance = new WebAssembly.Instance(module, { "./flux-lsp-browser_bg.js": bg });
   bg.__onsflux_set_wasm(instance.exports);

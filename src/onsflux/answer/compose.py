@@ -23,15 +23,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from .. import catalog
 from ..query.result import QueryResult, Row
+from .entities import plant_display_name
 from .parse import ParsedQuestion
-
-BRT = ZoneInfo(catalog.TIMEZONE)
+from .timeexpr import LOCAL as BRT
 
 
 def fmt_number(value: float, lang: str, decimals: int | None = None) -> str:
@@ -66,7 +64,7 @@ def _label(tags: dict[str, str], lang: str, names: Mapping[str, str] | None = No
             parts.append(s.name_pt if lang == "pt" else s.name_en)
         else:
             if key == "plant":
-                parts.append((names or {}).get(value) or value.replace("_", " ").title())
+                parts.append((names or {}).get(value) or plant_display_name(value))
             else:
                 parts.append(value)
     return " / ".join(parts)
@@ -173,8 +171,8 @@ def _period(parsed: ParsedQuestion, lang: str) -> str:
     if tr is None:
         return ""
     start = tr.start.astimezone(BRT)
-    last = (tr.stop.astimezone(BRT)).timestamp() - 1
-    end = datetime.fromtimestamp(last, BRT)
+    # the last second of [start, stop), counted in UTC (local arithmetic trips on DST)
+    end = (tr.stop.astimezone(UTC) - timedelta(seconds=1)).astimezone(BRT)
     if lang == "pt":
         return f"de {start:%d/%m/%Y %H:%M} a {end:%d/%m/%Y %H:%M}, horário de Brasília"
     return f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} Brasília time"
@@ -325,7 +323,3 @@ def coverage_of(spans: Sequence[tuple[int, int]], start_ns: int, stop_ns: int) -
             covered += b - a
             cursor = b
     return covered / (stop_ns - start_ns)
-
-
-def as_response_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    return [r.as_dict() for r in rows]

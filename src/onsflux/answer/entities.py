@@ -107,6 +107,11 @@ def normalize(text: str) -> tuple[str, str]:
     return stripped, lower
 
 
+def plant_display_name(slug_: str) -> str:
+    """A name for a plant known only by its slug: ``belo_monte`` → ``Belo Monte``."""
+    return slug_.replace("_", " ").title()
+
+
 def _word_regex(phrases: Iterable[str]) -> re.Pattern[str]:
     alt = "|".join(sorted({re.escape(p) for p in phrases if p}, key=len, reverse=True))
     return re.compile(rf"(?<![a-z0-9])(?:{alt})(?![a-z0-9])")
@@ -144,8 +149,6 @@ for _field, _words in {
         MEASURE_WORDS[_w] = _field
 _MEASURE_RX = _word_regex(MEASURE_WORDS)
 
-FIELD_MEASUREMENT = catalog.FIELD_TO_MEASUREMENT
-
 # ------------------------------------------------------------------ regions, sources, sectors
 
 _SHORT_REGION_CODES = {"n", "s", "se", "ne", "seco", "se co", "se/co"}
@@ -163,9 +166,8 @@ REGION_WORDS.update({
     "country": "sin", "whole country": "sin",
 })
 _REGION_RX = _word_regex(REGION_WORDS)
+# upper-case ONS subsystem codes, resolved by the catalog (``SIN`` is a word, matched above)
 _REGION_CODE_RX = re.compile(r"(?<![A-Za-z0-9/])(SE/CO|SECO|SE|NE|N|S)(?![A-Za-z0-9/])")
-_REGION_CODES = {"SE/CO": "southeast", "SECO": "southeast", "SE": "southeast", "NE": "northeast",
-                 "N": "north", "S": "south"}
 
 _SOURCE_EXCLUDED = {"other", "others", "outra", "outras", "outros", "angra", "water", "oleo", "pv"}
 SOURCE_WORDS: dict[str, str] = {}
@@ -261,7 +263,7 @@ class Vocabulary:
         entries: dict[str, PlantEntry] = {}
         for slug_ in values.get("plant", ()):
             entries[slug_] = known.get(slug_) or base.get(slug_) or PlantEntry(
-                slug_, slug_.replace("_", " ").title())
+                slug_, plant_display_name(slug_))
         for slug_, entry in known.items():
             entries.setdefault(slug_, entry)
         tags = {t: frozenset(v) for t, v in values.items()}
@@ -411,7 +413,7 @@ def find_regions(folded: str, cased: str, lang: str) -> list[EntityMatch]:
     for m in _REGION_CODE_RX.finditer(cased):
         if any(s < m.end() and m.start() < e for s, e in taken):
             continue
-        value = _REGION_CODES[m.group(1)]
+        value = catalog.ONS_SUBSYSTEM_IDS[m.group(1)]
         r = catalog.REGIONS[value]
         out.append(EntityMatch(kind="region", text=m.group(0), value=value,
                                display=r.name_pt if lang == "pt" else r.name_en,

@@ -159,8 +159,6 @@ _REASONS = {
                     "subsystem (N, NE, SE/CO, S)."),
     "unknown_plant": ("Não encontrei essa usina nos dados.",
                       "I could not find that plant in the data."),
-    "measure_mix": ("A pergunta mistura medidas de bases diferentes; pergunte uma de cada vez.",
-                    "The question mixes measures from different datasets; ask one at a time."),
 }
 
 
@@ -256,8 +254,6 @@ QUANTITY = _rx(r"quanto", r"quanta", r"quantos", r"how much", r"how many", r"qua
 DIRECTION_TO = re.compile(r"^\s*(?:>|-+>|para|pro|pra|to|into|towards|rumo|em direcao|ao|a|-|/)\s*"
                           r"(?:o|a|the)?\s*$")
 BETWEEN = re.compile(r"(?:entre|between)\s+(?:o|a|os|as|the)?\s*$")
-EXPORT = _rx(r"export\w*", r"enviou", r"sent", r"saiu", r"out of", r"from", r"saindo",
-             r"de saida", r"outgoing")
 IMPORT = _rx(r"import\w*", r"recebeu", r"received", r"into", r"entrando", r"incoming",
              r"de entrada", r"chegou")
 
@@ -351,9 +347,6 @@ def detect_modifiers(text: str) -> Modifiers:
 
 
 # ------------------------------------------------------------------ spec arguments
-
-RATIO_FIELDS = frozenset({"capacity_factor", "load_factor", "availability", "efficiency", "voltage_kv"})
-
 
 @dataclass
 class Plan:

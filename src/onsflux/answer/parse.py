@@ -174,6 +174,8 @@ class _Parser:
         self.defaults: list[str] = []
         self.entities: list[EntityMatch] = []
         self.narrowed = 0
+        self.states: list[str] = []  # state filter for generation (set once the measure is known)
+        self.monthly_warned = False
 
     def t(self, pt: str, en: str) -> str:
         return _t(self.lang, pt, en)
@@ -292,7 +294,6 @@ class _Parser:
         if "losses_mwh" in specific and "flow_mw" in specific:
             specific.remove("flow_mw")  # "perdas no intercâmbio": the interchange names the lines
         if len(set(map(catalog.FIELD_TO_MEASUREMENT.get, specific))) > 1 or len(specific) > 1:
-            fields = []
             return self._ambiguous_measures(specific, start, stop, expression, kind, tm is None,
                                             mod, region_values, unknown)
         if specific:
@@ -316,7 +317,7 @@ class _Parser:
             sector_values = []
         if measurement != "generation_data" and (state_values or mod.group_by == "state"):
             return self.refuse("state_scope", unknown_words=unknown)
-        self._states = state_values if not plants else []
+        self.states = state_values if not plants else []
         if measurement != "generation_data" and (plants or ambiguous):
             self.warnings.append(self.t("usinas ignoradas: a medida não é de geração",
                                         "plants ignored: the measure is not generation"))
@@ -333,9 +334,9 @@ class _Parser:
             g = ambiguous[0]
             cands = []
             for slug_ in sorted(g.slugs):
-                plan, intent, post = self._plan(fld, mod, region_values, source_values,
-                                                sector_values, [slug_], regions, quiet=True)
-                spec, _ = self._spec(plan, start, stop, mod)
+                plan, intent = self._plan(fld, mod, region_values, source_values,
+                                          sector_values, [slug_], regions, quiet=True)
+                spec, _, _ = self._spec(plan, start, stop, mod)
                 cands.append(Candidate(kind="plant", value=slug_,
                                        label=self.vocab.plants[slug_].name, spec=spec))
             text = cased[g.span[0]:g.span[1]]
@@ -346,13 +347,12 @@ class _Parser:
                                              f"“{text}” could be: {names}"),
                                unknown_words=unknown)
 
-        plan, intent, post = self._plan(fld, mod, region_values, source_values, sector_values,
-                                        plants, regions)
+        plan, intent = self._plan(fld, mod, region_values, source_values, sector_values,
+                                  plants, regions)
         try:
-            spec, grain = self._spec(plan, start, stop, mod)
+            spec, grain, post = self._spec(plan, start, stop, mod)
         except OnsfluxError as exc:
             return self.refuse("other", unknown_words=[str(exc)])
-        post = post + self._post
         if spec.window_note is not None:  # day windows start at local midnight, but DST...
             self.warnings.append(self.t(
                 f"janelas de {spec.every} seguem o fuso de Brasília do início do período; com o "
@@ -381,8 +381,8 @@ class _Parser:
         cands = []
         intent = None
         for f in fields:
-            plan, intent, _ = self._plan(f, mod, regions, [], [], [], [], quiet=True)
-            spec, _ = self._spec(plan, start, stop, mod)
+            plan, intent = self._plan(f, mod, regions, [], [], [], [], quiet=True)
+            spec, _, _ = self._spec(plan, start, stop, mod)
             cands.append(Candidate(kind="measure", value=f, label=labels[f], spec=spec))
         return self.result(
             "ambiguous", intent=intent, candidates=cands,
@@ -394,10 +394,9 @@ class _Parser:
 
     def _plan(self, fld: str, mod: it.Modifiers, regions: list[str], sources: list[str],
               sectors: list[str], plants: list[str], region_matches: list[EntityMatch],
-              quiet: bool = False) -> tuple[it.Plan, str, list[str]]:
+              quiet: bool = False) -> tuple[it.Plan, str]:
         measurement = catalog.FIELD_TO_MEASUREMENT[fld]
         plan = it.Plan(measurement=measurement, field=fld, modifier=mod.aggregate_word)
-        self._post: list[str] = []
         real_regions = [r for r in regions if r != "sin"]
         intent: str | None = None
 
@@ -413,8 +412,8 @@ class _Parser:
                     plan.where["region"] = real_regions
                 if sources:
                     plan.where["source"] = list(sources)
-                if getattr(self, "_states", None):
-                    plan.where["state"] = list(self._states)
+                if self.states:
+                    plan.where["state"] = list(self.states)
         elif measurement == "consumption_data":
             plan.where["region"] = list(regions) if regions else ["sin"]
             if not regions:
@@ -486,7 +485,7 @@ class _Parser:
                 note_default(f"intent:{intent}")
         if mod.ranking and plan.modifier in ("peak", "minimum", "latest"):
             plan.modifier = None if fld == "power_mw" else plan.modifier
-        return plan, intent, self._post
+        return plan, intent
 
     def _transmission(self, plan: it.Plan, fld: str, region_matches: list[EntityMatch],
                       quiet: bool) -> None:
@@ -525,20 +524,20 @@ class _Parser:
                 self.entities[i] = e.model_copy(update={"role": role})
 
     def _spec(self, plan: it.Plan, start: datetime, stop: datetime,
-              mod: it.Modifiers) -> tuple[QuerySpec, str | None]:
+              mod: it.Modifiers) -> tuple[QuerySpec, str | None, list[str]]:
+        """The spec for ``plan``, the trend window (None if not a trend), postprocess steps."""
         grain = None
         if plan.modifier == "trend":
             grain = mod.grain or grain_for(start, stop)
-            if mod.monthly and not mod.grain and not getattr(self, "_monthly_warned", False):
-                self._monthly_warned = True
+            if mod.monthly and not mod.grain and not self.monthly_warned:
+                self.monthly_warned = True
                 self.warnings.append(self.t(
                         "janelas mensais não são suportadas (meses têm duração variável): "
                         f"usadas janelas de {grain}",
                         f"monthly windows are not supported (months vary in length): "
                         f"{grain} windows used"))
         args, post = it.build_spec_args(plan, start, stop, grain or "1h", catalog.TIMEZONE)
-        self._post = post
-        return QuerySpec.parse(args), grain
+        return QuerySpec.parse(args), grain, post
 
 
 def _unique(values: Any) -> list[str]:

@@ -18,11 +18,13 @@ from typing import Any
 
 from ..exceptions import OnsfluxError
 from ..query import Executor, QuerySpec, render
+from ..query.render import rfc3339
 from ..query.result import QueryResult, Row
 from ..state.store import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
-from .compose import Composed, as_response_rows, compose, coverage_of, refuse
+from .compose import Composed, compose, coverage_of, refuse
 from .entities import Vocabulary
+from .intents import SUBSYSTEMS
 from .knowledge import KnowledgeBase, Passage
 from .parse import ParsedQuestion, parse
 
@@ -38,10 +40,6 @@ class Source:
     def as_dict(self) -> dict[str, Any]:
         return {"document": self.document, "relevance_score": self.relevance_score,
                 "time_range": self.time_range}
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Source], float | None]:
@@ -64,7 +62,7 @@ def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Sour
         spans.append((o.time_min_ns, o.time_max_ns))
         share = coverage_of([(o.time_min_ns, o.time_max_ns)], start, stop)
         out.append(Source(o.key, round(share, 3),
-                          {"start": _iso(o.time_min_ns), "stop": _iso(o.time_max_ns)}))
+                          {"start": rfc3339(o.time_min_ns), "stop": rfc3339(o.time_max_ns)}))
     out.sort(key=lambda s: -s.relevance_score)
     return out, coverage_of(spans, start, stop)
 
@@ -153,7 +151,7 @@ class AnswerService:
             "question": parsed.question,
             "answer": composed.answer,
             "confidence_score": composed.confidence,
-            "time_series_data": as_response_rows(rows[:MAX_SERIES_ROWS]),
+            "time_series_data": [r.as_dict() for r in rows[:MAX_SERIES_ROWS]],
             "flux_query_used": flux,
             "sources": [s.as_dict() for s in sources],
             "processing_time_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -177,7 +175,6 @@ class AnswerService:
         }
 
 
-SUBSYSTEMS = ("north", "northeast", "southeast", "south")
 _REDUCE = {"max", "min", "mean", "first", "last", "sum", "energy"}
 
 

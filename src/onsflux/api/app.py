@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -101,8 +102,8 @@ def create_app(settings: Settings | None = None, *,
                service_factory: Callable[[], AnswerService] | None = None) -> FastAPI:
     """Build the app; the answer service is created on first use (so /health works early)."""
     s = settings or Settings()
-    keys = [k.strip() for k in (s.api_keys.get_secret_value() if s.api_keys else "").split(",")
-            if k.strip()]
+    keys = [k.strip().encode() for k in (s.api_keys.get_secret_value() if s.api_keys else "")
+            .split(",") if k.strip()]
     auth_disabled = s.api_auth == "disabled"
     registry = CollectorRegistry()
     requests = Counter("onsflux_api_requests", "HTTP requests", ["path", "status"],
@@ -138,9 +139,9 @@ def create_app(settings: Settings | None = None, *,
         given = key or (cred.credentials if cred else None)
         if not given:
             raise _AuthError("missing API key: send X-API-Key or Authorization: Bearer")
-        ok = False
+        ok, given_bytes = False, given.encode()
         for k in keys:  # compare with every key, in constant time each
-            ok |= hmac.compare_digest(given.encode(), k.encode())
+            ok |= hmac.compare_digest(given_bytes, k)
         if not ok:
             raise _AuthError("invalid API key")
 
@@ -222,13 +223,19 @@ def create_app(settings: Settings | None = None, *,
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
-        return (resources.files("onsflux.api") / "page.html").read_text(encoding="utf-8")
+        return _page_html()
 
     return app
 
 
 class _AuthError(Exception):
     pass
+
+
+@cache
+def _page_html() -> str:
+    """The web page, read from the package once per process."""
+    return (resources.files("onsflux.api") / "page.html").read_text(encoding="utf-8")
 
 
 def default_service(settings: Settings) -> AnswerService:

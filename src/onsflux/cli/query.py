@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         dialect: Annotated[str, typer.Option(
             help="Executed language: auto (InfluxQL on 1.x/3.x, Flux on 2.x), influxql, flux.")]
         = "auto",
-        limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+        limit: Annotated[int | None, typer.Option(min=1, help="At most this many rows.")] = None,
         render_only: Annotated[bool, typer.Option(
             "--render-only", help="Print the rendered queries; run nothing.")] = False,
         json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
         from ..exceptions import ConfigError
         from ..query import Executor, QuerySpec, render_all
         from ..query import template as make_template
+        from ..query.execute import RAW_LIMIT
         from ..query.guard import check_influxql
 
         given = [x for x in (spec, influxql, template) if x is not None]
@@ -68,7 +69,8 @@ def register(app: typer.Typer) -> None:
                 out = {"query_used": {"dialect": "influxql", "text": influxql}}
             else:
                 with Executor(s) as ex:
-                    result = ex.run_influxql(influxql, db=db, limit=limit or 10_000)
+                    result = ex.run_influxql(influxql, db=db,
+                                             limit=RAW_LIMIT if limit is None else limit)
                 out = result.as_dict()
             _show(out, json)
             return

@@ -172,9 +172,12 @@ def _ping(url: str, timeout: float = 1.0) -> str | None:
     return str(response.headers.get("X-Influxdb-Version", ""))
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def _tail(path: Path, lines: int = 20, *, offset: int = 0) -> str:
+    """The last ``lines`` lines of ``path`` written after byte ``offset``."""
     try:
-        text = path.read_text(errors="replace")
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
     except OSError:
         return "(no log)"
     return "\n".join(text.strip().splitlines()[-lines:]) or "(empty log)"
@@ -297,7 +300,7 @@ class LocalServer:
         if version is None:
             exited = process.poll()
             self._kill(process.pid)
-            log_text = self._log_since(offset)
+            log_text = _tail(self.log_path, offset=offset)
             how = (
                 f"exited with code {exited}"
                 if exited is not None
@@ -315,15 +318,6 @@ class LocalServer:
             log=str(self.log_path),
             version=version,
         )
-
-    def _log_since(self, offset: int, lines: int = 20) -> str:
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(offset)
-                text = fh.read().decode(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
     @staticmethod
     def _wait_ready(url: str, pid: int, timeout: float) -> str | None:

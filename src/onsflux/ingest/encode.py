@@ -59,6 +59,7 @@ import polars as pl
 
 from ..catalog import FieldType
 from ..exceptions import EncodeError
+from ..frames import TIME
 
 # ---------------------------------------------------------------------------------------
 # The escaping table: element -> {character: its spelling in line protocol}.
@@ -86,7 +87,6 @@ NO_TRAILING_BACKSLASH: frozenset[str] = frozenset(
     e for e in ("measurement", "tag_key", "tag_value", "field_key") if "\\" not in ESCAPES[e]
 )
 
-TIME = "time"
 #: below this many rows the in-memory engine is faster than starting the streaming one
 _STREAMING_MIN_ROWS = 50_000
 
@@ -106,13 +106,14 @@ def name_problem(text: str, element: str) -> str | None:
         return "it is empty"
     for ch in FORBIDDEN[element]:
         if ch in text:
-            return f"it contains {_CHAR_NAMES.get(ch, repr(ch))}"
+            return f"it contains {CHAR_NAMES.get(ch, repr(ch))}"
     if element in NO_TRAILING_BACKSLASH and text.endswith("\\"):
         return "it ends with a backslash"
     return None
 
 
-_CHAR_NAMES = {"\n": "a newline", "\r": "a carriage return", "\\": "a backslash"}
+#: how messages (here and in validation) name the characters of ``FORBIDDEN``
+CHAR_NAMES = {"\n": "a newline", "\r": "a carriage return", "\\": "a backslash"}
 
 
 def _escape_expr(expr: pl.Expr, element: str) -> pl.Expr:
@@ -188,7 +189,7 @@ def _inspect(
         for ch in FORBIDDEN["tag_value"]:
             n = int(distinct.str.contains(ch, literal=True).sum())
             if n:
-                problems.append(f"tag {t!r}: {n} distinct values with {_CHAR_NAMES.get(ch, ch)}")
+                problems.append(f"tag {t!r}: {n} distinct values with {CHAR_NAMES.get(ch, ch)}")
         if "tag_value" in NO_TRAILING_BACKSLASH:
             n = int(distinct.str.ends_with("\\").sum())
             if n:

@@ -11,6 +11,7 @@ bounded number of batches in flight, so memory stays bounded by the chunk size.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -112,9 +113,11 @@ def _no_progress(event: str, payload: dict[str, Any]) -> None:
 
 
 def _iso(ns: int | None) -> str | None:
+    """UTC time to the second (truncated), for the summary."""
     if ns is None:
         return None
-    return str(pl.Series([ns]).cast(pl.Datetime("ns", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%SZ")[0])
+    stamp = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=ns // 1_000_000_000)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @contextmanager
@@ -409,11 +412,8 @@ class Ingestor:
             if rows is None or rows.len() == 0:
                 first, last = p.frame[ROW].min(), p.frame[ROW].max()
                 reason += f" (somewhere in rows {first!s}-{last!s}; the server did not say which)"
-                parts.append(pl.DataFrame(
-                    {"source": [key], "row": [None], "column": ["*"], "value": [None],
-                     "reason": [reason]},
-                    schema=empty_rejects().schema,
-                ))
+                parts.append(make_rejects(key, pl.Series([None], dtype=pl.UInt64), "*", None,
+                                          reason))
                 continue
             parts.append(make_rejects(key, rows, err.field or "*", None, reason))
         return pl.concat(parts) if parts else None

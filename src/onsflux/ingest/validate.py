@@ -48,8 +48,8 @@ import polars as pl
 from .. import catalog
 from ..catalog import FieldSpec, FieldType, MeasurementSpec
 from ..exceptions import SchemaError
-from ..frames import REJECT_SCHEMA, ROW, TIME, Chunk, empty_rejects
-from .encode import FORBIDDEN, NO_TRAILING_BACKSLASH
+from ..frames import FIELD_DTYPES, REJECT_SCHEMA, ROW, TIME, Chunk, empty_rejects
+from .encode import CHAR_NAMES, FORBIDDEN, NO_TRAILING_BACKSLASH
 
 #: InfluxDB's representable time range (models.MinNanoTime / MaxNanoTime)
 MIN_TIME_NS = -9223372036854775806
@@ -57,12 +57,6 @@ MAX_TIME_NS = 9223372036854775806
 
 DEFAULT_MAX_TAG_BYTES = 1024
 
-_DTYPES: dict[str, pl.DataType] = {
-    "float": pl.Float64(),
-    "integer": pl.Int64(),
-    "boolean": pl.Boolean(),
-    "string": pl.Utf8(),
-}
 _TRUE = ("true", "t", "1", "yes", "y", "sim", "s")
 _FALSE = ("false", "f", "0", "no", "n", "nao", "não")
 _POS = "__pos"
@@ -129,17 +123,6 @@ class Validator:
         #: latest accepted time (inclusive)
         self.max_time_ns = min(MAX_TIME_NS, now_ns + future_tolerance_seconds * 1_000_000_000)
         self._seen: dict[str, list[pl.Series]] = {}
-
-    @classmethod
-    def from_settings(cls, settings: object, *, now_ns: int | None = None) -> Validator:
-        """Build from ``Settings`` (retention, future tolerance); ``now_ns`` defaults to now."""
-        import time
-
-        return cls(
-            now_ns=time.time_ns() if now_ns is None else now_ns,
-            retention_seconds=settings.retention_seconds,  # type: ignore[attr-defined]
-            future_tolerance_seconds=settings.future_tolerance_seconds,  # type: ignore[attr-defined]
-        )
 
     # ------------------------------------------------------------------------------
     def validate(self, chunk: Chunk) -> Validated:
@@ -292,7 +275,7 @@ class Validator:
         originals: list[pl.Expr] = []
         for f in fields:
             fspec = spec.fields[f]
-            target = _DTYPES[fspec.type]
+            target = FIELD_DTYPES[fspec.type]
             src = schema[f]
             if src == target:
                 exprs.append(pl.col(f))
@@ -346,7 +329,6 @@ class Validator:
 
     def _tag_checks(self, spec: MeasurementSpec, tags: list[str]) -> list[_Check]:
         checks: list[_Check] = []
-        names = {"\n": "a newline", "\r": "a carriage return", "\\": "a backslash"}
         for t in tags:
             col = pl.col(t)
             if t in spec.required_tags:
@@ -362,7 +344,7 @@ class Validator:
                         t,
                         col,
                         pl.lit(
-                            f"tag {t} contains {names.get(ch, repr(ch))}, which line protocol "
+                            f"tag {t} contains {CHAR_NAMES.get(ch, repr(ch))}, which line protocol "
                             "cannot represent"
                         ),
                     )
@@ -502,7 +484,7 @@ def _cast_expr(name: str, src: pl.DataType, ftype: FieldType) -> pl.Expr:
         if src.is_numeric():
             return pl.when(col == 1).then(True).when(col == 0).then(False)
         return col.cast(pl.Boolean, strict=False)
-    return col.cast(_DTYPES[ftype], strict=False)
+    return col.cast(FIELD_DTYPES[ftype], strict=False)
 
 
 def _float_to_int(num: pl.Expr) -> pl.Expr:

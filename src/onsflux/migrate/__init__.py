@@ -10,8 +10,8 @@ The front door is :class:`Migration` (settings + source + mapping + state)::
     sync(mig, client, once=True)               # timestream:// sources only
 """
 
-from .mapping import Mapped, Mapping, TableMapping, default_mapping, load_mapping, map_frame
-from .plan import Migration, Plan, choose_window
+from .mapping import Mapped, Mapping, TableMapping, default_mapping, map_frame
+from .plan import Migration, Plan, choose_window, load_mapping
 from .rollback import Deletion, deletions, rollback
 from .run import RunSummary, run, run_partition
 from .state import MigrationStore, Partition

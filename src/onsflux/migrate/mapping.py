@@ -1,7 +1,8 @@
 """Timestream record → InfluxDB point: the mapping file and the pure, vectorized conversion.
 
-A mapping file is TOML (stdlib ``tomllib``) or JSON; every key is optional and the three
-ONS tables have defaults (:func:`default_mapping`)::
+A mapping file is TOML (stdlib ``tomllib``) or JSON, read by
+:func:`onsflux.migrate.plan.load_mapping` and parsed by :func:`mapping_from_dict`; every
+key is optional and the three ONS tables have defaults (:func:`default_mapping`)::
 
     cardinality_warning = 100000      # series per measurement above which plan warns
     time_column = "time"
@@ -44,9 +45,7 @@ Everything here is pure (no I/O) and works on whole columns.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -54,11 +53,10 @@ import polars as pl
 from .. import catalog
 from ..catalog import FieldType
 from ..exceptions import ConfigError
-from ..frames import REJECT_SCHEMA, empty_rejects, make_rejects
+from ..frames import REJECT_SCHEMA, ROW, empty_rejects, make_rejects
 
 MEASURE_NAME = "measure_name"
 MEASURE_VALUE = "measure_value::"
-ROW = "_row"
 
 TS_TO_FIELD: dict[str, FieldType] = {
     "BIGINT": "integer", "INTEGER": "integer", "DOUBLE": "float", "BOOLEAN": "boolean",
@@ -160,22 +158,6 @@ def mapping_from_dict(doc: dict[str, Any]) -> Mapping:
         raise ConfigError(f"mapping: {exc}") from exc
 
 
-def load_mapping(path: str | Path | None) -> Mapping:
-    """The mapping in ``path`` (``.toml`` or ``.json``), or the defaults when None."""
-    if path is None:
-        return default_mapping()
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"mapping file {p}: {exc.strerror or exc}") from exc
-    try:
-        doc = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"mapping file {p}: {exc}") from exc
-    return mapping_from_dict(doc)
-
-
 # --------------------------------------------------------------------------- conversion
 
 
@@ -212,6 +194,15 @@ def classify(tm: TableMapping, types: dict[str, str], time_column: str = "time"
         else:
             dims.append(name)
     return dims, measures
+
+
+def dimensions(tm: TableMapping, types: dict[str, str], time_column: str = "time"
+               ) -> list[str]:
+    """The dimension columns of a record (single- or multi-measure), in column order."""
+    if is_single_measure(list(types)):
+        return [c for c in types if c not in (time_column, ROW, MEASURE_NAME)
+                and not c.startswith(MEASURE_VALUE) and c not in tm.ignore]
+    return classify(tm, types, time_column)[0]
 
 
 #: a newline or carriage return anywhere, or a backslash at the end
@@ -257,8 +248,7 @@ def map_frame(
     columns = list(frame.columns)
 
     if is_single_measure(columns):
-        dims = [c for c in columns if c not in (time_column, ROW, MEASURE_NAME)
-                and not c.startswith(MEASURE_VALUE) and c not in tm.ignore]
+        dims = dimensions(tm, types, time_column)
         vcols = [c for c in columns if c.startswith(MEASURE_VALUE)]
         has_value = pl.any_horizontal([pl.col(v).is_not_null() for v in vcols])
         null_rows = frame.filter(~has_value).height

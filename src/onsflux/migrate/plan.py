@@ -14,14 +14,17 @@ status, so re-planning is safe), and the other stages take the same object.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError
 from ..settings import Settings
 from ..sources.unload import DEFAULT_CSV, CsvOptions
-from .mapping import Mapping, load_mapping, mapping_from_dict
+from .mapping import Mapping, default_mapping, mapping_from_dict
 from .sources import HOUR_NS, Source, TableStats, open_source, source_id
 from .state import MigrationRecord, MigrationStore, Partition
 
@@ -30,6 +33,22 @@ WINDOW_STEPS: tuple[tuple[int, str], ...] = (
     (HOUR_NS, "1h"), (6 * HOUR_NS, "6h"), (DAY_NS, "1d"), (7 * DAY_NS, "7d"),
     (30 * DAY_NS, "30d"), (90 * DAY_NS, "90d"), (365 * DAY_NS, "365d"),
 )
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    """The mapping in ``path`` (``.toml`` or ``.json``), or the defaults when None."""
+    if path is None:
+        return default_mapping()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"mapping file {p}: {exc.strerror or exc}") from exc
+    try:
+        doc = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"mapping file {p}: {exc}") from exc
+    return mapping_from_dict(doc)
 
 
 def window_label(ns: int) -> str:
@@ -138,11 +157,9 @@ class Migration:
         elif mapping is not None:
             self.mapping = load_mapping(mapping)
         else:  # the mapping recorded with the plan, else the defaults
-            import json
-
             rec = self.store.migration(self.id)
             self.mapping = (mapping_from_dict(json.loads(rec.mapping)) if rec
-                            else load_mapping(None))
+                            else default_mapping())
         self._source: Source | None = None
 
     @property

@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from ..exceptions import OnsfluxError, TransientError
-from ..frames import make_rejects
+from ..frames import empty_rejects, make_rejects
 from ..influx import InfluxClient, WriteOutcome
 from ..ingest.encode import batches, encode_lines
 from ..settings import Settings
@@ -105,6 +105,16 @@ def _write_segment(client: InfluxClient, bucket: str, lines: pl.Series, max_line
             for start, stop, body in batches(lines, max_lines, max_bytes)]
 
 
+def _server_rejects(label: str, outcome: WriteOutcome) -> pl.DataFrame:
+    """One reject per point the server says it dropped. The row is unknown here (the
+    batch's frame is not kept), so it is left empty; the column is the conflicting field
+    when the server names it, the value the unparseable line when it gives one."""
+    parts = [make_rejects(label, [None] * e.dropped, e.field or "*",  # type: ignore[list-item]
+                          [e.line] * e.dropped, f"server dropped the point: {e.summary()}")
+             for e in outcome.errors if e.dropped]
+    return pl.concat(parts) if parts else empty_rejects()
+
+
 def _lines_checksum(lines: pl.Series) -> int:
     """Σ hash(line) mod 2^64: the two 32-bit halves summed apart (no overflow below 2^32
     lines), the same value as an exact sum."""
@@ -120,9 +130,8 @@ def run_partition(
 ) -> Partition:
     """Migrate one partition (already claimed unless ``dry_run``) and return its outcome.
 
-    Never raises for the partition's own errors (they go into ``p.error``, status
-    ``failed``) except :class:`TransientError` when ``raise_transient`` matters to the
-    caller (the Lambda handler checks ``p.error_kind``).
+    Never raises for the partition's own errors (:class:`OnsfluxError`): they go into
+    ``p.error`` with status ``failed``, prefixed ``transient:`` when a retry may succeed.
 
     Pipelined: while the writer threads send chunk *n*, chunk *n + 1* is read, mapped and
     encoded; chunk *n + 2* waits until chunk *n* is settled, so at most two chunks are in
@@ -148,10 +157,8 @@ def run_partition(
                 if outcome.dropped:
                     dropped += outcome.dropped
                     if rejects_store is not None:
-                        for e in outcome.errors:
-                            rejects_store.add_rejects(reject_key, make_rejects(
-                                item.label, [0] * (e.dropped or 1), "", [e.line],
-                                f"InfluxDB dropped the point: {e.reason or e.message}"))
+                        rejects_store.add_rejects(reject_key,
+                                                  _server_rejects(item.label, outcome))
         p.points += item.points - dropped
         p.rejected += dropped
         p.written_min_ns = item.tmin if p.written_min_ns is None else min(p.written_min_ns,

@@ -23,11 +23,12 @@ from typing import Any
 import polars as pl
 
 from ..exceptions import ConfigError, SourceError
+from ..frames import ROW
 from ..settings import Settings
 from ..sources import objects
 from ..sources.timestream import TimestreamQuery, quote_ts_ident, ts_literal
 from ..sources.unload import DEFAULT_CSV, CsvOptions, UnloadExport, discover, iter_file, read_file
-from .mapping import Mapping, classify, is_single_measure, map_frame
+from .mapping import Mapping, dimensions, map_frame
 
 HOUR_NS = 3_600_000_000_000
 #: rows per chunk ``run`` reads at a time from a Parquet file (whole row groups): small
@@ -177,12 +178,8 @@ class TimestreamSource:
         return self._types[table]
 
     def dimensions(self, table: str) -> list[str]:
-        types = self.types(table)
-        tm = self.mapping.table(table)
-        if is_single_measure(list(types)):
-            return [c for c, t in types.items() if t == "VARCHAR" and c != "measure_name"
-                    and not c.startswith("measure_value::") and c not in tm.ignore]
-        return classify(tm, types, self.mapping.time_column)[0]
+        return dimensions(self.mapping.table(table), self.types(table),
+                          self.mapping.time_column)
 
     def explore(self, table: str) -> TableStats:
         stats = TableStats(table)
@@ -214,7 +211,7 @@ class TimestreamSource:
                ) -> Iterator[Chunk]:
         result = self.query.query(self.window_sql(table, start_ns, stop_ns))
         frame = result.frame.with_columns(
-            pl.int_range(1, result.frame.height + 1, dtype=pl.UInt64).alias("_row"))
+            pl.int_range(1, result.frame.height + 1, dtype=pl.UInt64).alias(ROW))
         label = f"timestream://{self.database}/{table}?from={start_ns}&to={stop_ns}"
         yield Chunk(frame, result.types, label)
 

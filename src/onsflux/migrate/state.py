@@ -191,15 +191,7 @@ class MigrationStore(SqliteFile):
                 " plan=excluded.plan, window_ns=excluded.window_ns",
                 (record.id, record.source, record.mapping, record.window_ns,
                  json.dumps(record.plan), record.created_at))
-            new = 0
-            for p in partitions:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO migration_partitions (migration, id, table_name, bucket,"
-                    " measurement, start_ns, stop_ns, files, est_rows, kind, status) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (p.migration, p.id, p.table_name, p.bucket, p.measurement, p.start_ns,
-                     p.stop_ns, json.dumps(p.files), p.est_rows, p.kind, PENDING))
-                new += cur.rowcount
+            new = sum(self._insert_partition(db, p) for p in partitions)
             self._event(db, record.id, "plan", None, {"partitions": len(partitions), "new": new})
         return new
 
@@ -240,14 +232,20 @@ class MigrationStore(SqliteFile):
         found = self.partitions(migration_id, [partition_id])
         return found[0] if found else None
 
+    @staticmethod
+    def _insert_partition(db: sqlite3.Connection, p: Partition) -> int:
+        """Add ``p`` as pending unless known (same id); 1 when it was new, else 0."""
+        cur = db.execute(
+            "INSERT OR IGNORE INTO migration_partitions (migration, id, table_name, bucket,"
+            " measurement, start_ns, stop_ns, files, est_rows, kind, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (p.migration, p.id, p.table_name, p.bucket, p.measurement, p.start_ns,
+             p.stop_ns, json.dumps(p.files), p.est_rows, p.kind, PENDING))
+        return cur.rowcount
+
     def add_partition(self, p: Partition) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO migration_partitions (migration, id, table_name, bucket,"
-                " measurement, start_ns, stop_ns, files, est_rows, kind, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (p.migration, p.id, p.table_name, p.bucket, p.measurement, p.start_ns,
-                 p.stop_ns, json.dumps(p.files), p.est_rows, p.kind, PENDING))
+            self._insert_partition(db, p)
 
     def reclaim_stale(self, migration_id: str) -> list[str]:
         """Running partitions whose owner is gone → pending. Returns their ids."""

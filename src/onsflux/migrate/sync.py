@@ -125,6 +125,3 @@ def sync(
         if stopper.event.wait(interval_s):
             report.stopped_by = stopper.signal or "stopped"
             return report
-        if stopper.event.is_set():
-            report.stopped_by = stopper.signal or "stopped"
-            return report

@@ -36,6 +36,8 @@ from . import aggregates as agg
 from .aggregates import Aggregates, SeriesKey, SourceAggregator
 from .mapping import map_frame
 from .plan import Migration
+from .run import caches_aggregates
+from .sources import UnloadSource
 from .state import DONE, Partition
 
 STATS_NUMERIC = ("count", "sum", "min", "max")
@@ -123,8 +125,6 @@ def cached_aggregates(mig: Migration, p: Partition
                       ) -> tuple[Aggregates, dict[str, FieldType], int] | None:
     """The statistics ``run`` recorded for ``p`` (see the module docstring), or None when
     there are none or they no longer describe the export."""
-    from .run import caches_aggregates
-
     if not caches_aggregates(mig):
         return None
     found = mig.store.aggregates(p)
@@ -132,7 +132,7 @@ def cached_aggregates(mig: Migration, p: Partition
         return None
     blob, files = found
     src = mig.source
-    if not hasattr(src, "signature") or \
+    if not isinstance(src, UnloadSource) or \
             [tuple(f) for f in src.signature(p.files)] != [tuple(f) for f in files]:
         return None
     return agg.loads(blob)
@@ -159,7 +159,8 @@ def target_statement(p: Partition, fields: dict[str, str]) -> str:
             f"time >= {int(p.start_ns)} AND time < {int(p.stop_ns)} GROUP BY *")
 
 
-def _target_rows(client: InfluxClient, db: str, sql: str, out: Aggregates) -> Aggregates:
+def _target_rows(client: InfluxClient, db: str, sql: str) -> Aggregates:
+    out: Aggregates = {}
     for row in client.query_points(sql, db=db):
         per: dict[str, dict[str, Any]] = {}
         tag_items = []
@@ -248,7 +249,7 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
                 ftypes_of[where] = field_types(client, p.bucket, p.measurement)
             ftypes = ftypes_of[where]
             futures = [pool.submit(_target_rows, client, p.bucket,
-                                   target_statement(p, {f: ftypes[f]}), {})
+                                   target_statement(p, {f: ftypes[f]}))
                        for f in sorted(ftypes)]
             pending.append((p, futures, time.perf_counter()))
         for p, futures, t0 in pending:

@@ -7,17 +7,17 @@
 - Flux goes over ``/api/v2/query`` (annotated CSV) when the server says it is 2.x.
 - Both go through the ``InfluxClient`` transport: its retries (5xx/429/timeouts, backoff
   with jitter) and its circuit breaker apply. The per-query timeout is the client's
-  ``timeout_seconds``; ``Executor`` builds its client with ``timeout_seconds`` when
-  given one.
-- ``ServerUnavailable`` / ``CircuitOpen`` with a fallback configured
-  (``settings.fallback_path`` or ``fallback=``) -> the same spec answered from Parquet,
-  marked ``served_from="s3_fallback"`` with a warning saying why.
+  (``settings.timeout_seconds``).
+- ``ServerUnavailable`` / ``CircuitOpen`` with a fallback (``fallback=``; by default the
+  one ``settings.fallback_path`` names; ``fallback=None``: none) -> the same spec
+  answered from Parquet, marked ``served_from="s3_fallback"`` with a warning saying why.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from datetime import datetime
 from typing import Any, Literal
@@ -33,24 +33,19 @@ from .spec import NS, QuerySpec
 
 Dialect = Literal["auto", "influxql", "flux"]
 RAW_LIMIT = 10_000
+#: ``Executor(fallback=...)`` default: the fallback ``settings.fallback_path`` names, if any
+FROM_SETTINGS: Literal["settings"] = "settings"
+_FRACTION = re.compile(r"\.([0-9]+)")
 
 
 def parse_rfc3339_ns(text: str) -> int:
     """RFC 3339 (as Flux prints it, up to nanoseconds) -> integer ns since the epoch."""
     text = text.strip()
     frac = 0
-    if "." in text:
-        head, rest = text.split(".", 1)
-        digits = ""
-        for i, ch in enumerate(rest):
-            if not ch.isdigit():
-                tail = rest[i:]
-                break
-            digits += ch
-        else:
-            tail = ""
-        frac = int((digits + "000000000")[:9])
-        text = head + tail
+    m = _FRACTION.search(text)
+    if m:  # datetime keeps microseconds only: the fraction is read apart
+        frac = int(m.group(1)[:9].ljust(9, "0"))
+        text = text[:m.start()] + text[m.end():]
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return int(dt.timestamp()) * NS + frac
 
@@ -61,9 +56,7 @@ def influxql_rows(results: list[dict[str, Any]], spec: QuerySpec | None) -> list
     fields = set(spec.fields) if spec else None
     for result in results:
         for series in result.get("series") or []:
-            name = str(series.get("name", spec.measurement if spec else ""))
-            if spec is not None:
-                name = spec.measurement
+            name = spec.measurement if spec is not None else str(series.get("name", ""))
             base = {k: str(v) for k, v in (series.get("tags") or {}).items() if v not in (None, "")}
             columns = series.get("columns") or []
             for values in series.get("values") or []:
@@ -122,20 +115,21 @@ class Executor:
         settings: Settings,
         client: InfluxClient | None = None,
         *,
-        fallback: ParquetFallback | None = None,
-        timeout_seconds: float | None = None,
+        fallback: ParquetFallback | Literal["settings"] | None = FROM_SETTINGS,
     ) -> None:
+        """``fallback``: by default the one ``settings.fallback_path`` names (none when it
+        is unset); ``None``: no fallback, whatever the settings say."""
         self.settings = settings
         self._own = client is None
         if client is None:
             from ..influx.local import resolve_url
 
-            s = settings.with_overrides(timeout_seconds=timeout_seconds)
-            client = InfluxClient(s, url=resolve_url(s))
+            client = InfluxClient(settings, url=resolve_url(settings))
         self.client = client
-        if fallback is None and settings.fallback_path:
-            fallback = ParquetFallback(settings.fallback_path, settings)
-        self.fallback = fallback
+        if fallback == FROM_SETTINGS:
+            fallback = (ParquetFallback(settings.fallback_path, settings)
+                        if settings.fallback_path else None)
+        self.fallback: ParquetFallback | None = fallback
 
     def close(self) -> None:
         if self._own:

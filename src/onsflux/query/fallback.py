@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
+from .. import catalog
 from ..exceptions import SourceError
 from ..settings import Settings
 from .render import rfc3339
@@ -41,7 +41,8 @@ from .result import QueryResult, Row, bound
 from .spec import QuerySpec
 
 FIELD, VALUE, TIME = "_field", "_value", "time"
-_PROCESSED_TAGS = {"energy_source": "source"}
+#: tag -> its column in the processed layout, where the names differ
+_PROCESSED_COLUMNS = {"source": "energy_source"}
 
 
 def _time_ns(col: str, dtype: pl.DataType) -> pl.Expr:
@@ -77,10 +78,9 @@ class ParquetFallback:
             generic.append(self.path)
         else:
             for p in self._local_files():
-                lf = self._scan_known(p, spec, tags) if p.suffix.lower() == ".parquet" else None
-                if lf is None and p.suffix.lower() != ".parquet":
+                if p.suffix.lower() != ".parquet":
                     generic.append(str(p))
-                elif lf is not None:
+                elif (lf := self._scan_known(p, spec, tags)) is not None:
                     frames.append(lf)
         if generic:
             frames.extend(self._read_generic(generic, spec, tags))
@@ -97,7 +97,7 @@ class ParquetFallback:
             lf = pl.scan_parquet(path).filter(pl.col("measurement_type").is_in(list(spec.fields)))
             exprs = [_time_ns("timestamp", schema["timestamp"]).alias(TIME)]
             for t in tags:
-                src = next((k for k, v in _PROCESSED_TAGS.items() if v == t), t)
+                src = _PROCESSED_COLUMNS.get(t, t)
                 exprs.append(pl.col(src).cast(pl.Utf8).alias(t) if src in cols
                              else pl.lit(None, pl.Utf8).alias(t))
             exprs += [pl.col("measurement_type").cast(pl.Utf8).alias(FIELD),
@@ -106,8 +106,7 @@ class ParquetFallback:
         named = path.stem == spec.measurement
         if TIME in cols and fields and (named or not any(
                 c in cols for c in ("measurement_type", "din_instante"))):
-            if not named and path.stem in ("generation_data", "consumption_data",
-                                           "transmission_data"):
+            if not named and path.stem in catalog.MEASUREMENTS:
                 return None  # another measurement's wide file sharing a field name
             lf = pl.scan_parquet(path)
             base = [_time_ns(TIME, schema[TIME]).alias(TIME)]
@@ -116,13 +115,10 @@ class ParquetFallback:
             parts = [lf.select([*base, pl.lit(f).alias(FIELD), pl.col(f).cast(pl.Float64).alias(VALUE)])
                      for f in fields]
             return pl.concat(parts, how="vertical")
-        if TIME in cols or "din_instante" in cols or "measurement_type" in cols:
-            return None if "din_instante" not in cols else self._generic_one(path, spec, tags)
+        if "din_instante" in cols:  # ONS open data: through the ingest's adapters
+            frames = self._read_generic([str(path)], spec, tags)
+            return pl.concat(frames, how="vertical") if frames else None
         return None
-
-    def _generic_one(self, path: Path, spec: QuerySpec, tags: list[str]) -> pl.LazyFrame | None:
-        frames = self._read_generic([str(path)], spec, tags)
-        return pl.concat(frames, how="vertical") if frames else None
 
     def _read_generic(self, urls: list[str], spec: QuerySpec, tags: list[str]) -> list[pl.LazyFrame]:
         from ..sources.objects import list_objects
@@ -259,6 +255,3 @@ class ParquetFallback:
                 f"[{rfc3339(spec.start_ns)}, {rfc3339(spec.stop_ns)})")
         return QueryResult(rows, truncated, "s3_fallback", "polars", text,
                            (time.perf_counter() - started) * 1000)
-
-    def describe(self) -> dict[str, Any]:
-        return {"path": self.path}

@@ -23,7 +23,7 @@ Dialects:
   ``ons_energy_data``, tables ``generation_data``, ``consumption_data``,
   ``transmission_data``; one row per (dimensions, ``measure_name``, ``time``) with the
   number in ``measure_value::double``. Multi-measure tables (one column per measure)
-  are not rendered (``TimestreamSqlGenerator.MULTI_MEASURE`` documents the switch).
+  are not rendered.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from ..exceptions import InvalidQuery, UnsupportedError
+from ..influx.client import quote_ident, quote_literal
 from .spec import NS, QuerySpec, format_duration
 
 DIALECTS: tuple[str, ...] = ("influxql", "flux", "sql", "timestream")
@@ -44,8 +45,6 @@ DIALECTS: tuple[str, ...] = ("influxql", "flux", "sql", "timestream")
 class Rendered:
     dialect: str
     text: str
-    #: rows the query asks for (spec.limit + 1): more than ``limit`` rows means truncated
-    fetch: int
 
 
 def rfc3339(ns: int) -> str:
@@ -100,7 +99,7 @@ class Generator:
         self.check_fill(spec)
         text = self.render(spec)
         assert_read_only(self.DIALECT, text, self.FORBIDDEN, self.QUOTED)
-        return Rendered(self.DIALECT, text, spec.limit + 1)
+        return Rendered(self.DIALECT, text)
 
     def render(self, spec: QuerySpec) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -130,12 +129,10 @@ class InfluxQLGenerator(Generator):
     FORBIDDEN = re.compile(r"\b(INTO|DELETE|DROP|CREATE|ALTER|GRANT|REVOKE|KILL)\b|;", re.I)
 
     def ident(self, name: str) -> str:
-        escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
+        return quote_ident(name)
 
     def literal(self, value: str) -> str:
-        escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
-        return f"'{escaped}'"
+        return quote_literal(value)
 
     def where_sql(self, spec: QuerySpec) -> str:
         parts = [f"time >= {self.literal(rfc3339(spec.start_ns))}",
@@ -288,9 +285,6 @@ class _SqlGenerator(Generator):
     def timestamp(self, ns: int) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def window_sql(self, spec: QuerySpec) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def interval_sql(self, every: str) -> str:
         n, unit = int(every[:-1]), every[-1]
         if unit == "w":
@@ -384,9 +378,8 @@ class TimestreamSqlGenerator(_SqlGenerator):
 
     DIALECT = "timestream"
     DATABASE = "ons_energy_data"
-    #: the legacy tables store one measure per row; multi-measure is not rendered
-    MULTI_MEASURE = False
-    VALUE = '"measure_value::double"'
+    #: the legacy tables store one measure per row, its number in this column
+    MEASURE_VALUE = "measure_value::double"
     AGGREGATES = {
         "mean": "avg({x})", "max": "max({x})", "min": "min({x})", "sum": "sum({x})",
         "count": "count({x})", "first": "min_by({x}, \"time\")", "last": "max_by({x}, \"time\")",
@@ -396,16 +389,11 @@ class TimestreamSqlGenerator(_SqlGenerator):
     }
     FILLS = frozenset({"none"})
 
-    def ident(self, name: str) -> str:
-        if name == self.VALUE:
-            return name
-        return super().ident(name)
-
     def timestamp(self, ns: int) -> str:
         return f"from_iso8601_timestamp({self.literal(rfc3339(ns))})"
 
     def aggregate_sql(self, spec: QuerySpec, field: str) -> str:
-        return super().aggregate_sql(spec, self.VALUE)
+        return super().aggregate_sql(spec, self.MEASURE_VALUE)
 
     def render(self, spec: QuerySpec) -> str:
         source = f"{self.ident(self.DATABASE)}.{self.ident(spec.measurement)}"
@@ -417,8 +405,8 @@ class TimestreamSqlGenerator(_SqlGenerator):
         tags = [self.ident(t) for t in spec.group_by]
         if spec.aggregate is None:
             cols = [self.ident("time"), *[self.ident(t) for t in spec.measurement_spec.tags],
-                    self.ident("measure_name"), self.VALUE]
-            return self.finish(spec, cols, source, where, [], [self.VALUE])
+                    self.ident("measure_name"), self.ident(self.MEASURE_VALUE)]
+            return self.finish(spec, cols, source, where, [], [self.ident(self.MEASURE_VALUE)])
         agg = f"{self.aggregate_sql(spec, fields[0])} AS {self.ident('value')}"
         select = [*tags, self.ident("measure_name")]
         group = [*tags, self.ident("measure_name")]

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .. import catalog
 from ..exceptions import CatalogError, InvalidQuery
+from ..settings import duration_seconds
 
 Aggregate = Literal[
     "mean", "max", "min", "sum", "count", "first", "last", "median", "spread", "stddev",
@@ -57,29 +58,28 @@ AGGREGATES: tuple[str, ...] = (
     "mean", "max", "min", "sum", "count", "first", "last", "median", "spread", "stddev",
     "percentile", "energy",
 )
-#: aggregates that return one of the input points (InfluxQL "selectors")
-SELECTORS = frozenset({"max", "min", "first", "last", "percentile"})
 Fill = Literal["none", "null", "previous", "linear"] | float
 
 #: the interval one sample covers, per measurement (ONS publishes hourly MWmed)
 SAMPLE_INTERVAL: dict[str, str] = {name: "1h" for name in catalog.MEASUREMENTS}
 MAX_LIMIT = 1_000_000
-_DURATION_RE = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d|w)$")
-_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: one number and one unit: the form every dialect speaks (``settings.duration_seconds``
+#: reads it, and compound forms such as ``1w2d`` that the dialects do not)
+_DURATION_RE = re.compile(r"[1-9][0-9]{0,6}[smhdw]")
 NS = 1_000_000_000
 _MONDAY_NS = 4 * 86_400 * NS  # 1970-01-05, the first Monday after the epoch
 DAY_NS = 86400 * NS
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def duration_ns(text: str) -> int:
     """Nanoseconds in a duration ``<n>(s|m|h|d|w)`` (one unit, what every dialect speaks)."""
-    m = _DURATION_RE.match(text)
-    if not m:
+    if not _DURATION_RE.fullmatch(text):
         raise InvalidQuery(
             f"invalid duration {text!r}: use one number and one unit of s, m, h, d, w "
             "(e.g. 1h, 15m, 1d); months and years have no fixed length"
         )
-    return int(m.group(1)) * _DURATION_SECONDS[m.group(2)] * NS
+    return duration_seconds(text) * NS
 
 
 def _parse_time(value: Any, tz: ZoneInfo) -> datetime:
@@ -270,7 +270,8 @@ class QuerySpec(BaseModel):
     @property
     def window_offset(self) -> str | None:
         """``window_offset_ns`` as a signed one-unit duration (``3h``, ``-330m``), or None."""
-        return format_duration(self.window_offset_ns) if self.window_offset_ns else None
+        ns = self.window_offset_ns
+        return format_duration(ns) if ns else None
 
     def window_start_ns(self, t_ns: int) -> int:
         """The start of the window holding ``t_ns`` (needs ``every``)."""
@@ -345,7 +346,7 @@ def format_duration(ns: int) -> str:
         return "0s"
     sign, mag = ("-" if ns < 0 else ""), abs(ns)
     for unit in ("w", "d", "h", "m", "s"):
-        size = _DURATION_SECONDS[unit] * NS
+        size = duration_ns(f"1{unit}")
         if mag % size == 0:
             return f"{sign}{mag // size}{unit}"
     raise InvalidQuery(f"{ns} ns is not a whole number of seconds")
@@ -370,8 +371,7 @@ def _to_ns_delta(delta: timedelta) -> int:
 
 
 def _to_ns(dt: datetime) -> int:
-    delta = dt.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta // timedelta(microseconds=1)) * 1000
+    return _to_ns_delta(dt - _EPOCH)
 
 
 def _check_tag_value(tag: str, value: Any) -> str:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from .. import catalog
-from ..frames import ROW, TIME, Chunk, empty_rejects, make_rejects
-from .detect import DetectedFormat
+from ..frames import FIELD_DTYPES, ROW, TIME, Chunk, empty_rejects, make_rejects
+from .detect import DetectedFormat, suggest
 from .timezone import (
     DUPLICATE_AMBIGUOUS_REASON,
     NON_EXISTENT_REASON,
@@ -35,11 +35,6 @@ from .timezone import (
     localize,
     to_utc_ns,
 )
-
-_POLARS_TYPES: dict[str, pl.DataType] = {
-    "float": pl.Float64(), "integer": pl.Int64(), "boolean": pl.Boolean(), "string": pl.Utf8(),
-}
-
 
 # --- small vectorized helpers ------------------------------------------------------------
 
@@ -119,7 +114,7 @@ def coerce_numbers(s: pl.Series) -> Numbers:
 
 
 def cast_field(values: pl.Series, ftype: str) -> pl.Series:
-    return values.cast(_POLARS_TYPES[ftype], strict=False)
+    return values.cast(FIELD_DTYPES[ftype], strict=False)
 
 
 class Rejector:
@@ -163,7 +158,7 @@ def empty_frame(measurement: str, tags: Iterable[str], fields: Iterable[str]) ->
     spec = catalog.measurement(measurement)
     schema: dict[str, pl.DataType] = {ROW: pl.UInt64(), TIME: pl.Int64()}
     schema.update({t: pl.Utf8() for t in tags})
-    schema.update({f: _POLARS_TYPES[spec.field(f).type] for f in fields})
+    schema.update({f: FIELD_DTYPES[spec.field(f).type] for f in fields})
     return pl.DataFrame(schema=schema)
 
 
@@ -368,8 +363,7 @@ def _unresolved(src: pl.Series, resolved: pl.Series) -> pl.Series:
     missing = resolved.is_null()
     if not missing.any():
         return missing
-    given = (as_text(src).str.strip_chars().str.len_chars() > 0).fill_null(False)
-    return given & missing
+    return as_text(src).is_not_null() & missing  # as_text: trimmed, blank -> null
 
 
 def _unmapped(tag: str) -> str:
@@ -466,15 +460,13 @@ class LongAdapter(Adapter):
             applies = meas_s.is_in([m.name for m in catalog.MEASUREMENTS.values()
                                     if tag in m.tags]).fill_null(False)
             rej.reject(applies & _unresolved(src, res), column, src, _unmapped(tag))
-        if "line" not in resolved and {"from_region", "to_region"} <= set(resolved):
-            resolved["line"] = pl.select(
-                pl.concat_str([resolved["from_region"], pl.lit("_"), resolved["to_region"]])
-            ).to_series().alias("line")
-        elif "line" in resolved and {"from_region", "to_region"} <= set(resolved):
+        if {"from_region", "to_region"} <= set(resolved):  # line from its ends when not given
             derived = pl.select(
                 pl.concat_str([resolved["from_region"], pl.lit("_"), resolved["to_region"]])
-            ).to_series()
-            resolved["line"] = pl.select(pl.coalesce(resolved["line"], derived)).to_series()
+            ).to_series().alias("line")
+            given = resolved.get("line")
+            resolved["line"] = derived if given is None else pl.select(
+                pl.coalesce(given, derived)).to_series()
         for spec in catalog.MEASUREMENTS.values():
             mine = (meas_s == spec.name).fill_null(False)
             for tag in spec.required_tags:
@@ -582,8 +574,6 @@ def _booleans(s: pl.Series) -> pl.Series:
 
 
 def _suggest(name: str, candidates: list[str]) -> str | None:
-    from .detect import suggest
-
     return suggest(catalog.fold(name).replace(" ", "_"), candidates)
 
 

@@ -164,8 +164,7 @@ def _s3_status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        code = str(response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return 404
         return int(status) if status else None
     return None
@@ -229,17 +228,17 @@ def translate_arrow(exc: BaseException, url: str, what: str = "cannot read") -> 
         return exc
     text = str(exc)
     if is_s3(url) and any(m in text for m in _TRANSIENT_MARKERS):
-        return ServerUnavailable(f"{url}: S3 unavailable: {_first_line(text)}")
+        return ServerUnavailable(f"{url}: S3 unavailable: {first_line(text)}")
     if isinstance(exc, FileNotFoundError) or "Path does not exist" in text or (
         "NoSuchKey" in text or "NOT_FOUND" in text
     ):
         return SourceError("no such file or object", path=url)
     if isinstance(exc, OSError) and exc.strerror:
         return SourceError(f"{what}: {exc.strerror}", path=url)
-    return SourceError(f"{what}: {_first_line(text)}", path=url)
+    return SourceError(f"{what}: {first_line(text)}", path=url)
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "unknown error"
 
 

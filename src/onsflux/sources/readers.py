@@ -38,7 +38,7 @@ from ..frames import ROW, Chunk, ObjectRef, empty_rejects, make_rejects
 from ..settings import Settings
 from .adapters import make_adapter
 from .detect import detect_format
-from .objects import open_random_access, open_stream, read_head, translate_arrow
+from .objects import first_line, open_random_access, open_stream, read_head, translate_arrow
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 HEAD_BYTES = 1 << 20
@@ -113,7 +113,7 @@ class ParquetReader(RawReader):
         except (OSError, pa.ArrowException) as exc:
             raise SourceError(
                 f"not a readable Parquet file (truncated or not Parquet: {size} bytes): "
-                f"{str(exc).strip().splitlines()[0]}", path=url,
+                f"{first_line(str(exc))}", path=url,
             ) from exc
         self.columns = list(self._pf.schema_arrow.names)
         self.num_rows = self._pf.metadata.num_rows
@@ -225,6 +225,12 @@ class CsvReader(RawReader):
                                             f"{row.actual_columns}: {row.text}"))
             return "skip"
 
+        def skipped_so_far() -> tuple[list[int], dict[int, str]]:
+            """Sorted data-row numbers of the rows skipped so far, and their texts."""
+            with lock:
+                rows = [(num - 1 if num else 0, t) for num, t in skipped]
+            return sorted(r for r, _ in rows), dict(rows)
+
         # rename duplicate/empty header names so pyarrow accepts them (detection has
         # already rejected real duplicates; this only covers ignored trailing columns)
         names = [c if c else f"__empty_{i}" for i, c in enumerate(d.columns)]
@@ -250,9 +256,7 @@ class CsvReader(RawReader):
         emitted = 0  # how many skipped rows were already attached as rejects
         try:
             for table in rebatch(_iter_reader(reader), n):
-                with lock:
-                    snapshot = sorted((num - 1 if num else 0) for num, _ in skipped)
-                    texts = {(num - 1 if num else 0): t for num, t in skipped}
+                snapshot, texts = skipped_so_far()
                 df = _to_polars(table)
                 g = np.arange(kept, kept + df.height, dtype=np.int64)
                 rows = _kept_rows(g, snapshot)
@@ -264,9 +268,7 @@ class CsvReader(RawReader):
                     df.insert_column(0, pl.Series(ROW, rows.astype(np.uint64))),
                     self._malformed(pending, texts),
                 )
-            with lock:
-                snapshot = sorted((num - 1 if num else 0) for num, _ in skipped)
-                texts = {(num - 1 if num else 0): t for num, t in skipped}
+            snapshot, texts = skipped_so_far()
             rest = snapshot[emitted:]
             if rest:
                 empty = pl.DataFrame(schema={ROW: pl.UInt64, **{c: pl.Utf8 for c in include}})

@@ -36,14 +36,6 @@ from ..aws import translate_botocore
 from ..exceptions import SchemaError, ServerUnavailable
 from ..settings import Settings
 
-#: Timestream scalar types the migration understands
-SCALAR_TYPES = ("TIMESTAMP", "BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN")
-
-_POLARS_TYPES: dict[str, pl.DataType] = {
-    "BIGINT": pl.Int64(), "INTEGER": pl.Int64(), "DOUBLE": pl.Float64(),
-    "BOOLEAN": pl.Boolean(), "VARCHAR": pl.Utf8(), "TIMESTAMP": pl.Int64(),
-}
-
 
 def column_types(column_info: list[dict[str, Any]]) -> dict[str, str]:
     """``ColumnInfo`` (API response or UNLOAD ``*_metadata.json``) → ``{name: SCALAR}``."""

@@ -155,10 +155,10 @@ def to_utc_ns(values: pl.Series) -> tuple[pl.Series, list[str]]:
         notes.append(f"integer epoch timestamps read as {unit} (guessed from magnitude)")
         if unit == "ns":
             out = numeric.cast(pl.Int64)
+        elif dtype.is_integer():  # exact integer arithmetic, no float round trip
+            out = numeric * _UNIT_NS[unit]
         else:
-            out = (numeric.cast(pl.Float64) * _UNIT_NS[unit]).round(0).cast(pl.Int64)
-            if dtype.is_integer():
-                out = numeric.cast(pl.Int64) * _UNIT_NS[unit]
+            out = (numeric * _UNIT_NS[unit]).round(0).cast(pl.Int64)
         return out.alias(name), notes
 
     text = _normalize_text(values.cast(pl.Utf8, strict=False))

@@ -56,6 +56,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..exceptions import SchemaError, SourceError
+from ..frames import ROW
 from ..settings import Settings
 from .objects import (
     filesystem,
@@ -67,8 +68,6 @@ from .objects import (
     translate_arrow,
 )
 from .timestream import cast_text, column_types
-
-ROW = "_row"
 
 
 @dataclass(frozen=True)
@@ -337,12 +336,10 @@ def _arrow_to_ts(frame: pl.DataFrame, types: dict[str, str]) -> pl.DataFrame:
         s = frame.get_column(c)
         want = types.get(c)
         if isinstance(s.dtype, pl.Datetime):
-            unit_ns = {"ns": 1, "us": 1_000, "ms": 1_000_000}[s.dtype.time_unit or "ns"]
-            s = (s.dt.epoch(s.dtype.time_unit or "ns") * unit_ns).alias(c) if unit_ns != 1 \
-                else s.dt.epoch("ns")
+            s = s.dt.epoch("ns")  # any time unit: exact Int64 ns
         elif s.dtype == pl.Utf8 and want and want != "VARCHAR":
             s = cast_text(s, want)
-        elif want in ("BIGINT",) and s.dtype != pl.Int64:
+        elif want in ("BIGINT", "INTEGER") and s.dtype != pl.Int64:
             s = s.cast(pl.Int64, strict=True)
         elif want == "DOUBLE" and s.dtype != pl.Float64:
             s = s.cast(pl.Float64, strict=True)

@@ -120,6 +120,14 @@ class DynamoStateStore:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """Put/delete requests 25 at a time, until DynamoDB has processed every one."""
+        for i in range(0, len(requests), 25):
+            batch: dict[str, Any] = {self.table: requests[i:i + 25]}
+            while batch:  # DynamoDB may hand back what it did not write this time
+                out = self._ddb.batch_write_item(RequestItems=batch)
+                batch = out.get("UnprocessedItems") or {}
+
     @staticmethod
     def _record(item: dict[str, Any]) -> ObjectRecord:
         values = {k: item.get(k) for k in _FIELDS}
@@ -158,11 +166,8 @@ class DynamoStateStore:
                 f"{self.lease_seconds:.0f} s); retry later"
             ) from exc
         old = self._query_all(f"obj#{key}", "rej#")
-        for i in range(0, len(old), 25):
-            self._ddb.batch_write_item(RequestItems={self.table: [
-                {"DeleteRequest": {"Key": self._item({"pk": r["pk"], "sk": r["sk"]})}}
-                for r in old[i:i + 25]
-            ]})
+        self._batch_write([{"DeleteRequest": {"Key": self._item({"pk": r["pk"], "sk": r["sk"]})}}
+                           for r in old])
         record = self.get(key)
         assert record is not None
         return record
@@ -203,15 +208,10 @@ class DynamoStateStore:
     def add_rejects(self, key: str, rejects: pl.DataFrame) -> None:
         if rejects.height == 0:
             return
-        items = [
+        self._batch_write([
             {"PutRequest": {"Item": self._item({"pk": f"obj#{key}", "sk": f"rej#{i:010d}", **r})}}
             for i, r in enumerate(rejects.select(list(REJECT_SCHEMA)).iter_rows(named=True))
-        ]
-        for i in range(0, len(items), 25):
-            batch: dict[str, Any] = {self.table: items[i:i + 25]}
-            while batch:  # DynamoDB may hand back what it did not write this time
-                out = self._ddb.batch_write_item(RequestItems=batch)
-                batch = out.get("UnprocessedItems") or {}
+        ])
 
     def rejects(self, key: str | None = None, limit: int | None = None) -> pl.DataFrame:
         keys = [r.key for r in self.objects()] if key is None else [key]

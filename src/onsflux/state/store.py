@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from ..exceptions import ConfigError
+from ..frames import REJECT_SCHEMA
 from ..settings import Settings
 
 # object status values
@@ -250,8 +251,6 @@ class SqliteStateStore(SqliteFile):
             sql += f" LIMIT {int(limit)}"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        from ..frames import REJECT_SCHEMA
-
         return pl.DataFrame(rows, schema=REJECT_SCHEMA, orient="row")
 
     def objects(self) -> list[ObjectRecord]:
