@@ -330,7 +330,7 @@ def test_every_rendered_influxql_of_the_matrix_runs(executor: Executor) -> None:
 
     ran = 0
     for spec in render_matrix():
-        executor._get_query(render(spec, "influxql").text, spec.bucket)
+        executor.client.query(render(spec, "influxql").text, db=spec.bucket, method="GET")
         ran += 1
     assert ran > 100
 
@@ -414,6 +414,6 @@ def test_get_does_not_protect_on_1_6_7(executor: Executor) -> None:
     """Pinned finding: 1.6.7 *executes* writes sent as GET /query (it only warns
     "deprecated use of ... in a read only context"), so ``check_influxql`` is the guard."""
     executor.client.query('CREATE DATABASE "onsflux_guard_probe"')
-    executor._get_query('DROP DATABASE "onsflux_guard_probe"', None)
+    executor.client.query('DROP DATABASE "onsflux_guard_probe"', method="GET")
     names = {r.tags.get("name", "") for r in executor.run_influxql("SHOW DATABASES").rows}
     assert "onsflux_guard_probe" not in names

@@ -88,7 +88,7 @@ class _Executor:
     def __init__(self, rows: list[Row]) -> None:
         self.rows = rows
 
-    def run(self, spec: Any) -> QueryResult:
+    def run(self, spec: Any, **options: Any) -> QueryResult:
         return QueryResult(list(self.rows), False, "influxdb", "influxql", "SELECT ...")
 
 

@@ -217,9 +217,7 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
     rows, unit = postprocess(parsed, result.rows)
     conf, parts = confidence(parsed, result, coverage)
     what, period = _what(parsed, lang, names), _period(parsed, lang)
-    # the executor's DST note on day windows: the parser already said it in the question's words
-    note = parsed.spec.window_note if parsed.spec is not None else None
-    warnings = list(parsed.warnings) + [w for w in result.warnings if w != note]
+    warnings = list(parsed.warnings) + list(result.warnings)
     if not rows:
         text = (f"Não encontrei dados para {what} ({period})." if lang == "pt"
                 else f"I found no data for {what} ({period}).")

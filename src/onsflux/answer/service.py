@@ -96,7 +96,8 @@ class AnswerService:
         result: QueryResult | None = None
         sources: list[Source] = []
         if parsed.status == "ok" and parsed.spec is not None:
-            result = self.executor.run(parsed.spec)
+            # the parser already words the spec's daylight-saving note in the question's language
+            result = self.executor.run(parsed.spec, window_note=False)
             if not result.rows:
                 result = sin_from_subsystems(self.executor, parsed.spec) or result
             sources, coverage = object_sources(self.store, parsed.spec)
@@ -193,7 +194,7 @@ def sin_from_subsystems(executor: Executor, spec: QuerySpec) -> QueryResult | No
                               fill="none")
     except OnsfluxError:
         return None
-    result = executor.run(hourly)
+    result = executor.run(hourly, window_note=False)
     rows = [r for r in result.rows if r.value is not None]
     if not rows:
         return None

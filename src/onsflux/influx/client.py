@@ -595,21 +595,28 @@ class InfluxClient:
     # ------------------------------------------------------------------ query
 
     def query(
-        self, q: str, *, db: str | None = None, params: Mapping[str, str] | None = None
+        self, q: str, *, db: str | None = None, params: Mapping[str, str] | None = None,
+        method: Literal["GET", "POST"] = "POST",
     ) -> list[dict[str, Any]]:
         """Run InfluxQL through ``/query`` (``epoch=ns``) and return its ``results``.
 
         Times come back as integer nanoseconds. Raises ``QueryError`` when the server
-        refuses the query or any statement's result carries an ``error``.
+        refuses the query or any statement's result carries an ``error``. ``GET`` is the
+        read verb the query engine uses for SELECT/SHOW (POST is for statements that
+        change things: databases, retention policies, deletes).
         """
         form = {"q": q}
         if db is not None:
             form["db"] = db
         query_params = {"epoch": "ns", **(params or {})}
         what = f"query {self._brief(q, 120)!r}"
-        response, _ = self._request(
-            "POST", "/query", what=what, params=query_params, data=form
-        )
+        if method == "GET":
+            response, _ = self._request("GET", "/query", what=what,
+                                        params={**query_params, **form})
+        else:
+            response, _ = self._request(
+                "POST", "/query", what=what, params=query_params, data=form
+            )
         text = response.text
         try:
             doc = response.json() if text.strip() else {}
@@ -637,6 +644,23 @@ class InfluxClient:
                     body=self._scrub(text),
                 )
         return list(results)
+
+    def query_flux(self, flux: str, *, what: str = "flux query") -> str:
+        """Run Flux through ``/api/v2/query`` (2.x) and return the annotated CSV."""
+        body = {"query": flux, "type": "flux",
+                "dialect": {"header": True, "delimiter": ",",
+                            "annotations": ["datatype", "group", "default"]}}
+        response, _ = self._request(
+            "POST", "/api/v2/query", what=what,
+            params={"org": self.settings.influxdb_org}, json_body=body,
+            headers={"Accept": "application/csv", "Content-Type": "application/json"},
+        )
+        if response.status_code >= 400:
+            raise QueryError(
+                f"{what}: HTTP {response.status_code}: {self._brief(response.text)}",
+                status=response.status_code, body=self._scrub(response.text),
+            )
+        return response.text
 
     def query_points(self, q: str, db: str | None = None) -> list[dict[str, Any]]:
         """``query`` flattened: one dict per row, ``{time, <tags>..., <columns>...}``."""

@@ -143,8 +143,13 @@ class Executor:
 
     # ------------------------------------------------------------------ front door
 
-    def run(self, spec: QuerySpec, *, dialect: Dialect = "auto") -> QueryResult:
-        """Answer ``spec`` from InfluxDB, or from the fallback when InfluxDB is down."""
+    def run(self, spec: QuerySpec, *, dialect: Dialect = "auto",
+            window_note: bool = True) -> QueryResult:
+        """Answer ``spec`` from InfluxDB, or from the fallback when InfluxDB is down.
+
+        ``window_note=False``: the caller words the spec's daylight-saving note itself
+        (the answer service does, in the question's language).
+        """
         started = time.perf_counter()
         try:
             if dialect == "auto":
@@ -156,9 +161,8 @@ class Executor:
             result = self.fallback.run(spec)
             result.warnings.append(f"InfluxDB unavailable ({exc.kind}: {exc}); answered from "
                                    "the Parquet files")
-        note = spec.window_note
-        if note and note not in result.warnings:
-            result.warnings.append(note)
+        if window_note and spec.window_note and spec.window_note not in result.warnings:
+            result.warnings.append(spec.window_note)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
 
@@ -167,7 +171,7 @@ class Executor:
         """Raw InfluxQL: SELECT/SHOW only (``guard.check_influxql``), at most ``limit`` rows."""
         check_influxql(text)
         started = time.perf_counter()
-        rows, truncated = bound(influxql_rows(self._get_query(text, db), None), limit)
+        rows, truncated = bound(influxql_rows(self.client.query(text, db=db, method="GET"), None), limit)
         return QueryResult(rows, truncated, "influxdb", "influxql", text,
                            (time.perf_counter() - started) * 1000)
 
@@ -176,7 +180,7 @@ class Executor:
     def _run_influxql(self, spec: QuerySpec) -> QueryResult:
         rendered = render(spec, "influxql")
         try:
-            results = self._get_query(rendered.text, spec.bucket)
+            results = self.client.query(rendered.text, db=spec.bucket, method="GET")
         except QueryError as exc:
             if "database not found" not in str(exc):
                 raise
@@ -186,40 +190,8 @@ class Executor:
         rows, truncated = bound(influxql_rows(results, spec), spec.limit)
         return QueryResult(rows, truncated, "influxdb", "influxql", rendered.text)
 
-    def _get_query(self, text: str, db: str | None) -> list[dict[str, Any]]:
-        params = {"q": text, "epoch": "ns"}
-        if db is not None:
-            params["db"] = db
-        what = f"query {text[:120]!r}"
-        response, _ = self.client._request("GET", "/query", what=what, params=params)
-        try:
-            doc = response.json() if response.text.strip() else {}
-        except ValueError:
-            doc = None
-        if response.status_code >= 400 or not isinstance(doc, dict) or doc.get("error"):
-            detail = doc.get("error") if isinstance(doc, dict) else response.text[:400]
-            raise QueryError(f"{what}: HTTP {response.status_code}: {detail}",
-                             status=response.status_code, body=response.text[:2000])
-        results = list(doc.get("results") or [])
-        for r in results:
-            if isinstance(r, dict) and r.get("error"):
-                raise QueryError(f"{what}: {r['error']}", status=response.status_code,
-                                 body=response.text[:2000])
-        return results
-
     def _run_flux(self, spec: QuerySpec) -> QueryResult:
         rendered = render(spec, "flux")
-        body = {"query": rendered.text, "type": "flux",
-                "dialect": {"header": True, "delimiter": ",",
-                            "annotations": ["datatype", "group", "default"]}}
-        what = f"flux query on {spec.bucket!r}"
-        response, _ = self.client._request(
-            "POST", "/api/v2/query", what=what,
-            params={"org": self.settings.influxdb_org}, json_body=body,
-            headers={"Accept": "application/csv", "Content-Type": "application/json"},
-        )
-        if response.status_code >= 400:
-            raise QueryError(f"{what}: HTTP {response.status_code}: {response.text[:400]}",
-                             status=response.status_code, body=response.text[:2000])
-        rows, truncated = bound(flux_rows(response.text), spec.limit)
+        csv = self.client.query_flux(rendered.text, what=f"flux query on {spec.bucket!r}")
+        rows, truncated = bound(flux_rows(csv), spec.limit)
         return QueryResult(rows, truncated, "influxdb", "flux", rendered.text)
