@@ -56,5 +56,22 @@ def test_points_the_server_dropped_are_counted_and_recorded(tmp_path: Path) -> N
     assert (done.points, done.rejected) == (n - 3, 3)
     got = pl.concat(rejects.frames)
     assert got.height == 3
+    # 10 rows carry "units" but the server says 3: which 3 is unknown, and said so
     assert set(got["column"]) == {"units"} and got["row"].null_count() == 3
     assert all("type conflict" in r for r in got["reason"])
+
+
+def test_dropped_points_are_named_by_row_when_the_count_matches(tmp_path: Path) -> None:
+    n = 10
+    frame = pl.DataFrame({"region": ["north"] * n, "time": [T0 + i for i in range(n)],
+                          "power_mw": [float(i) for i in range(n)], "units": list(range(n))})
+    write_unload(tmp_path / "e", "generation_data", frame, TYPES)
+    settings = Settings().with_overrides(state_dir=tmp_path / "state")
+    with Migration(settings, str(tmp_path / "e")) as mig:
+        mig.save(mig.plan())
+        (p,) = mig.partitions()
+        rejects = Rejects()
+        done = run_partition(mig, PartialWrites(dropped=n), p,  # type: ignore[arg-type]
+                             rejects_store=rejects)
+    assert (done.points, done.rejected) == (0, n)
+    assert sorted(pl.concat(rejects.frames)["row"].to_list()) == list(range(1, n + 1))

@@ -22,14 +22,14 @@ from typing import Any, TypeVar
 import polars as pl
 
 from .. import catalog
-from ..exceptions import ObjectBusy, OnsfluxError, TerminalError, TransientError, WriteRejected
-from ..frames import ROW, TIME, ObjectRef, empty_rejects, make_rejects
+from ..exceptions import ObjectBusy, OnsfluxError, TerminalError, TransientError
+from ..frames import ROW, TIME, ObjectRef, empty_rejects
 from ..influx import InfluxClient, WriteOutcome
 from ..influx.client import quote_ident
-from ..influx.errors import parse_write_errors
 from ..settings import Settings
 from ..sources import list_objects, read_object
 from ..state.store import FAILED, OK, ObjectRecord, StateStore
+from .dropped import server_rejects, write_batch
 from .encode import batches, encode_lines
 from .validate import Validator
 
@@ -253,8 +253,8 @@ class Ingestor:
             for p in done:
                 outcome = p.future.result()  # raises the transport's error
                 p.settled = True
-                dropped = self._server_rejects(ref.key, p, outcome)
-                if dropped is not None and dropped.height:
+                dropped = server_rejects(ref.key, p.frame, p.lines, outcome)
+                if dropped.height:
                     rejects.append(dropped)
                     self._uncount(expect[p.measurement], p.frame, dropped)
                 written_points += outcome.written  # the server's own count of what it kept
@@ -299,7 +299,9 @@ class Ingestor:
                     for start, stop, body in _timed_iter(batches(
                         lines, self.settings.batch_lines, self.settings.batch_bytes
                     ), phases, "encode"):
-                        future = pool.submit(self._write, spec.bucket, body, stop - start)
+                        assert self.client is not None
+                        future = pool.submit(write_batch, self.client, spec.bucket, body,
+                                             stop - start)
                         pending.append(_Pending(
                             future, spec.name, frame.slice(start, stop - start),
                             lines.slice(start, stop - start), chunk_no,
@@ -340,23 +342,6 @@ class Ingestor:
         self.store.finish(record)
 
     # ------------------------------------------------------------------ helpers
-    def _write(self, bucket: str, body: bytes, lines: int) -> WriteOutcome:
-        """Write one batch; a 400 that refused the whole batch becomes rejects, not a failure.
-
-        Data errors (type conflicts, parse errors, retention) belong to rows, so they are
-        reported per row and the object goes on; anything else (auth, 404, the server down
-        after retries) fails the object.
-        """
-        assert self.client is not None
-        try:
-            return self.client.write(bucket, body, lines=lines)
-        except WriteRejected as exc:
-            errors = parse_write_errors(exc.body) if exc.status in (400, 422) else []
-            if not errors:
-                raise
-            return WriteOutcome(status=exc.status or 400, errors=errors, lines=lines,
-                                refused=True)
-
     def _ensure_bucket(self, bucket: str) -> None:
         if bucket not in self._ensured:
             assert self.client is not None
@@ -389,34 +374,6 @@ class Ingestor:
                 [(-pl.col(f).is_not_null().sum().cast(pl.Int64)).alias(f) for f in fields]
             )
             e.counts.append(neg)
-
-    def _server_rejects(self, key: str, p: _Pending, outcome: WriteOutcome) -> pl.DataFrame | None:
-        """Turn a partial write into rejects naming the rows the server dropped."""
-        if not outcome.errors:
-            return None
-        if outcome.refused:
-            reason = "server refused the whole batch: " + "; ".join(
-                e.summary() for e in outcome.errors)
-            return make_rejects(key, p.frame[ROW], "*", None, reason)
-        parts: list[pl.DataFrame] = []
-        for err in outcome.errors:
-            reason = f"server dropped the point: {err.summary()}"
-            rows: pl.Series | None = None
-            if err.kind == "field_type_conflict" and err.field and err.field in p.frame.columns:
-                rows = p.frame.filter(pl.col(err.field).is_not_null())[ROW]
-            elif err.kind == "beyond_retention" and err.dropped:
-                rows = p.frame.sort(TIME).head(err.dropped)[ROW]
-            elif err.kind == "unable_to_parse" and err.line:
-                mask = p.lines == err.line
-                rows = p.frame.filter(mask)[ROW]
-            if rows is None or rows.len() == 0:
-                first, last = p.frame[ROW].min(), p.frame[ROW].max()
-                reason += f" (somewhere in rows {first!s}-{last!s}; the server did not say which)"
-                parts.append(make_rejects(key, pl.Series([None], dtype=pl.UInt64), "*", None,
-                                          reason))
-                continue
-            parts.append(make_rejects(key, rows, err.field or "*", None, reason))
-        return pl.concat(parts) if parts else None
 
     def _verify(self, expect: dict[str, _Expect]) -> tuple[str, list[str]]:
         """Read back what the server holds for this object and compare with what was written.

@@ -35,8 +35,8 @@ from typing import Any
 import polars as pl
 
 from ..exceptions import OnsfluxError, TransientError
-from ..frames import empty_rejects, make_rejects
 from ..influx import InfluxClient, WriteOutcome
+from ..ingest.dropped import server_rejects, write_batch
 from ..ingest.encode import batches, encode_lines
 from ..settings import Settings
 from .aggregates import SourceAggregator, dumps
@@ -90,7 +90,8 @@ class _InFlight:
     """The write batches of one chunk, settled together and in chunk order."""
 
     chunk_no: int
-    futures: list[Future[list[WriteOutcome]]]
+    #: one per segment of ``batch_lines`` lines: its writes, its rows and its lines
+    segments: list[tuple[Future[list[tuple[int, int, WriteOutcome]]], pl.DataFrame, pl.Series]]
     points: int
     label: str
     tmin: int
@@ -98,21 +99,12 @@ class _InFlight:
 
 
 def _write_segment(client: InfluxClient, bucket: str, lines: pl.Series, max_lines: int,
-                   max_bytes: int) -> list[WriteOutcome]:
+                   max_bytes: int) -> list[tuple[int, int, WriteOutcome]]:
     """Write ``lines`` (at most ``max_lines`` of them) in bodies of at most ``max_bytes``;
-    runs on a writer thread, so the bodies are also built there (polars releases the GIL)."""
-    return [client.write(bucket, body, lines=stop - start)
+    runs on a writer thread, so the bodies are also built there (polars releases the GIL).
+    Returns each body's ``[start, stop)`` within the segment and its outcome."""
+    return [(start, stop, write_batch(client, bucket, body, stop - start))
             for start, stop, body in batches(lines, max_lines, max_bytes)]
-
-
-def _server_rejects(label: str, outcome: WriteOutcome) -> pl.DataFrame:
-    """One reject per point the server says it dropped. The row is unknown here (the
-    batch's frame is not kept), so it is left empty; the column is the conflicting field
-    when the server names it, the value the unparseable line when it gives one."""
-    parts = [make_rejects(label, [None] * e.dropped, e.field or "*",  # type: ignore[list-item]
-                          [e.line] * e.dropped, f"server dropped the point: {e.summary()}")
-             for e in outcome.errors if e.dropped]
-    return pl.concat(parts) if parts else empty_rejects()
 
 
 def _lines_checksum(lines: pl.Series) -> int:
@@ -152,13 +144,15 @@ def run_partition(
 
     def settle(item: _InFlight) -> None:
         dropped = 0
-        for fut in item.futures:
-            for outcome in fut.result():
-                if outcome.dropped:
-                    dropped += outcome.dropped
-                    if rejects_store is not None:
-                        rejects_store.add_rejects(reject_key,
-                                                  _server_rejects(item.label, outcome))
+        for fut, rows, lines in item.segments:
+            for start, stop, outcome in fut.result():
+                if not outcome.errors:
+                    continue
+                dropped += outcome.lines - outcome.written
+                if rejects_store is not None:
+                    rejects_store.add_rejects(reject_key, server_rejects(
+                        item.label, rows.slice(start, stop - start),
+                        lines.slice(start, stop - start), outcome))
         p.points += item.points - dropped
         p.rejected += dropped
         p.written_min_ns = item.tmin if p.written_min_ns is None else min(p.written_min_ns,
@@ -192,11 +186,13 @@ def run_partition(
                     else:
                         while inflight and inflight[0].chunk_no < chunk_no - 1:
                             settle(inflight.popleft())
-                        futures = [pool.submit(_write_segment, client, p.bucket,
-                                               lines.slice(a, step), step, settings.batch_bytes)
-                                   for a in range(0, lines.len(), step)]
+                        segments = [(pool.submit(_write_segment, client, p.bucket,
+                                                 lines.slice(a, step), step,
+                                                 settings.batch_bytes),
+                                     frame.slice(a, step), lines.slice(a, step))
+                                    for a in range(0, lines.len(), step)]
                         times = frame.get_column("time")
-                        inflight.append(_InFlight(chunk_no, futures, mapped.points, chunk.label,
+                        inflight.append(_InFlight(chunk_no, segments, mapped.points, chunk.label,
                                                   int(times.min()), int(times.max())))  # type: ignore[arg-type]
                     # while the writers work
                     p.field_values += int(frame.select(
@@ -209,7 +205,7 @@ def run_partition(
                     settle(inflight.popleft())
             except BaseException:
                 for item in inflight:
-                    for fut in item.futures:
+                    for fut, _, _ in item.segments:
                         fut.cancel()
                 raise
         p.status = DONE
