@@ -14,9 +14,12 @@ loop; every stage that drops a row adds one reject row saying why.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 ROW = "_row"
 TIME = "time"
@@ -36,6 +39,14 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
     "value": pl.Utf8(),
     "reason": pl.Utf8(),
 }
+
+
+def rfc3339(ns: int, *, seconds: bool = False) -> str:
+    """UTC nanoseconds → RFC 3339, exactly (integer arithmetic, no float): the fraction is
+    shown only when there is one; ``seconds=True`` cuts it (floor) for labels and ids."""
+    secs, frac = divmod(int(ns), 1_000_000_000)
+    stamp = (_EPOCH + dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{frac:09d}Z" if frac and not seconds else f"{stamp}Z"
 
 
 def empty_rejects() -> pl.DataFrame:

@@ -469,7 +469,7 @@ def test_delete_range_v2_body() -> None:
     assert req.url.path == "/api/v2/delete"
     assert dict(req.url.params) == {"org": "ons-energy", "bucket": "b"}
     assert json.loads(req.content) == {
-        "start": "2022-01-01T00:00:00.000000000Z",
+        "start": "2022-01-01T00:00:00Z",
         "stop": "2022-01-01T23:59:59.999999999Z",
         "predicate": '_measurement="generation_data" AND plant="it\\"aipu"',
     }

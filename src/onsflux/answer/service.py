@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..exceptions import OnsfluxError
+from ..frames import rfc3339
 from ..query import Executor, QuerySpec, render
-from ..query.render import rfc3339
 from ..query.result import QueryResult, Row
 from ..state.store import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Literal
 
 import httpx
@@ -52,6 +52,7 @@ from ..exceptions import (
     ServerUnavailable,
     WriteRejected,
 )
+from ..frames import rfc3339
 from ..settings import Settings, duration_seconds
 from .errors import WriteError, parse_write_response, summarize
 
@@ -263,12 +264,6 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
 def _short(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _rfc3339_ns(ns: int) -> str:
-    seconds, frac = divmod(ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{frac:09d}Z"
 
 
 def _kind_of(version: str, build: str) -> ServerKind | None:
@@ -830,8 +825,8 @@ class InfluxClient:
             + [f"{k}={dq(v)}" for k, v in (tags or {}).items()]
         )
         body = {  # the v2 delete range is inclusive on both ends
-            "start": _rfc3339_ns(start_ns),
-            "stop": _rfc3339_ns(stop_ns - 1),
+            "start": rfc3339(start_ns),
+            "stop": rfc3339(stop_ns - 1),
             "predicate": predicate,
         }
         what = f"delete {measurement!r} from {bucket!r}"

@@ -11,7 +11,6 @@ bounded number of batches in flight, so memory stays bounded by the chunk size.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +22,7 @@ import polars as pl
 
 from .. import catalog
 from ..exceptions import ObjectBusy, OnsfluxError, TerminalError, TransientError
-from ..frames import ROW, TIME, ObjectRef, empty_rejects
+from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
 from ..influx import InfluxClient, WriteOutcome
 from ..influx.client import quote_ident
 from ..settings import Settings
@@ -110,14 +109,6 @@ Progress = Callable[[str, dict[str, Any]], None]
 
 def _no_progress(event: str, payload: dict[str, Any]) -> None:
     return None
-
-
-def _iso(ns: int | None) -> str | None:
-    """UTC time to the second (truncated), for the summary."""
-    if ns is None:
-        return None
-    stamp = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=ns // 1_000_000_000)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @contextmanager
@@ -325,7 +316,8 @@ class Ingestor:
         tmins = [e.tmin for e in expect.values() if e.tmin is not None]
         tmaxs = [e.tmax for e in expect.values() if e.tmax is not None]
         tmin, tmax = (min(tmins), max(tmaxs)) if tmins else (None, None)
-        result.time_min, result.time_max = _iso(tmin), _iso(tmax)
+        result.time_min = None if tmin is None else rfc3339(tmin, seconds=True)
+        result.time_max = None if tmax is None else rfc3339(tmax, seconds=True)
         if dry_run:
             return
         assert record is not None

@@ -40,7 +40,6 @@ is a parsing accident (a whole line or file in a cell), not a plant name.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -48,7 +47,7 @@ import polars as pl
 from .. import catalog
 from ..catalog import FieldSpec, FieldType, MeasurementSpec
 from ..exceptions import SchemaError
-from ..frames import FIELD_DTYPES, REJECT_SCHEMA, ROW, TIME, Chunk, empty_rejects
+from ..frames import FIELD_DTYPES, REJECT_SCHEMA, ROW, TIME, Chunk, empty_rejects, rfc3339
 from .encode import CHAR_NAMES, FORBIDDEN, NO_TRAILING_BACKSLASH
 
 #: InfluxDB's representable time range (models.MinNanoTime / MaxNanoTime)
@@ -308,9 +307,9 @@ class Validator:
                 TIME,
                 iso,
                 pl.lit(
-                    f"outside the {window} retention window (before {_iso(self.min_time_ns)})"
+                    f"outside the {window} retention window (before {rfc3339(self.min_time_ns)})"
                     if self.retention_seconds > 0
-                    else f"before the earliest time InfluxDB can store ({_iso(MIN_TIME_NS)})"
+                    else f"before the earliest time InfluxDB can store ({rfc3339(MIN_TIME_NS)})"
                 ),
             )
         )
@@ -320,7 +319,7 @@ class Validator:
                 TIME,
                 iso,
                 pl.lit(
-                    f"in the future (after {_iso(self.max_time_ns)}, now + "
+                    f"in the future (after {rfc3339(self.max_time_ns)}, now + "
                     f"{self.future_tolerance_seconds}s tolerance)"
                 ),
             )
@@ -490,13 +489,6 @@ def _cast_expr(name: str, src: pl.DataType, ftype: FieldType) -> pl.Expr:
 def _float_to_int(num: pl.Expr) -> pl.Expr:
     ok = num.is_finite() & (num == num.round(0)) & (num.abs() < 2.0**63)
     return pl.when(ok).then(num.cast(pl.Int64, strict=False))
-
-
-def _iso(ns: int) -> str:
-    secs, rest = divmod(ns, 1_000_000_000)
-    stamp = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=secs)
-    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{rest:09d}Z" if rest else f"{text}Z"
 
 
 def _iso_expr(t: pl.Expr) -> pl.Expr:

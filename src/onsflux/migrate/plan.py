@@ -13,7 +13,6 @@ status, so re-planning is safe), and the other stages take the same object.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 import tomllib
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError
+from ..frames import rfc3339
 from ..settings import Settings
 from ..sources.unload import DEFAULT_CSV, CsvOptions
 from .mapping import Mapping, default_mapping, mapping_from_dict
@@ -87,8 +87,7 @@ def choose_window(hours: dict[int, int], target_rows: int) -> int:
 
 
 def iso(ns: int) -> str:
-    t = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=ns // 1000)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(ns, seconds=True)
 
 
 def partition_id(table: str, start_ns: int, window_ns: int) -> str:

@@ -35,8 +35,8 @@ import polars as pl
 
 from .. import catalog
 from ..exceptions import SourceError
+from ..frames import rfc3339
 from ..settings import Settings
-from .render import rfc3339
 from .result import QueryResult, Row, bound
 from .spec import QuerySpec
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from ..exceptions import InvalidQuery, UnsupportedError
+from ..frames import rfc3339
 from ..influx.client import quote_ident, quote_literal
-from .spec import NS, QuerySpec, format_duration
+from .spec import QuerySpec, format_duration
 
 DIALECTS: tuple[str, ...] = ("influxql", "flux", "sql", "timestream")
 
@@ -45,12 +45,6 @@ DIALECTS: tuple[str, ...] = ("influxql", "flux", "sql", "timestream")
 class Rendered:
     dialect: str
     text: str
-
-
-def rfc3339(ns: int) -> str:
-    seconds, frac = divmod(ns, NS)
-    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{frac:09d}Z".replace(".000000000Z", "Z")
 
 
 def _num(x: float) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .render import rfc3339
+from ..frames import rfc3339
 
 ServedFrom = Literal["influxdb", "s3_fallback"]
 
