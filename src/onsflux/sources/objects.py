@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -73,27 +73,51 @@ def list_objects(urls: Sequence[str], settings: Settings) -> list[ObjectRef]:
     """Every object the given paths/URLs name, in order, without duplicates."""
     refs: dict[str, ObjectRef] = {}
     for url in urls:
-        found = _list_s3(url, settings) if is_s3(url) else _list_local(url)
+        found = _list_s3(url, settings) if is_s3(url) else _list_local(url, settings)
         for ref in found:
             refs.setdefault(ref.url, ref)
     return list(refs.values())
 
 
-def _list_local(url: str) -> list[ObjectRef]:
+def walk(url: str, settings: Settings,
+         keep: Callable[[str], bool] = wanted) -> list[ObjectRef]:
+    """Files below a folder or objects below an S3 prefix whose name ``keep`` accepts,
+    hidden ones (a path part starting with ``.``) skipped, sorted; [] when none."""
+    out: list[ObjectRef] = []
+    if is_s3(url):
+        bucket, key = split_s3(url)
+        prefix = key.rstrip("/") + "/" if key else ""
+        try:
+            for page in s3_client(settings).get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                for obj in page.get("Contents", []):
+                    k = obj["Key"]
+                    if k.endswith("/") or any(p.startswith(".") for p in k[len(prefix):].split("/")):
+                        continue
+                    if keep(k.rsplit("/", 1)[-1]):
+                        out.append(_s3_ref(bucket, k, obj["Size"], obj["LastModified"],
+                                           obj.get("ETag")))
+        except Exception as exc:  # noqa: BLE001 - classified by _translate_boto
+            raise _translate_boto(exc, url) from exc
+        return sorted(out, key=lambda r: r.url)
     path = local_path(url)
     try:
-        if path.is_file():
-            return [_local_ref(path)]
-        if path.is_dir():
-            out = []
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if wanted(name):
-                        out.append(_local_ref(Path(root) / name))
-            return sorted(out, key=lambda r: r.url)
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            out.extend(_local_ref(Path(root) / name) for name in files
+                       if not name.startswith(".") and keep(name))
     except OSError as exc:
         raise SourceError(f"cannot list: {exc.strerror or exc}", path=str(path)) from exc
+    return sorted(out, key=lambda r: r.url)
+
+
+def _list_local(url: str, settings: Settings) -> list[ObjectRef]:
+    path = local_path(url)
+    if path.is_file():
+        return [_local_ref(path)]
+    if path.is_dir():
+        return walk(url, settings)
     raise SourceError("no such file or directory", path=str(path))
 
 
@@ -130,24 +154,7 @@ def _list_s3(url: str, settings: Settings) -> list[ObjectRef]:
         except Exception as exc:  # noqa: BLE001 - classified below
             if _s3_status(exc) not in (404, 403):
                 raise _translate_boto(exc, url) from exc
-        prefix = key + "/"
-    else:
-        prefix = key
-    out: list[ObjectRef] = []
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix
-        ):
-            for obj in page.get("Contents", []):
-                k = obj["Key"]
-                rel = k[len(prefix):]
-                if k.endswith("/") or any(p.startswith(".") for p in rel.split("/")):
-                    continue
-                if wanted(k.rsplit("/", 1)[-1]):
-                    out.append(_s3_ref(bucket, k, obj["Size"], obj["LastModified"],
-                                       obj.get("ETag")))
-    except Exception as exc:  # noqa: BLE001
-        raise _translate_boto(exc, url) from exc
+    out = walk(url, settings)
     if not out:
         raise SourceError("no such object, and no Parquet/CSV objects under that prefix",
                           path=url)

@@ -43,10 +43,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -63,9 +61,8 @@ from .objects import (
     is_s3,
     local_path,
     open_random_access,
-    s3_client,
-    split_s3,
     translate_arrow,
+    walk,
 )
 from .timestream import cast_text, column_types
 
@@ -114,34 +111,9 @@ class UnloadExport:
 
 def list_all(url: str, settings: Settings) -> list[tuple[str, int]]:
     """Every object/file below ``url`` (url, size), hidden ones skipped, sorted."""
-    out: list[tuple[str, int]] = []
-    if is_s3(url):
-        from .objects import _translate_boto
-
-        bucket, key = split_s3(url)
-        prefix = key.rstrip("/") + "/" if key else ""
-        try:
-            for page in s3_client(settings).get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix
-            ):
-                for obj in page.get("Contents", []):
-                    k = obj["Key"]
-                    if k.endswith("/") or any(p.startswith(".") for p in k[len(prefix):].split("/")):
-                        continue
-                    out.append((f"s3://{bucket}/{k}", int(obj["Size"])))
-        except Exception as exc:  # noqa: BLE001
-            raise _translate_boto(exc, url) from exc
-    else:
-        path = local_path(url)
-        if not path.exists():
-            raise SourceError("no such file or directory", path=str(path))
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if not name.startswith("."):
-                    p = Path(root) / name
-                    out.append((str(p.resolve()), p.stat().st_size))
-    return sorted(out)
+    if not is_s3(url) and not local_path(url).exists():
+        raise SourceError("no such file or directory", path=str(local_path(url)))
+    return [(r.url, r.size) for r in walk(url, settings, keep=lambda name: True)]
 
 
 def read_bytes(url: str, settings: Settings) -> bytes:
