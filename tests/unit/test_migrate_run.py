@@ -40,6 +40,9 @@ class Rejects:
     def add_rejects(self, key: str, rejects: pl.DataFrame) -> None:
         self.frames.append(rejects)
 
+    def clear_rejects(self, key: str) -> None:
+        self.frames.clear()
+
 
 def test_points_the_server_dropped_are_counted_and_recorded(tmp_path: Path) -> None:
     n = 10

@@ -112,3 +112,10 @@ def test_sqlite_store_is_shared_between_connections(tmp_path) -> None:
 def test_dynamodb_location_needs_a_table() -> None:
     with pytest.raises(ConfigError, match="dynamodb://TABLE"):
         open_store("dynamodb://")
+
+
+def test_clear_rejects_forgets_one_key_only(store: StateStore) -> None:
+    store.add_rejects("migrate:p1", make_rejects("x", [1, 2], "c", None, "bad"))
+    store.add_rejects("migrate:p2", make_rejects("y", [3], "c", None, "bad"))
+    store.clear_rejects("migrate:p1")
+    assert store.rejects("migrate:p1").height == 0 and store.rejects("migrate:p2").height == 1

@@ -139,7 +139,7 @@ def run_partition(
     p.error = None
     reject_key = f"migrate:{p.id}"
     if rejects_store is not None and not dry_run:
-        mig.store.clear_rejects(reject_key)
+        rejects_store.clear_rejects(reject_key)
     inflight: deque[_InFlight] = deque()
 
     def settle(item: _InFlight) -> None:

@@ -379,14 +379,3 @@ class MigrationStore(SqliteFile):
                 " VALUES (?, ?, ?, ?) ON CONFLICT(migration, table_name) DO UPDATE SET "
                 "watermark_ns = excluded.watermark_ns, updated_at = excluded.updated_at",
                 (migration_id, table, int(ns), time.time()))
-
-    # ------------------------------------------------------------------ rejects
-
-    def clear_rejects(self, key: str) -> None:
-        """Forget the rejects recorded for ``key`` by an earlier attempt of a partition
-        (rows of the shared ``rejects`` table, which :mod:`onsflux.state.store` creates)."""
-        with self._tx() as db:
-            exists = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
-                                "name='rejects'").fetchone()
-            if exists:
-                db.execute("DELETE FROM rejects WHERE object_key = ?", (key,))

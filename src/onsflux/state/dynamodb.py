@@ -165,9 +165,7 @@ class DynamoStateStore:
                 f"{key} is being ingested by another worker (claim younger than "
                 f"{self.lease_seconds:.0f} s); retry later"
             ) from exc
-        old = self._query_all(f"obj#{key}", "rej#")
-        self._batch_write([{"DeleteRequest": {"Key": self._item({"pk": r["pk"], "sk": r["sk"]})}}
-                           for r in old])
+        self.clear_rejects(key)
         record = self.get(key)
         assert record is not None
         return record
@@ -212,6 +210,11 @@ class DynamoStateStore:
             {"PutRequest": {"Item": self._item({"pk": f"obj#{key}", "sk": f"rej#{i:010d}", **r})}}
             for i, r in enumerate(rejects.select(list(REJECT_SCHEMA)).iter_rows(named=True))
         ])
+
+    def clear_rejects(self, key: str) -> None:
+        old = self._query_all(f"obj#{key}", "rej#")
+        self._batch_write([{"DeleteRequest": {"Key": self._item({"pk": r["pk"], "sk": r["sk"]})}}
+                           for r in old])
 
     def rejects(self, key: str | None = None, limit: int | None = None) -> pl.DataFrame:
         keys = [r.key for r in self.objects()] if key is None else [key]
