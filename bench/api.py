@@ -26,7 +26,7 @@ from onsflux.ingest.pipeline import Ingestor
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
-from .common import environment, median
+from .common import environment, median, percentile
 
 QUESTIONS = (
     "Qual foi o pico de carga no Sudeste ontem?",
@@ -42,14 +42,8 @@ QUESTIONS = (
 )
 
 
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def _stats(ms: list[float]) -> dict[str, float]:
-    return {"n": len(ms), "p50_ms": round(_pct(ms, 50), 2), "p95_ms": round(_pct(ms, 95), 2),
+    return {"n": len(ms), "p50_ms": round(median(ms), 2), "p95_ms": round(percentile(ms, 95), 2),
             "max_ms": round(max(ms), 2)}
 
 

@@ -8,6 +8,7 @@ Every benchmark's ``run`` returns a JSON-able dict with at least ``name`` and
 from __future__ import annotations
 
 import gc
+import math
 import os
 import platform
 import statistics
@@ -24,6 +25,13 @@ def median(values: Sequence[float]) -> float:
     if not values:
         raise ValueError("median of no values")
     return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100): a value that was actually measured."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[k]
 
 
 def timed(fn: Callable[[], T]) -> tuple[float, T]:

@@ -13,13 +13,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from bench.common import environment, median
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
+from bench.common import environment, median, percentile
 
 
 def run(*, repeats: int = 3) -> dict[str, Any]:
@@ -56,8 +50,8 @@ def run(*, repeats: int = 3) -> dict[str, Any]:
         "goals": goals,
         "goals_met": all((summary[k] or 0) >= v for k, v in goals.items()),
         "latency_ms": {
-            "p50": round(_percentile(ms, 50), 3),
-            "p95": round(_percentile(ms, 95), 3),
+            "p50": round(percentile(ms, 50), 3),
+            "p95": round(percentile(ms, 95), 3),
             "max": round(max(ms), 3),
             "mean": round(statistics.fmean(ms), 3),
             "first_call_ms": round(first_call_s * 1000, 1),

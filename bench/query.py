@@ -11,7 +11,6 @@ warm-up; p50/p95 are reported in milliseconds. Goal: p95 < 250 ms on InfluxDB fo
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from onsflux.query import Executor, ParquetFallback, QuerySpec, template
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
-from .common import environment
+from .common import environment, median, percentile
 
 HOUR = 3_600_000_000_000
 REGIONS = np.array(["north", "northeast", "southeast", "south"])
@@ -78,10 +77,8 @@ def make_files(out: Path, plants: int, end_ns: int, seed: int = 3) -> dict[str, 
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(np.ceil(0.95 * len(ordered))) - 1)]
-    return {"p50_ms": round(statistics.median(ordered), 2), "p95_ms": round(p95, 2),
-            "min_ms": round(ordered[0], 2), "runs": len(ordered)}
+    return {"p50_ms": round(median(samples), 2), "p95_ms": round(percentile(samples, 95), 2),
+            "min_ms": round(min(samples), 2), "runs": len(samples)}
 
 
 def _time(fn: Callable[[], Any], iterations: int) -> tuple[dict[str, float], Any]:
