@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from ..exceptions import OnsfluxError
 from ..settings import Settings
-from .output import bar_lines, console, emit_json, err_console, fmt_int, ingest_progress, table
+from .output import bar_lines, console, emit_json, err_console, fmt_int, table, unit_progress
 
 app = typer.Typer(
     help="Move ONS electricity time series onto InfluxDB and answer questions about them.",
@@ -251,7 +251,8 @@ def ingest_cmd(
     client = None if dry_run else _client()
     store = _store()
     try:
-        with ingest_progress(not json and sys.stderr.isatty()) as progress:
+        with unit_progress(not json, "ingest", total="objects", done="object_done",
+                           count=("rows", "n"), unit="rows", start="object_start") as progress:
             summary = Ingestor(s, store, client, progress=progress).ingest(
                 paths, dry_run=dry_run, force=force)
     finally:

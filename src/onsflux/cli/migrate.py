@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from .app import EXIT_FAILED, EXIT_REJECTS, JsonOpt, _client, friendly, settings
-from .output import console, emit_json, err_console, fmt_int, table
+from .output import console, emit_json, err_console, fmt_int, table, unit_progress
 
 migrate_app = typer.Typer(help="Timestream → InfluxDB: plan, run, verify, roll back, sync.",
                           no_args_is_help=True)
@@ -97,7 +97,9 @@ def run_cmd(
     """Migrate every partition not done yet (resumable; idempotent)."""
     from ..migrate import run
 
-    with _migration(source, mapping, table_name) as mig, _progress(not json) as progress:
+    with _migration(source, mapping, table_name) as mig, unit_progress(
+            not json, "migrate", total="partitions", done="partition_done",
+            count=("partition_done", "points"), unit="points") as progress:
         summary = run(mig, workers=workers, dry_run=dry_run, partition_ids=partition,
                       progress=progress)
     out = summary.as_dict()
@@ -124,38 +126,6 @@ def run_cmd(
         err_console.print(f"[yellow]{fmt_int(summary.rejected)} rows rejected[/]: "
                           "`onsflux rejects` lists them (--allow-rejects to exit 0)")
         raise typer.Exit(EXIT_REJECTS)
-
-
-class _progress:
-    """A rich bar over partitions (no-op with --json or without a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda event, payload: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self.bar = Progress("[bold]migrate", BarColumn(), MofNCompleteColumn(),
-                            "{task.fields[points]:,} points", TimeElapsedColumn(),
-                            console=err_console)
-        self.bar.__enter__()
-        self.task: Any = None
-
-        def callback(event: str, payload: dict[str, Any]) -> None:
-            if event == "plan":
-                self.task = self.bar.add_task("migrate", total=payload["partitions"], points=0)
-            elif event == "partition_done" and self.task is not None:
-                t = self.bar.tasks[0]
-                self.bar.update(self.task, advance=1,
-                                points=t.fields["points"] + payload["points"])
-
-        return callback
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.bar.__exit__(None, None, None)
 
 
 @migrate_app.command("verify")

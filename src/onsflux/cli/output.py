@@ -41,39 +41,40 @@ def fmt_int(n: int | float) -> str:
 
 
 @contextmanager
-def ingest_progress(enabled: bool) -> Iterator[Any]:
-    """A progress callback for the Ingestor: a bar over objects, a counter of rows.
+def unit_progress(
+    enabled: bool, label: str, *, total: str, done: str, count: tuple[str, str], unit: str,
+    start: str | None = None,
+) -> Iterator[Any]:
+    """A progress callback ``(event, payload)`` for a job over units of work (objects,
+    partitions): a bar over the units and a running count of ``unit``.
 
-    Disabled (a no-op) with ``--json`` or when stdout is not a terminal, so machine output
-    stays clean.
+    ``plan`` events carry ``payload[total]`` units; each ``done`` event advances the bar;
+    ``count = (event, key)`` adds ``payload[key]`` to the count; a ``start`` event names
+    the unit in progress (``payload["key"]``). A no-op with ``--json`` or when stderr is
+    not a terminal, so machine output stays clean.
     """
-    if not enabled:
+    if not (enabled and sys.stderr.isatty()):
         yield lambda event, payload: None
         return
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rows]:,} rows"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[current]}"),
-        console=err_console,
-        transient=False,
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn(f"{{task.fields[n]:,}} {unit}"), TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"), console=err_console, transient=False,
     )
     task: dict[str, TaskID] = {}
 
     def callback(event: str, payload: dict[str, Any]) -> None:
         if event == "plan":
-            task["id"] = progress.add_task("ingest", total=payload["objects"], rows=0, current="")
-        elif "id" not in task:
+            task["id"] = progress.add_task(label, total=payload[total], n=0, current="")
             return
-        elif event == "object_start":
-            name = str(payload["key"]).rsplit("/", 1)[-1]
-            progress.update(task["id"], current=name)
-        elif event == "rows":
-            t = progress.tasks[0]
-            progress.update(task["id"], rows=t.fields["rows"] + payload["n"])
-        elif event == "object_done":
+        if "id" not in task:
+            return
+        if event == start:
+            progress.update(task["id"], current=str(payload["key"]).rsplit("/", 1)[-1])
+        if event == count[0]:
+            n = progress.tasks[0].fields["n"] + payload[count[1]]
+            progress.update(task["id"], n=n)
+        if event == done:
             progress.advance(task["id"])
 
     with progress:
