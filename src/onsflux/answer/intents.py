@@ -130,6 +130,7 @@ OUT_OF_SCOPE: list[tuple[str, re.Pattern[str]]] = [
                   r"how many plants", r"numero de usinas", r"number of plants",
                   r"bitcoin", r"receita de bolo", r"poem", r"poema", r"piada", r"joke", r"jokes")),
 ]
+WHY = _rx(r"por que", r"porque", r"por qual motivo", r"why", r"what caused", r"o que causou")
 #: words that name an out-of-scope subject only when nothing of the catalog is named
 SOFT_OUT_OF_SCOPE: list[tuple[str, re.Pattern[str]]] = [
     ("weather", _rx(r"seca", r"secas", r"drought", r"el nino", r"la nina", r"nivel", r"niveis",
@@ -306,7 +307,8 @@ TOP_N = [
     re.compile(rf"(?<![a-z0-9])top\s*(?P<n>\d+|{_NUMW})(?![a-z0-9])"),
     re.compile(rf"(?<![a-z0-9])(?P<n>\d+|{_NUMW})\s+(?:maiores|menores|principais|primeir[ao]s|largest"
                rf"|biggest|top|highest|lowest|smallest|most|least|usinas|plants|fontes|sources"
-               rf"|regioes|regions|ultim[ao]s|bottom|best|worst|melhores|piores)(?![a-z0-9])"),
+               rf"|regioes|regions|ultim[ao]s|bottom|best|worst|melhores|piores|linhas|lines"
+               rf"|subsistemas|subsystems)(?![a-z0-9])"),
     re.compile(rf"(?<![a-z0-9])bottom\s*(?P<n>\d+|{_NUMW})(?![a-z0-9])"),
 ]
 PLURAL_SUBJECT = _rx(r"usinas", r"plants", r"fontes", r"sources", r"regioes", r"regions",
@@ -326,10 +328,20 @@ NAMED_PLANT = re.compile(
     r"(?P<a>[a-z0-9_]+)|(?P<b>[a-z0-9_]+)\s+(?:plant|dam|power station|wind farm|solar park)(?![a-z])")
 
 
+#: words that follow "usina"/"plant" in a sentence without naming one ("qual usina teve...")
+_NOT_A_NAME = frozenset("""
+teve tem tinha tiveram foi era sao que qual quais mais menos gerou geraram produziu produziram
+registrou apresentou alcancou atingiu ficou esteve with had has have was were is are that which
+generated produced reached recorded showed
+""".split())  # noqa: SIM905 - a word list reads better as text
+
+
 def named_unknown_plant(rest: str, known: frozenset[str]) -> str | None:
     """A word the question presents as a plant name ("usina Xyzzy") that nothing explained."""
     for m in NAMED_PLANT.finditer(rest):
         word = m["a"] or m["b"]
+        if word in _NOT_A_NAME:
+            continue
         if word and word not in known and not word.isdigit() and len(word) > 2:
             return word
     return None
@@ -361,6 +373,8 @@ class Modifiers:
     quantity: bool = False
     breakdown: bool = False
     """an extreme per window ("pico diário", "daily minimum"): one value per bucket"""
+    total: bool = False
+    """a word for a total ("consumo total", "consumiu"): energy (MWh) rather than MW"""
     growth: str | None = None
     """top | bottom: rank by the change from the first to the last whole bucket"""
 
@@ -424,6 +438,7 @@ def detect_modifiers(text: str) -> Modifiers:
             mod.aggregate_word = "trend"
         elif mod.aggregate_word in ("peak", "minimum"):
             mod.breakdown = True
+    mod.total = bool(TOTAL.search(text))
     mod.quantity = bool(QUANTITY.search(text)) or mod.aggregate_word is not None
     return mod
 
@@ -445,6 +460,7 @@ class Plan:
     monthly: bool = False            # calendar-month buckets (made from local days)
     day_filter: str | None = None    # weekend | weekday
     growth: tuple[str, int] | None = None
+    total: bool = False              # a total asked for: MW fields as energy per window
 
 
 def build_spec_args(plan: Plan, start: datetime, stop: datetime, grain: str,
@@ -495,7 +511,8 @@ def build_spec_args(plan: Plan, start: datetime, stop: datetime, grain: str,
     else:
         base = {"losses_mwh": "sum"}.get(f, "mean")
         if mod == "trend":
-            args.update(every=grain, aggregate=base)
+            total = plan.total and f in ("demand_mw", "flow_mw")  # "consumo total mês a mês"
+            args.update(every=grain, aggregate="energy" if total else base)
         elif mod == "total":
             args["aggregate"] = "energy" if f in ("demand_mw", "flow_mw") else base
         elif mod == "average":

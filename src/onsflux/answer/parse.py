@@ -273,6 +273,11 @@ class _Parser:
         soft = it.soft_refusal(mask(folded, [g.span for g in groups]))
         if soft and not (measures or groups or sources or sectors):
             return self.refuse(soft, unknown_words=unknown)
+        if it.WHY.search(folded):
+            self.warnings.append(self.t(
+                "os dados mostram o que aconteceu, não as causas: esta resposta traz os números, "
+                "não o porquê", "the data shows what happened, not its causes: this answer "
+                "gives the numbers, not the why"))
         hint = unexplained_period(mask(folded, spans + [g.span for g in groups]))
         if hint is not None:
             return self.refuse("period_unknown", {"detail": hint}, unknown_words=unknown)
@@ -545,6 +550,7 @@ class _Parser:
             plan.modifier = None if fld == "power_mw" else plan.modifier
         plan.breakdown = mod.breakdown
         plan.day_filter = self.day_filter
+        plan.total = mod.total
         return plan, intent
 
     def _transmission(self, plan: it.Plan, fld: str, region_matches: list[EntityMatch],

@@ -99,7 +99,7 @@ MONTHS: dict[str, int] = {
     "novembro": 11, "november": 11, "nov": 11,
     "dezembro": 12, "december": 12, "dez": 12, "dec": 12,
 }
-_FULL_MONTHS = [m for m in MONTHS if len(m) > 4 and m != "sept"] + ["maio"]
+_FULL_MONTHS = [m for m in MONTHS if len(m) > 4 and m != "sept"] + ["maio", "june", "july"]
 NUMBER_WORDS: dict[str, int] = {
     "um": 1, "uma": 1, "dois": 2, "duas": 2, "tres": 3, "quatro": 4, "cinco": 5, "seis": 6,
     "sete": 7, "oito": 8, "nove": 9, "dez": 10, "doze": 12, "quinze": 15, "vinte": 20,
@@ -354,10 +354,7 @@ _MONTH_REF = rf"(?P<m>{_M})(?:(?:\s+de|\s+of|,|\s*/)?\s*(?P<y>{_Y}))?"
 def _month_of(m: re.Match[str], now: datetime, mkey: str = "m", ykey: str = "y") -> tuple[date, date]:
     """First day of the named month and of the next one (no year: the latest started)."""
     month = MONTHS[m[mkey]]
-    if m[ykey]:
-        y = int(m[ykey])
-    else:
-        y = now.year if month <= now.month else now.year - 1
+    y = int(m[ykey]) if m[ykey] else now.year if month <= now.month else now.year - 1
     first = date(y, month, 1)
     return first, _add_months(first, 1)
 
@@ -392,10 +389,7 @@ def _days_of_month(m: re.Match[str], now: datetime) -> Range:
 def _month_span(m: re.Match[str], now: datetime) -> Range:
     m2 = MONTHS[m["m2"]]
     m1 = MONTHS[m["m1"]]
-    if m["y2"]:
-        y2 = int(m["y2"])
-    else:
-        y2 = now.year if m2 <= now.month else now.year - 1
+    y2 = int(m["y2"]) if m["y2"] else now.year if m2 <= now.month else now.year - 1
     y1 = int(m["y1"]) if m["y1"] else (y2 if m1 <= m2 else y2 - 1)
     a, b = date(y1, m1, 1), _add_months(date(y2, m2, 1), 1)
     return (_midnight(a), _midnight(b)) if a < b else None
@@ -408,7 +402,8 @@ WEEKDAYS: dict[str, int] = {
     "friday": 4, "saturday": 5, "sunday": 6,
 }
 _WD = f"(?:{_alt(WEEKDAYS)})"
-_LASTWEEK = r"(?:d?a\s+semana\s+passada|d?a\s+semana\s+anterior|(?:of\s+)?last\s+week|(?:of\s+)?the\s+previous\s+week)"
+_LASTWEEK = (r"(?:d?a\s+semana\s+passada|d?a\s+semana\s+anterior|(?:of\s+)?last\s+week"
+             r"|(?:of\s+)?the\s+previous\s+week)")
 _THISWEEK = r"(?:d?esta\s+semana|d?essa\s+semana|(?:of\s+)?this\s+week)"
 
 
@@ -505,19 +500,22 @@ _RULES: list[tuple[str, str, Handler]] = [
     ("year", rf"(?:(?:em|in|no ano de|ano de|during|durante|for|of|de)\s+)?(?P<y>{_Y})(?![\d/-])",
      _year_only),
     # parts of a month, month ranges, weekdays
-    ("subperiod", rf"(?:n?a\s+|(?:in|during|over)\s+the\s+|the\s+)?(?P<o>primeira|segunda|terceira|quarta|ultima|first|second|third"
-                  rf"|fourth|last|final|[1-4]a|1st|2nd|3rd|4th)\s+(?:semana|week)\s+(?:de|do mes de|of)\s+"
+    ("subperiod", r"(?:n?a\s+|(?:in|during|over)\s+the\s+|the\s+)?"
+                  r"(?P<o>primeira|segunda|terceira|quarta|ultima|first|second|third"
+                  r"|fourth|last|final|[1-4]a|1st|2nd|3rd|4th)\s+(?:semana|week)\s+(?:de|do mes de|of)\s+"
                   + _MONTH_REF, _week_of_month),
-    ("subperiod", rf"(?:n?a\s+)?(?P<o>primeira|segunda|1a|2a)\s+quinzena\s+(?:de|do mes de)\s+" + _MONTH_REF,
+    ("subperiod", r"(?:n?a\s+)?(?P<o>primeira|segunda|1a|2a)\s+quinzena\s+(?:de|do mes de)\s+" + _MONTH_REF,
      _fortnight),
     ("subperiod", rf"(?:the\s+)?(?P<o>first|second)\s+(?:half|fortnight)\s+of\s+(?P<m>{_FM})"
                   rf"(?:,?\s+(?P<y>{_Y}))?", _fortnight),
-    ("subperiod", rf"(?:n?os\s+|(?:in|during|over)\s+the\s+|the\s+)?(?P<w>primeiros|ultimos|first|last)\s+(?P<n>{_NUM})\s+"
+    ("subperiod", rf"(?:n?os\s+|(?:in|during|over)\s+the\s+|the\s+)?"
+                  rf"(?P<w>primeiros|ultimos|first|last)\s+(?P<n>{_NUM})\s+"
                   rf"(?:dias|days)\s+(?:de|do mes de|of)\s+" + _MONTH_REF, _days_of_month),
     ("month_range", rf"(?:de|entre|from|between)\s+(?P<m1>{_FM})(?:\s+(?:de\s+)?(?P<y1>{_Y}))?\s+"
                     rf"(?:a|ate|e|to|until|through|and|-)\s+(?P<m2>{_FM})"
                     rf"(?:(?:\s+de|\s+of|,)?\s+(?P<y2>{_Y}))?", _month_span),
-    ("weekday_range", rf"(?:entre|de|from|between)\s+(?:a\s+|o\s+)?(?P<a>{_WD})\s+(?:e|a|ate|and|to|through|until|-)\s+"
+    ("weekday_range", rf"(?:entre|de|from|between)\s+(?:a\s+|o\s+)?(?P<a>{_WD})\s+"
+                      r"(?:e|a|ate|and|to|through|until|-)\s+"
                       rf"(?:a\s+|o\s+)?(?P<b>{_WD})\s+(?P<wk>{_LASTWEEK}|{_THISWEEK})", _weekday_range),
     ("weekday", rf"(?:n?[ao]\s+|on\s+)?(?P<a>{_WD})\s+(?P<wk>{_LASTWEEK}|{_THISWEEK})", _weekday_of_week),
     ("weekday", rf"(?:n?[ao]\s+)?(?:ultim[oa]|last|past|previous)\s+(?P<a>{_WD})", _last_weekday),
@@ -549,8 +547,11 @@ _RULES: list[tuple[str, str, Handler]] = [
     ("month", r"(?:(?:n?o\s+)?mes passado|(?:n?o\s+)?mes anterior|last month|previous month)", _last_month),
     ("year", r"(?:n?este ano|n?esse ano|this year|ano atual|current year)", _this_year),
     ("year", r"(?:(?:n?o\s+)?ano passado|(?:n?o\s+)?ano anterior|last year|previous year)", _last_year),
-    ("future", r"(?:amanha|tomorrow|proxim[oa]s?\s+(?:\d+\s+)?(?:dias?|semanas?|mes|meses|anos?|horas?)"
-               r"|next\s+(?:\d+\s+)?(?:days?|weeks?|months?|years?|hours?)|ano que vem|semana que vem"
+    ("future", r"(?:amanha|tomorrow|proxim[oa]s?\s+(?:\d+\s+)?(?:dias?|semanas?|mes|meses|anos?|horas?"
+               r"|verao|outono|inverno|primavera|trimestre|semestre|quinzena|fim de semana|"
+               + _FM[3:-1] + r")"
+               r"|next\s+(?:\d+\s+)?(?:days?|weeks?|months?|years?|hours?|summer|autumn|fall|winter"
+               r"|spring|quarter|half|weekend|" + _FM[3:-1] + r")|ano que vem|semana que vem"
                r"|mes que vem|coming\s+(?:days|weeks|months))", _future),
 ]
 
@@ -688,9 +689,11 @@ def find_time(folded: str, now: datetime) -> TimeMatch | None:
 
 #: words that keep only some days of the period: "nos fins de semana", "on weekdays"
 DAY_FILTERS: list[tuple[str, re.Pattern[str]]] = [
-    ("weekend", re.compile(_B + r"(?:(?:n?os|n?as|on|during|over)\s+(?:the\s+)?)?(?:fins de semana|finais de semana"
+    ("weekend", re.compile(_B + r"(?:(?:n?os|n?as|on|during|over)\s+(?:the\s+)?)?"
+                           r"(?:fins de semana|finais de semana"
                            r"|fim de semana|final de semana|weekends?)" + _E)),
-    ("weekday", re.compile(_B + r"(?:(?:n?os|on|during|over)\s+(?:the\s+)?)?(?:dias uteis|dia util|dias de semana"
+    ("weekday", re.compile(_B + r"(?:(?:n?os|on|during|over)\s+(?:the\s+)?)?"
+                           r"(?:dias uteis|dia util|dias de semana"
                            r"|dias da semana|weekdays|working days|business days|work days|workdays)" + _E)),
 ]
 
