@@ -25,6 +25,7 @@ from ..exceptions import ObjectBusy, OnsfluxError, TerminalError, TransientError
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
 from ..influx import InfluxClient, WriteOutcome
 from ..influx.client import quote_ident
+from ..influx.rollup import refresh_many
 from ..settings import Settings
 from ..sources import list_objects, read_object
 from ..state.store import FAILED, OK, ObjectRecord, StateStore
@@ -321,6 +322,10 @@ class Ingestor:
         if dry_run:
             return
         assert record is not None
+        if self.settings.rollups and self.client is not None:
+            with _timer(phases, "rollup"):
+                refresh_many(self.client, {m: (e.tmin, e.tmax) for m, e in expect.items()
+                                           if e.tmin is not None and e.tmax is not None})
         with _timer(phases, "verify"):
             result.verified, verify_notes = self._verify(expect)
         result.notes.extend(verify_notes)
