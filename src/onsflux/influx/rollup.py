@@ -22,7 +22,8 @@ import time
 
 from ..exceptions import QueryError
 from ..query.rollup import HOUR_NS, MARKERS, ROLLUPS, Plan, hour_range, marker_lines
-from .client import InfluxClient, quote_ident, quote_literal
+from ..quoting import quote_ident, quote_literal
+from .client import InfluxClient
 
 
 def refresh(client: InfluxClient, measurement: str, tmin_ns: int, tmax_ns: int, *,

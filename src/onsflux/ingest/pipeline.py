@@ -23,11 +23,12 @@ import polars as pl
 from .. import catalog
 from ..exceptions import ObjectBusy, OnsfluxError, TerminalError, TransientError
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
-from ..influx import InfluxClient, WriteOutcome
-from ..influx.client import quote_ident
+from ..influx.client import InfluxClient, WriteOutcome
 from ..influx.rollup import refresh_many
+from ..quoting import quote_ident
 from ..settings import Settings
-from ..sources import list_objects, read_object
+from ..sources.objects import list_objects
+from ..sources.readers import read_object
 from ..state.store import FAILED, OK, ObjectRecord, StateStore
 from .dropped import server_rejects, write_batch
 from .encode import batches, encode_lines

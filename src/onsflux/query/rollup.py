@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..frames import rfc3339
-from ..influx.client import quote_ident, quote_literal  # moves to ..quoting
+from ..quoting import quote_ident, quote_literal
 from .spec import QuerySpec
 
 HOUR_NS = 3_600_000_000_000
