@@ -56,11 +56,19 @@ def en(v: float, decimals: int = 0) -> str:
     return f"{v:,.{decimals}f}"
 
 
+def either(fmt: Any, v: float, *args: Any) -> set[str]:
+    """``v`` formatted, either way of a half: the server's sum of floats may land a hair
+    below or above a value the files sum to exactly (45573.5)."""
+    return {fmt(v * (1 - 1e-12), *args), fmt(v * (1 + 1e-12), *args)}
+
+
 @pytest.fixture(scope="module")
 def week_data(influx_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Two weeks of sample data (4–17 March 2024) ingested once for the module."""
     tmp = tmp_path_factory.mktemp("page")
-    s = fast_settings(influx_server.url, tmp)
+    # a generous timeout: the server recomputes its hourly rollup after the ingest, and this
+    # machine is shared (what is tested here is the page, not the client's timeouts)
+    s = fast_settings(influx_server.url, tmp, timeout_seconds=60)
     d = sample.generate(days=14, start=date(2024, 3, 4), seed=21)
     files = sample.write(d, tmp / "wide", "wide")
     with InfluxClient(s, url=influx_server.url) as client:
@@ -161,7 +169,7 @@ def test_daily_trend_by_source_in_portuguese(api: Server, week_data: dict[str, A
     assert len(rows) == len(want) == 7 * 5
     assert rows[0][0] == "11/03/2024"  # sorted by time, first window = first local day
     for day, source, value in rows:
-        assert value == pt(want[(day, source)]), (day, source)
+        assert value in either(pt, want[(day, source)]), (day, source)
 
     # the CSV: every row, local time with its offset, UTC, names and slugs, raw numbers
     rows_csv = csv_rows(dom)
@@ -184,7 +192,8 @@ def test_ranking_in_english_uses_plant_names(api: Server, week_data: dict[str, A
     labels = [t.text for t in fig.find_all("text", cls="bar-label")]
     values = [t.text for t in fig.find_all("text", cls="bar-value")]
     assert labels == [NAMES[r["plant"]] for r in top]
-    assert values == [f"{en(r['power_mw'])}\u00a0MWh" for r in top]
+    for got, r in zip(values, top, strict=True):
+        assert got in {f"{v}\u00a0MWh" for v in either(en, r["power_mw"])}
     assert fig.find("text", cls="x-title").text == "Energy generated (MWh)"  # type: ignore[union-attr]
     caption = fig.find("figcaption").text  # type: ignore[union-attr]
     assert "top 5" in caption and "Mar 11, 2024 to Mar 17, 2024" in caption
@@ -200,15 +209,16 @@ def test_share_of_sources_as_bars_of_percent(api: Server, week_data: dict[str, A
     gen = week(week_data["sample"].generation)
     by = gen.group_by("source").agg(pl.col("power_mw").sum()).sort("power_mw", descending=True)
     total = by["power_mw"].sum()
-    want = [(SOURCES_PT[r["source"]], f"{pt(100 * r['power_mw'] / total, 1)}\u00a0%")
+    want = [(SOURCES_PT[r["source"]], either(pt, 100 * r["power_mw"] / total, 1))
             for r in by.to_dicts()]
-    got = list(zip([t.text for t in fig.find_all("text", cls="bar-label")],
-                   [t.text for t in fig.find_all("text", cls="bar-value")], strict=True))
-    assert got == want
+    labels = [t.text for t in fig.find_all("text", cls="bar-label")]
+    values = [t.text.removesuffix("\u00a0%") for t in fig.find_all("text", cls="bar-value")]
+    assert labels == [w[0] for w in want]
+    assert all(v in w[1] for v, w in zip(values, want, strict=True)), (values, want)
     assert fig.find("text", cls="x-title").text == "Participação no total (%)"  # type: ignore[union-attr]
     head, rows = table(dom)  # the energy behind the shares, and the shares
     assert head[-2:] == ["Energia gerada (MWh)", "Participação no total (%)"]
-    assert [r[-1] for r in rows] == [w[1].replace("\u00a0%", "") for w in want]
+    assert [r[-1] for r in rows] == values
 
 
 def test_single_peak_details_and_sources(api: Server, week_data: dict[str, Any]) -> None:
@@ -220,7 +230,7 @@ def test_single_peak_details_and_sources(api: Server, week_data: dict[str, Any])
     head, rows = table(dom)
     assert head == ["Data e hora (horário de Brasília)", "Subsistema", "Carga (MW)"]
     assert rows == [[at.astimezone(BRT).strftime("%d/%m/%Y, %H:%M"), "Sudeste/Centro-Oeste",
-                     pt(peak["demand_mw"])]]
+                     pt(peak["demand_mw"])]]  # a max is one stored value: exact
     answer = dom.by_id("answer").text  # type: ignore[union-attr]
     assert f"{pt(peak['demand_mw'])} MW" in answer
     meta = dom.by_id("meta").text  # type: ignore[union-attr]
