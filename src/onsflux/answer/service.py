@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..exceptions import OnsfluxError
 from ..frames import rfc3339
@@ -33,6 +33,12 @@ from .parse import ParsedQuestion, parse
 from .present import candidate_question, display
 
 MAX_SERIES_ROWS = 1000
+
+
+class SpecRunner(Protocol):
+    """Runs a spec: the ``Executor``, or the cutover ``Router`` in front of it."""
+
+    def run(self, spec: QuerySpec, *, window_note: bool = True) -> QueryResult: ...
 
 
 @dataclass
@@ -83,8 +89,12 @@ class AnswerService:
         vocabulary: Vocabulary | None = None,
         phraser: BedrockPhraser | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        runner: SpecRunner | None = None,
     ) -> None:
+        """``runner``: what runs the specs when not the executor itself (the cutover
+        router, which serves each spec from the backend its phase says)."""
         self.executor = executor
+        self.runner: SpecRunner = runner if runner is not None else executor
         self.store = store
         self.knowledge = knowledge or KnowledgeBase.from_folder()
         self.vocabulary = vocabulary
@@ -101,9 +111,9 @@ class AnswerService:
         sources: list[Source] = []
         if parsed.status == "ok" and parsed.spec is not None:
             # the parser already words the spec's daylight-saving note in the question's language
-            result = self.executor.run(parsed.spec, window_note=False)
+            result = self.runner.run(parsed.spec, window_note=False)
             if not result.rows:
-                result = sin_from_subsystems(self.executor, parsed.spec) or result
+                result = sin_from_subsystems(self.runner, parsed.spec) or result
             sources, coverage = object_sources(self.store, parsed.spec)
             counts = counts_for(self.executor, parsed.spec) if per_bucket(parsed) else None
             composed = compose(parsed, result, coverage=coverage, names=self._names,
@@ -123,6 +133,14 @@ class AnswerService:
         else:
             composed = refuse(parsed)
         return self._response(parsed, composed, result, sources, started, now, self._names)
+
+    def close(self) -> None:
+        """Close the runner (the cutover router drains its shadow queue) and the executor."""
+        if self.runner is not self.executor:
+            close = getattr(self.runner, "close", None)
+            if close is not None:
+                close()
+        self.executor.close()
 
     def _passages(self, parsed: ParsedQuestion) -> list[Source]:
         hits = self.knowledge.search(parsed.question, k=6)
@@ -197,7 +215,7 @@ class AnswerService:
 _REDUCE = {"max", "min", "mean", "first", "last", "sum", "energy"}
 
 
-def sin_from_subsystems(executor: Executor, spec: QuerySpec) -> QueryResult | None:
+def sin_from_subsystems(executor: SpecRunner, spec: QuerySpec) -> QueryResult | None:
     """Whole-system load when no ``sin`` series is stored (ONS files publish only the
     four subsystems): the hour-by-hour sum of the subsystems, reduced as the spec asks.
 
