@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         default=None, description="ONSFLUX_FALLBACK_PATH: local folder or s3://bucket/prefix"
     )
 
+    rollups: bool = Field(
+        default=True,
+        description="ONSFLUX_ROLLUPS=false: never answer from the hourly rollups (query/rollup.py)",
+    )
+
     # --- API (question answering) ---
     api_keys: SecretStr | None = Field(default=None, description="ONSFLUX_API_KEYS, comma separated")
     api_keys_secret_arn: str | None = Field(
