@@ -34,7 +34,7 @@ from typing import Any
 
 import polars as pl
 
-from ..exceptions import OnsfluxError, TransientError
+from ..exceptions import OnsfluxError
 from ..influx.client import InfluxClient, WriteOutcome
 from ..ingest.dropped import server_rejects, write_batch
 from ..ingest.encode import batches, encode_lines
@@ -82,7 +82,8 @@ class RunSummary:
 def _result(p: Partition, seconds: float) -> dict[str, Any]:
     return {"id": p.id, "status": p.status, "source_rows": p.source_rows, "points": p.points,
             "field_values": p.field_values, "rejected": p.rejected,
-            "null_measures": p.null_measures, "error": p.error, "seconds": round(seconds, 3)}
+            "null_measures": p.null_measures, "error": p.error, "retryable": p.retryable,
+            "seconds": round(seconds, 3)}
 
 
 @dataclass(eq=False)
@@ -123,7 +124,7 @@ def run_partition(
     """Migrate one partition (already claimed unless ``dry_run``) and return its outcome.
 
     Never raises for the partition's own errors (:class:`OnsfluxError`): they go into
-    ``p.error`` with status ``failed``, prefixed ``transient:`` when a retry may succeed.
+    ``p.error`` with status ``failed``; ``p.retryable`` says whether a retry may succeed.
 
     Pipelined: while the writer threads send chunk *n*, chunk *n + 1* is read, mapped and
     encoded; chunk *n + 2* waits until chunk *n* is settled, so at most two chunks are in
@@ -212,8 +213,7 @@ def run_partition(
     except OnsfluxError as exc:
         p.status = FAILED
         p.error = f"{exc.kind}: {exc}"
-        if isinstance(exc, TransientError):
-            p.error = "transient: " + p.error
+        p.retryable = exc.retryable
     p.checksum = f"{checksum:016x}"
     return p
 
