@@ -34,7 +34,6 @@ import ipaddress
 import logging
 import math
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -45,6 +44,7 @@ from typing import Any, Literal
 import httpx
 
 from .. import catalog
+from ..durations import duration_seconds, go_duration_seconds
 from ..exceptions import (
     CircuitOpen,
     ConfigError,
@@ -53,10 +53,16 @@ from ..exceptions import (
     WriteRejected,
 )
 from ..frames import rfc3339
-from ..settings import Settings, duration_seconds
+from ..quoting import predicate_string, quote_ident, quote_literal
+from ..settings import Settings
 from .errors import WriteError, parse_write_response, summarize
 
 log = logging.getLogger(__name__)
+
+__all__ = [  # quoting and durations are re-exported for older imports
+    "BucketInfo", "CircuitBreaker", "InfluxClient", "ServerInfo", "ServerKind", "WriteOutcome",
+    "go_duration_seconds", "parse_retry_after", "quote_ident", "quote_literal",
+]
 
 ServerKind = Literal["1.x", "2.x", "3.x"]
 BreakerState = Literal["closed", "open", "half_open"]
@@ -65,35 +71,6 @@ BreakerState = Literal["closed", "open", "half_open"]
 RP_NAME = "onsflux"
 _RETRY_AFTER_LIMIT = 60.0
 _MAX_MESSAGE_CHARS = 400
-
-
-# --------------------------------------------------------------------------- InfluxQL
-
-
-def quote_ident(name: str) -> str:
-    """An InfluxQL identifier in double quotes (``"`` and ``\\`` escaped)."""
-    escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def quote_literal(value: str) -> str:
-    """An InfluxQL string literal in single quotes (``'`` and ``\\`` escaped)."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
-    return f"'{escaped}'"
-
-
-_GO_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def go_duration_seconds(text: str) -> float:
-    """Seconds in a Go duration as ``SHOW RETENTION POLICIES`` prints it (``61320h0m0s``).
-
-    ``0s`` means infinite on InfluxDB 1.x; returned as ``math.inf``.
-    """
-    total = 0.0
-    for number, unit in re.findall(r"([0-9.]+)(ns|us|µs|ms|h|m|s)", text):
-        total += float(number) * _GO_DURATION_UNITS[unit]
-    return math.inf if total == 0 else total
 
 
 # --------------------------------------------------------------------------- results
@@ -817,12 +794,9 @@ class InfluxClient:
         if kind == "3.x":
             raise ConfigError("deleting a time range is not supported on InfluxDB 3")
 
-        def dq(value: str) -> str:
-            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
         predicate = " AND ".join(
-            [f"_measurement={dq(measurement)}"]
-            + [f"{k}={dq(v)}" for k, v in (tags or {}).items()]
+            [f"_measurement={predicate_string(measurement)}"]
+            + [f"{k}={predicate_string(v)}" for k, v in (tags or {}).items()]
         )
         body = {  # the v2 delete range is inclusive on both ends
             "start": rfc3339(start_ns),

@@ -30,7 +30,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..influx import InfluxClient, quote_ident, quote_literal
+from ..influx.client import InfluxClient
+from ..quoting import quote_ident, quote_literal
 from .plan import Migration, iso
 from .state import DONE, FAILED, PENDING, RUNNING, Partition
 

@@ -47,7 +47,8 @@ from typing import Any, Literal
 
 from ..catalog import FieldType
 from ..frames import rfc3339
-from ..influx import InfluxClient, quote_ident
+from ..influx.client import InfluxClient
+from ..quoting import quote_ident
 from . import aggregates as agg
 from .aggregates import Aggregates, SeriesKey, wrap64
 from .plan import Migration
