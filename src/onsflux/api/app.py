@@ -92,6 +92,9 @@ class QueryResponse(BaseModel):
     candidates: list[dict[str, str]]
     truncated: bool
     answer_source: str = Field(description="template | bedrock (numbers checked against the query)")
+    queries: dict[str, str | None] = Field(default_factory=dict,
+                                           description="the spec in every dialect (null: cannot say it)")
+    display: dict[str, Any] | None = Field(None, description="chart kind, titles, units, labels")
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
