@@ -12,7 +12,16 @@ from typing import Annotated, Any
 import typer
 
 from .app import EXIT_FAILED, EXIT_REJECTS, JsonOpt, _client, friendly, settings
-from .output import console, emit_json, err_console, fmt_int, table, unit_progress
+from .output import (
+    console,
+    emit_json,
+    err_console,
+    fmt_int,
+    print_error,
+    styled,
+    table,
+    unit_progress,
+)
 
 migrate_app = typer.Typer(help="Timestream → InfluxDB: plan, run, verify, roll back, sync.",
                           no_args_is_help=True)
@@ -40,7 +49,7 @@ def _confirm(question: str, yes: bool, *, required: bool = False) -> bool:
         return True
     if not sys.stdin.isatty():
         if required:
-            err_console.print(f"[red]refused:[/] {question} needs --yes when not on a terminal")
+            print_error(f"{question} needs --yes when not on a terminal", "refused:")
             return False
         return True
     return typer.confirm(question, default=False)
@@ -70,7 +79,7 @@ def plan_cmd(
                   t["first"], t["last"], fmt_int(t["series"]), t["partitions"]]
                  for t in out["tables"]]))
             for w in out["warnings"]:
-                console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+                console.print(styled(("warning:", "yellow"), f" {w}"), soft_wrap=True)
         if not _confirm(f"Found {fmt_int(plan.rows)} rows in {len(plan.partitions)} partitions. "
                         "Record this plan?", yes or json):
             raise typer.Exit(EXIT_FAILED)
@@ -114,17 +123,17 @@ def run_cmd(
                              for p in out["partitions"]]))
         for p in out["partitions"]:
             if p["error"] and p["status"] != "skipped":
-                console.print(f"  [red]{p['id']}:[/] {p['error']}", soft_wrap=True)
+                console.print(styled("  ", (f"{p['id']}:", "red"), f" {p['error']}"), soft_wrap=True)
         for e in out["errors"]:
-            console.print(f"  [red]error:[/] {e}", soft_wrap=True)
+            console.print(styled("  ", ("error:", "red"), f" {e}"), soft_wrap=True)
         console.print(f"{fmt_int(out['points'])} points, {fmt_int(out['rejected'])} rejected, "
                       f"{out['failed']} failed in {out['seconds']} s "
                       f"({fmt_int(out['points_per_s'] or 0)} points/s)")
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
     if summary.rejected and not allow_rejects:
-        err_console.print(f"[yellow]{fmt_int(summary.rejected)} rows rejected[/]: "
-                          "`onsflux rejects` lists them (--allow-rejects to exit 0)")
+        err_console.print(styled((f"{fmt_int(summary.rejected)} rows rejected", "yellow"),
+                                 ": `onsflux rejects` lists them (--allow-rejects to exit 0)"))
         raise typer.Exit(EXIT_REJECTS)
 
 
@@ -157,9 +166,9 @@ def verify_cmd(
                                 ["partition", "series", "field", "stat", "source", "InfluxDB"],
                                 [[m.partition, m.series, m.field, m.stat, m.source, m.target]
                                  for m in report.mismatches[:limit]]))
-        console.print(f"{len(out['partitions'])} partitions, {fmt_int(out['values'])} values "
-                      f"checked in {out['seconds']} s: "
-                      + ("[green]identical[/]" if report.ok else "[red]DIFFERENT[/]"))
+        console.print(styled(f"{len(out['partitions'])} partitions, {fmt_int(out['values'])} "
+                             f"values checked in {out['seconds']} s: ",
+                             ("identical", "green") if report.ok else ("DIFFERENT", "red")))
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 

@@ -53,6 +53,7 @@ from ..exceptions import (
     WriteRejected,
 )
 from ..frames import rfc3339
+from ..redact import redact
 from ..settings import Settings, duration_seconds
 from .errors import WriteError, parse_write_response, summarize
 
@@ -353,16 +354,14 @@ class InfluxClient:
         self._http.close()
 
     def _scrub(self, text: str) -> str:
-        """``text`` with any secret we hold replaced by ``***`` (servers may echo them)."""
+        """``text`` with every credential form and any secret we hold replaced by ``***``
+        (servers and proxies may echo them): ``onsflux.redact``, the one redaction."""
         s = self.settings
-        for secret in (
+        return redact(text, (
             s.influxdb_token.get_secret_value() if s.influxdb_token else None,
             s.influxdb_password.get_secret_value() if s.influxdb_password else None,
             self._url_password,
-        ):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        ))
 
     def _brief(self, text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
         return _short(self._scrub(text), limit)
