@@ -42,12 +42,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	@$(BIN)/onsflux demo --out $(DEMO_DIR)
 
-test: setup
+# lint first: it takes seconds and catches a broken layer before the slow suite starts
+test: lint
 	@$(BIN)/pytest -q -p no:cacheprovider
 
+# ruff, mypy --strict (pyproject) and the import-linter layer contracts (.importlinter)
 lint: setup
 	@$(BIN)/ruff check src tests bench
 	@$(BIN)/mypy src
+	@$(BIN)/lint-imports .importlinter
 
 bench: setup
 	@$(BIN)/onsflux bench encode --json

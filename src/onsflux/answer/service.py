@@ -18,8 +18,10 @@ from typing import Any
 
 from ..exceptions import OnsfluxError
 from ..frames import rfc3339
-from ..query import Executor, QuerySpec, render
+from ..query.execute import Executor
+from ..query.render import render
 from ..query.result import QueryResult, Row
+from ..query.spec import QuerySpec
 from ..state.store import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
 from .compose import Composed, compose, coverage_of, refuse

@@ -433,7 +433,7 @@ def _page_html() -> str:
 def default_service(settings: Settings) -> AnswerService:
     """The service for a deployment: executor from settings, its state store and vocabulary."""
     from ..answer.entities import Vocabulary
-    from ..query import Executor
+    from ..query.execute import Executor
     from ..state.store import store_for
 
     executor = Executor(settings)

@@ -18,7 +18,7 @@ import polars as pl
 
 from ..exceptions import WriteRejected
 from ..frames import REJECT_SCHEMA, ROW, TIME, make_rejects
-from ..influx import InfluxClient, WriteOutcome
+from ..influx.client import InfluxClient, WriteOutcome
 from ..influx.errors import WriteError, parse_write_errors
 
 

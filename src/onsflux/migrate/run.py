@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from ..exceptions import OnsfluxError, TransientError
-from ..influx import InfluxClient, WriteOutcome
+from ..influx.client import InfluxClient, WriteOutcome
 from ..ingest.dropped import server_rejects, write_batch
 from ..ingest.encode import batches, encode_lines
 from ..settings import Settings

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import ConfigError
-from ..influx import InfluxClient
+from ..influx.client import InfluxClient
 from .plan import Migration, iso
 from .run import run_partition
 from .sources import TimestreamSource
