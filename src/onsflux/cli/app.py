@@ -483,3 +483,7 @@ _register_query(app)
 from .ask import register as _register_ask  # noqa: E402
 
 _register_ask(app)
+
+from .cutover import register as _register_cutover  # noqa: E402
+
+_register_cutover(app)
