@@ -14,23 +14,31 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..exceptions import OnsfluxError
 from ..frames import rfc3339
 from ..query.execute import Executor
-from ..query.render import render
+from ..query.render import DIALECTS, render
 from ..query.result import QueryResult, Row
 from ..query.spec import QuerySpec
 from ..state.store import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
-from .compose import Composed, compose, coverage_of, refuse
+from .compose import Composed, compose, coverage_of, per_bucket, refuse
 from .entities import Vocabulary
+from .extent import counts_for, no_data_reason
 from .intents import SUBSYSTEMS
 from .knowledge import KnowledgeBase, Passage
 from .parse import ParsedQuestion, parse
+from .present import candidate_question, display
 
 MAX_SERIES_ROWS = 1000
+
+
+class SpecRunner(Protocol):
+    """Runs a spec: the ``Executor``, or the cutover ``Router`` in front of it."""
+
+    def run(self, spec: QuerySpec, *, window_note: bool = True) -> QueryResult: ...
 
 
 @dataclass
@@ -47,19 +55,16 @@ class Source:
 def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Source], float | None]:
     """Ingested objects whose measurement and time range overlap the query, and coverage.
 
-    Relevance is the share of the query's period the object covers (0–1).
+    Relevance is the share of the query's period the object covers (0–1). One lookup
+    by measurement and time (``objects_overlapping``): never a scan of the store.
     """
     if store is None:
         return [], None
     start, stop = spec.start_ns, spec.stop_ns
     spans: list[tuple[int, int]] = []
     out: list[Source] = []
-    for o in store.objects():
-        if o.status != OK or spec.measurement not in o.measurements:
-            continue
-        if o.time_min_ns is None or o.time_max_ns is None:
-            continue
-        if o.time_max_ns < start or o.time_min_ns >= stop:
+    for o in store.objects_overlapping(spec.measurement, start, stop):
+        if o.status != OK or o.time_min_ns is None or o.time_max_ns is None:
             continue
         spans.append((o.time_min_ns, o.time_max_ns))
         share = coverage_of([(o.time_min_ns, o.time_max_ns)], start, stop)
@@ -81,8 +86,12 @@ class AnswerService:
         vocabulary: Vocabulary | None = None,
         phraser: BedrockPhraser | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        runner: SpecRunner | None = None,
     ) -> None:
+        """``runner``: what runs the specs when not the executor itself (the cutover
+        router, which serves each spec from the backend its phase says)."""
         self.executor = executor
+        self.runner: SpecRunner = runner if runner is not None else executor
         self.store = store
         self.knowledge = knowledge or KnowledgeBase.from_folder()
         self.vocabulary = vocabulary
@@ -99,11 +108,17 @@ class AnswerService:
         sources: list[Source] = []
         if parsed.status == "ok" and parsed.spec is not None:
             # the parser already words the spec's daylight-saving note in the question's language
-            result = self.executor.run(parsed.spec, window_note=False)
+            result = self.runner.run(parsed.spec, window_note=False)
             if not result.rows:
-                result = sin_from_subsystems(self.executor, parsed.spec) or result
+                result = sin_from_subsystems(self.runner, parsed.spec) or result
             sources, coverage = object_sources(self.store, parsed.spec)
-            composed = compose(parsed, result, coverage=coverage, names=self._names)
+            counts = counts_for(self.executor, parsed.spec) if per_bucket(parsed) else None
+            composed = compose(parsed, result, coverage=coverage, names=self._names,
+                               counts=counts)
+            if not result.rows:  # say why: the data starts later, or ended earlier
+                why = no_data_reason(self.executor, parsed.spec, now, parsed.language)
+                if why:
+                    composed.answer = f"{composed.answer} {why}"
             if self.phraser is not None and result.rows:
                 text, why_not = self.phraser.phrase(question, composed.answer)
                 if text is not None:
@@ -114,7 +129,15 @@ class AnswerService:
             sources += self._passages(parsed)
         else:
             composed = refuse(parsed)
-        return self._response(parsed, composed, result, sources, started, now)
+        return self._response(parsed, composed, result, sources, started, now, self._names)
+
+    def close(self) -> None:
+        """Close the runner (the cutover router drains its shadow queue) and the executor."""
+        if self.runner is not self.executor:
+            close = getattr(self.runner, "close", None)
+            if close is not None:
+                close()
+        self.executor.close()
 
     def _passages(self, parsed: ParsedQuestion) -> list[Source]:
         hits = self.knowledge.search(parsed.question, k=6)
@@ -131,13 +154,15 @@ class AnswerService:
 
     @staticmethod
     def _response(parsed: ParsedQuestion, composed: Composed, result: QueryResult | None,
-                  sources: list[Source], started: float, now: datetime) -> dict[str, Any]:
+                  sources: list[Source], started: float, now: datetime,
+                  names: dict[str, str] | None = None) -> dict[str, Any]:
         spec = parsed.spec
         flux = influxql = None
         query_used = None
+        queries: dict[str, str | None] = {}
         if spec is not None:
-            flux = _render_or_none(spec, "flux")
-            influxql = _render_or_none(spec, "influxql")
+            queries = {d: _render_or_none(spec, d) for d in DIALECTS}
+            flux, influxql = queries["flux"], queries["influxql"]
         if result is not None:
             query_used = {"dialect": result.dialect, "text": result.query}
         tr = parsed.time_range
@@ -171,19 +196,29 @@ class AnswerService:
             "language": parsed.language,
             "intent": parsed.intent,
             "confidence_parts": composed.confidence_parts,
-            "candidates": [{"kind": c.kind, "value": c.value, "label": c.label}
+            "candidates": [{"kind": c.kind, "value": c.value, "label": c.label,
+                            "question": candidate_question(parsed, c)}
                            for c in parsed.candidates],
             "truncated": bool(result and (result.truncated or len(rows) > MAX_SERIES_ROWS)),
             "answer_source": composed.answer_source,
+            # every dialect's rendering of the spec (None where a dialect cannot say it)
+            "queries": queries,
+            # how to show it: chart kind, titles, units, people's names (answer/present.py)
+            "display": None if result is None else display(parsed, rows[:MAX_SERIES_ROWS],
+                                                           names),
         }
 
 
 _REDUCE = {"max", "min", "mean", "first", "last", "sum", "energy"}
 
 
-def sin_from_subsystems(executor: Executor, spec: QuerySpec) -> QueryResult | None:
+def sin_from_subsystems(executor: SpecRunner, spec: QuerySpec) -> QueryResult | None:
     """Whole-system load when no ``sin`` series is stored (ONS files publish only the
     four subsystems): the hour-by-hour sum of the subsystems, reduced as the spec asks.
+
+    Only hours where all four subsystems have a value are summed: an hour missing one
+    would be a partial system, lower than the real one (a false minimum, a low mean). The
+    hours left out, and which subsystems they miss, are said in a warning.
 
     Returns None when the spec is not a whole-system load question this can answer.
     """
@@ -192,34 +227,50 @@ def sin_from_subsystems(executor: Executor, spec: QuerySpec) -> QueryResult | No
         return None
     try:
         hourly = spec.replace(where={**spec.where, "region": list(SUBSYSTEMS)}, every="1h",
-                              aggregate="sum", top=None, bottom=None, limit=1_000_000,
-                              fill="none")
+                              aggregate="mean", group_by=["region"], top=None, bottom=None,
+                              limit=1_000_000, fill="none")
     except OnsfluxError:
         return None
     result = executor.run(hourly, window_note=False)
-    rows = [r for r in result.rows if r.value is not None]
-    if not rows:
+    per_hour: dict[int, dict[str, float]] = {}
+    for r in result.rows:
+        if r.value is not None and r.tags.get("region") in SUBSYSTEMS:
+            per_hour.setdefault(r.time_ns, {})[r.tags["region"]] = r.value
+    if not per_hour:
         return None
-    agg = spec.aggregate
-    tags = {"region": "sin"}
     field = spec.fields[0]
-    if agg in ("max", "min"):
-        pick = (max if agg == "max" else min)(rows, key=lambda r: r.value or 0.0)
-        row = Row(pick.time_ns, spec.measurement, field, pick.value, tags)
-    elif agg in ("first", "last"):
-        pick = (min if agg == "first" else max)(rows, key=lambda r: r.time_ns)
-        row = Row(pick.time_ns, spec.measurement, field, pick.value, tags)
-    else:
-        total = sum(r.value or 0.0 for r in rows)
-        if agg == "mean":
-            total /= len(rows)
-        elif agg == "energy":
-            total *= spec.interval_hours
-        row = Row(spec.start_ns, spec.measurement, field, total, tags)
-    warning = ("the whole-system (SIN) load is not stored as its own series here; it was "
-               "computed as the hour-by-hour sum of the four subsystems")
-    return QueryResult([row], False, result.served_from, result.dialect, result.query,
-                       result.elapsed_ms, [*result.warnings, warning])
+    tags = {"region": "sin"}
+    complete = {t: sum(v.values()) for t, v in per_hour.items() if len(v) == len(SUBSYSTEMS)}
+    incomplete = {t: sorted(set(SUBSYSTEMS) - set(v)) for t, v in per_hour.items()
+                  if len(v) < len(SUBSYSTEMS)}
+    warnings = [*result.warnings,
+                "the whole-system (SIN) load is not stored as its own series here; it was "
+                "computed as the hour-by-hour sum of the four subsystems"]
+    if incomplete:
+        missing = sorted({s for names in incomplete.values() for s in names})
+        first = min(incomplete)
+        warnings.append(
+            f"{len(incomplete)} hour(s) left out of the SIN sum because a subsystem has no value "
+            f"there ({', '.join(missing)} missing; first at {rfc3339(first)}); "
+            f"{len(complete)} complete hour(s) used")
+    rows: list[Row] = []
+    if complete:
+        agg = spec.aggregate
+        if agg in ("max", "min"):
+            t = (max if agg == "max" else min)(complete, key=lambda k: complete[k])
+            rows = [Row(t, spec.measurement, field, complete[t], tags)]
+        elif agg in ("first", "last"):
+            t = (min if agg == "first" else max)(complete)
+            rows = [Row(t, spec.measurement, field, complete[t], tags)]
+        else:
+            total = sum(complete.values())
+            if agg == "mean":
+                total /= len(complete)
+            elif agg == "energy":
+                total *= spec.interval_hours
+            rows = [Row(spec.start_ns, spec.measurement, field, total, tags)]
+    return QueryResult(rows, False, result.served_from, result.dialect, result.query,
+                       result.elapsed_ms, warnings)
 
 
 def _render_or_none(spec: QuerySpec, dialect: str) -> str | None:
