@@ -197,6 +197,7 @@ class Ingestor:
         *,
         now_ns: Callable[[], int] = time.time_ns,
         progress: Progress = _no_progress,
+        also: Sequence[Any] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -204,6 +205,9 @@ class Ingestor:
         self.now_ns = now_ns
         self.progress = progress
         self._ensured: set[str] = set()
+        #: other stores every validated batch is also written to (the cutover's dual-write
+        #: to Timestream, ``settings.also_write``); their refusals become rejects
+        self.also: list[Any] = list(also) if also is not None else _also_writers(settings)
 
     # ------------------------------------------------------------------ front door
     def ingest(
@@ -312,6 +316,10 @@ class Ingestor:
                         written_points += lines.len()
                         continue
                     self._ensure_bucket(spec.bucket)
+                    for sink in self.also:  # dual-write (cutover): blue stays current
+                        with _timer(phases, f"also_{sink.name}"):
+                            rejects.append(sink.write(ref.key, spec.name, frame, checked.tags,
+                                                      list(checked.fields)))
                     # Pipelining with bounded memory: while this chunk's batches are
                     # written, the next chunk is read, validated and encoded; before its
                     # batches are queued, everything older than this chunk must be done.
@@ -524,6 +532,14 @@ def count_by_series(
     ]
     frame = pl.DataFrame(data, schema=schema)
     return frame.group_by(list(tags)).agg(pl.col(f"{f}__found").sum() for f in fields)
+
+
+def _also_writers(settings: Settings) -> list[Any]:
+    if settings.also_write == "timestream":
+        from ..cutover.dualwrite import TimestreamWriter
+
+        return [TimestreamWriter(settings, database=settings.timestream_database)]
+    return []
 
 
 def dead_letter_keys(store: StateStore) -> list[str]:
