@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
+from .redact import install_log_redaction
+from .retry import is_retryable
 from .secrets import resolve_secrets
 from .settings import Settings
 
@@ -21,6 +23,9 @@ class RetryableIngestError(TransientError):
     """Raised to Lambda when at least one record failed for a transient reason."""
 
     kind = "retryable"
+
+
+install_log_redaction()  # every log line a handler writes goes through onsflux.redact
 
 
 def s3_event_urls(event: dict[str, Any]) -> list[str]:
@@ -56,7 +61,7 @@ def s3_ingest(
                     refs = list_objects([url], s)
                 except Exception as exc:  # noqa: BLE001 - reported per record, never lost
                     results.append({"key": url, "status": "failed", "error": str(exc),
-                                    "retryable": isinstance(exc, TransientError)})
+                                    "retryable": is_retryable(exc)})
                     continue
                 for ref in refs:
                     results.append(ingestor.ingest_object(ref).as_dict())
@@ -89,7 +94,7 @@ def migrate_partition(
     from .influx.local import resolve_url
     from .migrate import Migration
     from .migrate.run import _claim_and_run
-    from .state.store import open_store
+    from .state.store import store_for
 
     s = resolve_secrets(settings or Settings())
     source, pid = event.get("source"), event.get("partition")
@@ -97,7 +102,7 @@ def migrate_partition(
         from .exceptions import ConfigError
 
         raise ConfigError("event needs 'source' and 'partition'")
-    rejects = open_store(s.state_path)
+    rejects = store_for(s)
     try:
         with Migration(s, source, event.get("mapping"), table=event.get("table")) as mig, \
                 InfluxClient(s, url=resolve_url(s)) as client:
@@ -106,7 +111,7 @@ def migrate_partition(
             result = _claim_and_run(mig, client, pid, rejects)
     finally:
         rejects.close()
-    if str(result.get("error") or "").startswith("transient"):
+    if result.get("retryable"):
         raise RetryableIngestError(f"partition {pid}: {result['error']}")
     return result
 

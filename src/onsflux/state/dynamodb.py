@@ -7,6 +7,12 @@ Single-table layout (``pk``/``sk`` strings):
 | ``obj#<key>`` | ``meta`` | the object record (status, counts, fingerprint…) |
 | ``obj#<key>`` | ``rej#<n>`` | one rejected row (source, row, column, value, reason) |
 | ``dlq#<key>`` | ``meta`` | the dead letter (open while it has no ``resolved_at``) |
+| ``src#<measurement>`` | ``<key>`` | an ingested (``ok``) object holding that measurement |
+| ``health#`` | ``meta`` | never written: ``ping`` reads it (a key lookup) |
+
+The ``src#`` items are an index kept by ``finish`` and ``fail``, so the answer service
+finds the objects behind a question with one ``Query`` on a key, and ``/health`` probes
+with one ``GetItem``: neither ever scans the table (a scan reads, and bills, every item).
 
 ``begin`` claims the object with a conditional write, so two Lambda invocations of the
 same S3 object (S3 delivers at least once) never ingest it at the same time: the second
@@ -24,10 +30,12 @@ from typing import Any
 
 import polars as pl
 
-from ..aws import error_code, translate_botocore
+from ..aws import client_config, error_code, translate_botocore
 from ..exceptions import ObjectBusy, StateStoreError
 from ..frames import REJECT_SCHEMA
-from .store import FAILED, OK, RUNNING, DeadLetter, ObjectRecord
+from ..redact import redact
+from ..retry import RetryPolicy
+from .store import FAILED, OK, RUNNING, DeadLetter, ObjectRecord, redacted_rejects
 
 _FIELDS = ("fingerprint", "status", "rows", "points", "rejected", "duplicates", "time_min_ns",
            "time_max_ns", "measurements", "attempts", "error", "verified", "started_at",
@@ -47,7 +55,7 @@ class DynamoStateStore:
 
     def __init__(self, table: str, *, region: str, queue_url: str | None = None,
                  lease_seconds: float = 900.0, session: Any = None,
-                 endpoint_url: str | None = None) -> None:
+                 endpoint_url: str | None = None, retry: RetryPolicy | None = None) -> None:
         import boto3
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -55,24 +63,37 @@ class DynamoStateStore:
         self.table = table
         self.queue_url = queue_url
         self.lease_seconds = lease_seconds
-        self._ddb = session.client("dynamodb", endpoint_url=endpoint_url)
-        self._sqs = session.client("sqs", endpoint_url=endpoint_url) if queue_url else None
+        self._ddb = session.client("dynamodb", endpoint_url=endpoint_url, config=client_config())
+        self._sqs = (session.client("sqs", endpoint_url=endpoint_url, config=client_config())
+                     if queue_url else None)
+        self._retry = retry or RetryPolicy()
         self._ser, self._de = TypeSerializer(), TypeDeserializer()
 
     # ------------------------------------------------------------------ plumbing
     def _call(self, op: str, **kwargs: Any) -> Any:
+        """One DynamoDB call on our table under the retry policy."""
+        return self._send(self._ddb, "DynamoDB", op, TableName=self.table, **kwargs)
+
+    def _send(self, client: Any, service: str, op: str, **kwargs: Any) -> Any:
+        """One AWS call under the retry policy, its errors translated (a failed
+        condition is passed through: it is an answer, not an error)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            return getattr(self._ddb, op)(TableName=self.table, **kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise
-            raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
-                                     terminal=StateStoreError) from exc
-        except BotoCoreError as exc:
-            raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
-                                     terminal=StateStoreError) from exc
+        where = f"{op} on {self.table!r}"
+
+        def once(_attempt: int) -> Any:
+            try:
+                return getattr(client, op)(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    raise
+                raise translate_botocore(exc, service=service, where=where,
+                                         terminal=StateStoreError) from exc
+            except BotoCoreError as exc:
+                raise translate_botocore(exc, service=service, where=where,
+                                         terminal=StateStoreError) from exc
+
+        return self._retry.call(once, what=f"{service} {where}")
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
         clean = {k: (Decimal(str(v)) if isinstance(v, float) else v)
@@ -124,9 +145,13 @@ class DynamoStateStore:
         """Put/delete requests 25 at a time, until DynamoDB has processed every one."""
         for i in range(0, len(requests), 25):
             batch: dict[str, Any] = {self.table: requests[i:i + 25]}
+            rounds = 0
             while batch:  # DynamoDB may hand back what it did not write this time
-                out = self._ddb.batch_write_item(RequestItems=batch)
+                if rounds:  # AWS asks for backoff before sending the unprocessed ones again
+                    self._retry.sleep(self._retry.backoff(rounds))
+                out = self._send(self._ddb, "DynamoDB", "batch_write_item", RequestItems=batch)
                 batch = out.get("UnprocessedItems") or {}
+                rounds += 1
 
     @staticmethod
     def _record(item: dict[str, Any]) -> ObjectRecord:
@@ -172,14 +197,30 @@ class DynamoStateStore:
 
     def finish(self, record: ObjectRecord) -> None:
         record.finished_at = time.time()
+        record.error = redact(record.error) if record.error else record.error
+        previous = self.get(record.key)
         values = record.as_dict()
         key = values.pop("key")
         self._call("put_item", Item=self._item({"pk": f"obj#{key}", "sk": "meta", **values}))
+        keep = set(record.measurements) if record.status == OK else set()
+        stale = set(previous.measurements if previous else []) - keep
+        requests: list[dict[str, Any]] = [
+            {"PutRequest": {"Item": self._item({"pk": f"src#{m}", "sk": key, **values})}}
+            for m in sorted(keep)]
+        requests += [{"DeleteRequest": {"Key": self._item({"pk": f"src#{m}", "sk": key})}}
+                     for m in sorted(stale)]
+        self._batch_write(requests)
         if record.status == OK:
             self.resolve_dead_letter(key, only_open=True)
 
     def fail(self, key: str, fingerprint: str, kind: str, reason: str) -> None:
         now = time.time()
+        reason = redact(reason)
+        previous = self.get(key)
+        if previous is not None and previous.measurements:  # no longer a source of answers
+            self._batch_write([{"DeleteRequest": {"Key": self._item({"pk": f"src#{m}",
+                                                                     "sk": key})}}
+                               for m in previous.measurements])
         self._call(
             "update_item", Key=self._item({"pk": f"obj#{key}", "sk": "meta"}),
             UpdateExpression="SET #s = :failed, #e = :reason, finished_at = :now",
@@ -199,16 +240,17 @@ class DynamoStateStore:
         }
         self._call("put_item", Item=self._item(letter))
         if self._sqs is not None:
-            self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(
-                {"key": key, "fingerprint": fingerprint, "kind": kind, "reason": reason,
-                 "failed_at": now}))
+            self._send(self._sqs, "SQS", "send_message", QueueUrl=self.queue_url,
+                       MessageBody=json.dumps({"key": key, "fingerprint": fingerprint,
+                                               "kind": kind, "reason": reason, "failed_at": now}))
 
     def add_rejects(self, key: str, rejects: pl.DataFrame) -> None:
         if rejects.height == 0:
             return
         self._batch_write([
             {"PutRequest": {"Item": self._item({"pk": f"obj#{key}", "sk": f"rej#{i:010d}", **r})}}
-            for i, r in enumerate(rejects.select(list(REJECT_SCHEMA)).iter_rows(named=True))
+            for i, r in enumerate(redacted_rejects(rejects).select(list(REJECT_SCHEMA))
+                                  .iter_rows(named=True))
         ])
 
     def clear_rejects(self, key: str) -> None:
@@ -229,6 +271,31 @@ class DynamoStateStore:
 
     def objects(self) -> list[ObjectRecord]:
         return sorted((self._record(i) for i in self._scan_all("obj#")), key=lambda r: r.key)
+
+    def objects_overlapping(self, measurement: str, start_ns: int, stop_ns: int
+                            ) -> list[ObjectRecord]:
+        """Ingested objects holding ``measurement`` with data in ``[start, stop)``: one
+        ``Query`` on the ``src#`` index partition, never a scan."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "time_max_ns >= :start AND time_min_ns < :stop",
+            "ExpressionAttributeValues": {":pk": {"S": f"src#{measurement}"},
+                                          ":start": {"N": str(start_ns)},
+                                          ":stop": {"N": str(stop_ns)}},
+        }
+        while True:
+            page = self._call("query", **kwargs)
+            items.extend(self._plain_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted((self._record({**i, "pk": f"obj#{i['sk']}"}) for i in items),
+                      key=lambda r: r.key)
+
+    def ping(self) -> None:
+        """One ``GetItem`` on a key that is never written: proves the table answers."""
+        self._call("get_item", Key=self._item({"pk": "health#", "sk": "meta"}))
 
     def dead_letters(self) -> list[DeadLetter]:
         open_ = [i for i in self._scan_all("dlq#") if "resolved_at" not in i]
