@@ -55,19 +55,16 @@ class Source:
 def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Source], float | None]:
     """Ingested objects whose measurement and time range overlap the query, and coverage.
 
-    Relevance is the share of the query's period the object covers (0–1).
+    Relevance is the share of the query's period the object covers (0–1). One lookup
+    by measurement and time (``objects_overlapping``): never a scan of the store.
     """
     if store is None:
         return [], None
     start, stop = spec.start_ns, spec.stop_ns
     spans: list[tuple[int, int]] = []
     out: list[Source] = []
-    for o in store.objects():
-        if o.status != OK or spec.measurement not in o.measurements:
-            continue
-        if o.time_min_ns is None or o.time_max_ns is None:
-            continue
-        if o.time_max_ns < start or o.time_min_ns >= stop:
+    for o in store.objects_overlapping(spec.measurement, start, stop):
+        if o.status != OK or o.time_min_ns is None or o.time_max_ns is None:
             continue
         spans.append((o.time_min_ns, o.time_max_ns))
         share = coverage_of([(o.time_min_ns, o.time_max_ns)], start, stop)
