@@ -263,12 +263,20 @@ def ingest_cmd(
         "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
     workers: Annotated[int | None, typer.Option(help="Concurrent writes.")] = None,
     batch_lines: Annotated[int | None, typer.Option(help="Lines per write request.")] = None,
+    also_write: Annotated[str | None, typer.Option(
+        "--also-write", help="timestream: also write every batch to Timestream (dual-write "
+                             "during the cutover; env ONSFLUX_ALSO_WRITE).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Ingest ONS, processed or wide files (disk or S3) into InfluxDB."""
     from ..ingest.pipeline import Ingestor
 
-    s = settings().with_overrides(write_workers=workers, batch_lines=batch_lines)
+    if also_write not in (None, "timestream"):
+        from ..exceptions import ConfigError
+
+        raise ConfigError(f"--also-write must be timestream, not {also_write!r}")
+    s = settings().with_overrides(write_workers=workers, batch_lines=batch_lines,
+                                  also_write=also_write)
     _state.settings = s
     client = None if dry_run else _client()
     store = _store()
