@@ -428,3 +428,15 @@ class MigrationStore(SqliteFile):
                 " VALUES (?, ?, ?, ?) ON CONFLICT(migration, table_name) DO UPDATE SET "
                 "watermark_ns = excluded.watermark_ns, updated_at = excluded.updated_at",
                 (migration_id, table, int(ns), time.time()))
+
+    def partitions_overlapping(self, measurement: str, start_ns: int, stop_ns: int
+                               ) -> list[Partition]:
+        """Migrated (``done``) partitions of ``measurement`` with data in ``[start, stop)``,
+        of every migration: the answer service names them as sources."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLS)} FROM migration_partitions WHERE status = ? "
+                "AND measurement = ? AND start_ns < ? AND stop_ns > ? "
+                "ORDER BY start_ns, migration, id",
+                (DONE, measurement, stop_ns, start_ns)).fetchall()
+        return [self._partition(r) for r in rows]
