@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..redact import redact
 from ..state.store import SqliteFile
 
 PENDING, RUNNING, DONE, FAILED, ROLLED_BACK = "pending", "running", "done", "failed", "rolled_back"
@@ -322,6 +323,7 @@ class MigrationStore(SqliteFile):
         what this attempt read from ``files`` (url, size), kept for ``verify`` — valid
         only while the partition stays ``done`` at this attempt (:meth:`aggregates`).
         """
+        p.error = redact(p.error) if p.error else p.error  # a server may echo credentials
         with self._tx() as db:
             db.execute("DELETE FROM migration_aggregates WHERE migration = ? AND id = ?",
                        (p.migration, p.id))
