@@ -442,7 +442,13 @@ class _Parser:
         if measurement == "generation_data" and self.sector_values:
             self.sector_values = []
         if measurement != "generation_data" and (self.state_values or self.mod.group_by == "state"):
-            return self.refuse("state_scope", unknown_words=self.unknown)
+            if self.mod.group_by == "state" or not self.region_values:
+                return self.refuse("state_scope", unknown_words=self.unknown)
+            # a state named beside a subsystem is context ("o Sudeste, onde fica São Paulo")
+            self.warnings.append(self.t(
+                "estado ignorado: carga e intercâmbio são por subsistema",
+                "state ignored: load and interchange are per subsystem"))
+            self.state_values = []
         self.states = self.state_values if not self.plants else []
         if measurement != "generation_data" and (self.plants or self.ambiguous):
             self.warnings.append(self.t("usinas ignoradas: a medida não é de geração",
