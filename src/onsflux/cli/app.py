@@ -369,9 +369,13 @@ def _bench_module(name: str) -> Any:
 @app.command("bench")
 @friendly
 def bench_cmd(
-    name: Annotated[str, typer.Argument(help="encode | ingest")],
+    name: Annotated[str, typer.Argument(
+        help="encode | ingest | query | seed | api | migrate | nl | …")],
     repeats: Annotated[int, typer.Option(help="Runs per contender; the median is reported.")] = 3,
     rows: Annotated[int | None, typer.Option(help="Rows (points) to use.")] = None,
+    duration: Annotated[float | None, typer.Option(
+        help="Seconds of sustained load (seed: the write test).")] = None,
+    rate: Annotated[int | None, typer.Option(help="Offered points/s (seed: the write test).")] = None,
     option: Annotated[list[str] | None, typer.Option(
         "--set", help="Benchmark parameter KEY=VALUE, e.g. --set pin=true.")] = None,
     json: JsonOpt = False,
@@ -396,8 +400,11 @@ def bench_cmd(
             kwargs[key] = float(raw)
         else:
             kwargs[key] = raw
-    if rows is not None:
-        kwargs["rows"] = rows
+    for key, value in (("rows", rows), ("duration", duration), ("rate", rate)):
+        if value is not None:
+            if key not in params:
+                raise ConfigError(f"--{key} does not apply to the {name!r} benchmark")
+            kwargs[key] = value
     if "json" in params:
         kwargs["json"] = json
     if "settings" in params:
