@@ -61,7 +61,7 @@ def show_status(out: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from .app import friendly, settings
+    from ._common import friendly, settings
 
     app.add_typer(cutover_app, name="cutover")
 
