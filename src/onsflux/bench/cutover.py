@@ -29,10 +29,10 @@ from onsflux.cutover import router as router_module
 from onsflux.cutover.router import Router
 from onsflux.cutover.state import CutoverState, SqliteCutoverStore
 from onsflux.cutover.workload import template_items
-from onsflux.influx import InfluxClient
+from onsflux.influx.client import InfluxClient
 from onsflux.influx.local import LocalServer
 from onsflux.ingest.pipeline import Ingestor
-from onsflux.query import Executor
+from onsflux.query.execute import Executor
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
@@ -53,7 +53,7 @@ def _timed(router: Router, ms: list[float]) -> None:
         inner(*args)
         ms.append((time.perf_counter() - t) * 1000)
 
-    router._maybe_shadow = timed  # type: ignore[method-assign]
+    router._maybe_shadow = timed  # type: ignore[method-assign,assignment]
 
 
 def run(*, repeats: int = 3, requests: int = 300, days: int = 7,
