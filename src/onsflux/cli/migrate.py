@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .app import EXIT_FAILED, EXIT_REJECTS, JsonOpt, _client, friendly, settings
+from ._common import EXIT_FAILED, EXIT_REJECTS, JsonOpt, friendly, settings
+from ._common import client as _client
 from .output import (
     console,
     emit_json,
@@ -124,6 +125,12 @@ def plan_cmd(
                   "" if t["manifest_rows"] is None else fmt_int(t["manifest_rows"]),
                   t["first"], t["last"], fmt_int(t["series"]), t["partitions"]]
                  for t in out["tables"]]))
+            for t in out["tables"]:
+                console.print(
+                    f"{t['bucket']}/{t['measurement']} ← {t['table']}: tags "
+                    f"{', '.join(t['tags']) or '(none)'}; fields "
+                    + (", ".join(f"{k} ({v})" for k, v in t["fields"].items()) or "(none)"),
+                    soft_wrap=True, markup=False, highlight=False)
             _warn(out["warnings"])
         if not _confirm(f"Found {fmt_int(plan.rows)} rows in {len(plan.partitions)} partitions. "
                         "Record this plan?", yes or json):
@@ -307,7 +314,12 @@ def sync_cmd(
         if not json:
             for t in it.tables:
                 console.print(f"#{it.iteration} {t['table']}: {t['from']} → {t['to']} "
-                              f"{t['status']} {fmt_int(t['points'])} points, lag {t['lag_s']} s")
+                              f"{t['status']} {fmt_int(t['points'])} points, lag {t['lag_s']} s",
+                              markup=False, highlight=False)
+                if t.get("rejected"):
+                    console.print(f"  {t['explain']}; rejects: onsflux rejects "
+                                  f"{t['rejects_key']}", soft_wrap=True, markup=False,
+                                  highlight=False)
 
     with _migration(source, mapping, None) as mig, _client() as client:
         report = sync(mig, client, lag_s=lag, overlap_s=overlap, interval_s=interval, once=once,

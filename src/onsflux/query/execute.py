@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import time
 from datetime import datetime
@@ -32,6 +33,8 @@ from .guard import check_influxql
 from .render import render
 from .result import QueryResult, Row, bound
 from .spec import NS, QuerySpec
+
+log = logging.getLogger(__name__)
 
 Dialect = Literal["auto", "influxql", "flux"]
 RAW_LIMIT = 10_000
@@ -170,8 +173,10 @@ class Executor:
             if isinstance(self.fallback, StoreFallback) and not self.fallback.has_data(spec):
                 raise  # nothing ingested to answer from: InfluxDB's error is the answer
             result = self.fallback.run(spec)
-            result.warnings.append(f"InfluxDB unavailable ({exc.kind}: {exc}); answered from "
-                                   f"the files ({self.fallback.path})")
+            # the warning reaches users (API bodies): the kind only; the address is logged
+            log.warning("InfluxDB unavailable, answered from the Parquet files: %s", exc)
+            result.warnings.append(f"InfluxDB unavailable ({exc.kind}); answered from "
+                                   "the files the ingest read")
         if window_note and spec.window_note and spec.window_note not in result.warnings:
             result.warnings.append(spec.window_note)
         result.elapsed_ms = (time.perf_counter() - started) * 1000

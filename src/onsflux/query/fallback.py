@@ -159,7 +159,7 @@ class ParquetFallback:
     def why_empty(self, spec: QuerySpec) -> str:
         """Why the files answer nothing for ``spec``, in one sentence."""
         refs, data = self._last.get(spec.measurement) or self._objects(spec)
-        where = f"the fallback files ({self.path})"
+        where = "the fallback files"
         if not refs:
             return f"{where}: no files found"
         broken = [f"{Path(r.url).name}: {data[r.url].error}" for r in refs
