@@ -308,6 +308,10 @@ class ParquetFallback:
             result.warnings.append(self.why_empty(spec))
         return result
 
+    def available(self) -> bool:
+        """Whether there is anything to answer from (a health check: no file is read)."""
+        return all(p.startswith("s3://") or Path(p).exists() for p in self.paths)
+
     def has_data(self, spec: QuerySpec) -> bool:
         """Whether any file could answer for ``spec``'s measurement."""
         refs, data = self._objects(spec)
@@ -321,6 +325,15 @@ class StoreFallback(ParquetFallback):
     def __init__(self, settings: Settings) -> None:
         super().__init__([], settings)
         self.path = "the ingested objects the state store records"
+
+    def available(self) -> bool:
+        from ..state.store import OK, store_for
+
+        store = store_for(self.settings)
+        try:
+            return any(o.status == OK for o in store.objects())
+        finally:
+            store.close()
 
     def urls(self, spec: QuerySpec) -> list[str]:
         from ..state.store import OK, store_for
