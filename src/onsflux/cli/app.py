@@ -447,3 +447,7 @@ _register_query(app)
 from .ask import register as _register_ask  # noqa: E402
 
 _register_ask(app)
+
+from .mcp import register as _register_mcp  # noqa: E402
+
+_register_mcp(app)
