@@ -89,7 +89,7 @@ def migrate_partition(
     from .influx.local import resolve_url
     from .migrate import Migration
     from .migrate.run import _claim_and_run
-    from .state.store import open_store
+    from .state.store import store_for
 
     s = resolve_secrets(settings or Settings())
     source, pid = event.get("source"), event.get("partition")
@@ -97,7 +97,7 @@ def migrate_partition(
         from .exceptions import ConfigError
 
         raise ConfigError("event needs 'source' and 'partition'")
-    rejects = open_store(s.state_path)
+    rejects = store_for(s)
     try:
         with Migration(s, source, event.get("mapping"), table=event.get("table")) as mig, \
                 InfluxClient(s, url=resolve_url(s)) as client:
