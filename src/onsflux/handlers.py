@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
+from .retry import is_retryable
 from .secrets import resolve_secrets
 from .settings import Settings
 
@@ -56,7 +57,7 @@ def s3_ingest(
                     refs = list_objects([url], s)
                 except Exception as exc:  # noqa: BLE001 - reported per record, never lost
                     results.append({"key": url, "status": "failed", "error": str(exc),
-                                    "retryable": isinstance(exc, TransientError)})
+                                    "retryable": is_retryable(exc)})
                     continue
                 for ref in refs:
                     results.append(ingestor.ingest_object(ref).as_dict())
@@ -106,7 +107,7 @@ def migrate_partition(
             result = _claim_and_run(mig, client, pid, rejects)
     finally:
         rejects.close()
-    if str(result.get("error") or "").startswith("transient"):
+    if result.get("retryable"):
         raise RetryableIngestError(f"partition {pid}: {result['error']}")
     return result
 

@@ -37,7 +37,7 @@ from typing import Any
 import polars as pl
 
 from ..catalog import FieldType
-from ..exceptions import OnsfluxError, TransientError
+from ..exceptions import OnsfluxError
 from ..influx.client import InfluxClient, WriteOutcome
 from ..ingest.dropped import server_rejects, write_batch
 from ..ingest.encode import batches, encode_lines
@@ -119,6 +119,7 @@ def explain_counts(c: dict[str, int]) -> str:
 def _result(p: Partition, seconds: float) -> dict[str, Any]:
     return {"id": p.id, "status": p.status, **{k: getattr(p, k) for k in COUNTS},
             "duplicate_examples": p.duplicate_examples, "error": p.error,
+            "retryable": p.retryable,
             "seconds": round(seconds, 3)}
 
 
@@ -217,9 +218,9 @@ def run_partition(
     """Migrate one partition (already claimed unless ``dry_run``) and return its outcome.
 
     Never raises for the partition's own errors: they go into ``p.error`` with status
-    ``failed`` — :class:`OnsfluxError` with its kind (prefixed ``transient:`` when a
-    retry may succeed), any other exception wrapped once with the stage it failed in
-    (read, map, encode, record, write).
+    ``failed`` — :class:`OnsfluxError` with its kind (``p.retryable`` says whether a retry
+    may succeed), any other exception wrapped once with the stage it failed in (read,
+    map, encode, record, write).
 
     Pipelined: while the writer threads send chunk *n*, chunk *n + 1* is read, mapped and
     encoded; chunk *n + 2* waits until chunk *n* is settled, so at most two chunks are in
@@ -349,8 +350,7 @@ def run_partition(
     except OnsfluxError as exc:
         p.status = FAILED
         p.error = f"{exc.kind}: {exc}"
-        if isinstance(exc, TransientError):
-            p.error = "transient: " + p.error
+        p.retryable = exc.retryable
     except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen input: wrapped once
         p.status = FAILED
         p.error = (f"internal: the {stage} stage of partition {p.id} failed: "

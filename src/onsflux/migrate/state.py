@@ -137,12 +137,15 @@ class Partition:
     verified: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: the last run failed for a reason a retry may fix (the error's ``retryable``); not stored
+    retryable: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-_COLS = tuple(Partition.__dataclass_fields__)
+#: the stored columns: every field but the outcome of the last run in this process
+_COLS = tuple(f for f in Partition.__dataclass_fields__ if f != "retryable")
 #: columns added after the first release: (name, declaration) for ALTER TABLE
 _ADDED = (("duplicates", "INTEGER NOT NULL DEFAULT 0"), ("superseded", "INTEGER NOT NULL DEFAULT 0"),
           ("duplicate_examples", "TEXT NOT NULL DEFAULT '[]'"))
