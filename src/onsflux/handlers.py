@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
+from .redact import install_log_redaction
 from .retry import is_retryable
 from .secrets import resolve_secrets
 from .settings import Settings
@@ -22,6 +23,9 @@ class RetryableIngestError(TransientError):
     """Raised to Lambda when at least one record failed for a transient reason."""
 
     kind = "retryable"
+
+
+install_log_redaction()  # every log line a handler writes goes through onsflux.redact
 
 
 def s3_event_urls(event: dict[str, Any]) -> list[str]:

@@ -247,3 +247,46 @@ def test_an_interrupted_partition_is_not_left_running(
             run(mig, client=Recorder(), url=UNUSED)  # type: ignore[arg-type]
         (p,) = mig.partitions()
     assert p.status == FAILED and "interrupted" in (p.error or "")
+
+
+# ------------------------------------------------------------------ 11. tags and fields
+
+def test_plan_lists_tags_and_fields_and_warns_when_a_measure_becomes_a_tag(
+        tmp_path: Path) -> None:
+    cols = [("region", "VARCHAR"), ("energy_source", "VARCHAR"), ("measure_name", "VARCHAR"),
+            ("time", "TIMESTAMP"), ("power_mw", "DOUBLE"), ("status", "VARCHAR")]
+    data = [["north" if i % 2 else "south", "hydro", "metrics", ts(T0 + i * H),
+             f"{i}.5", f"ok after {i} checks"] for i in range(200)]
+    src = tmp_path / "generation_data"
+    write_export(src, cols, [data])
+    state = tmp_path / "state"
+    as_field = tmp_path / "mapping.toml"
+    as_field.write_text('[tables.generation_data]\nfields = { status = "status" }\n')
+    r = cli(state, "plan", "--source", str(src), "--mapping", str(as_field), "--json")
+    assert r.exit_code == 0, r.output
+    (t,) = json.loads(r.stdout)["tables"]
+    assert t["tags"] == ["region", "source"] and t["series"] == 2
+    assert t["fields"] == {"power_mw": "float", "status": "string"}
+    assert not json.loads(r.stdout)["warnings"]
+    default = tmp_path / "default.toml"
+    default.write_text("")
+    r = cli(state, "plan", "--source", str(src), "--mapping", str(default), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "tags region, source, status; fields power_mw (float)" in r.stdout
+    err = " ".join(r.stderr.split())
+    assert "VARCHAR column 'status' becomes tag 'status'" in err
+    assert "multiplies the series from 2 to 200" in err
+    assert "100× the 2 of the previous plan" in err
+
+
+def test_plan_reports_duplicates_in_text(tmp_path: Path) -> None:
+    data = rows(5)
+    data.append(list(data[2]))
+    data[-1][4] = "42.5"
+    write_export(tmp_path / "generation_data", COLUMNS, [data])
+    r = cli(tmp_path / "state", "plan", "--source", str(tmp_path / "generation_data"), "--yes")
+    assert r.exit_code == 0, r.output
+    err = " ".join(r.stderr.split())
+    assert "1 rows land on a point (series and time) another row also has (2 field values " \
+           "superseded)" in err
+    assert "region=north,source=hydro at 2024-01-01T02:00:00.000000007Z" in err

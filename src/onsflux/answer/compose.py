@@ -21,6 +21,7 @@ lists each factor so a person can see why.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -256,7 +257,9 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
     spec = parsed.spec
     assert spec is not None
     bucketed = per_bucket(parsed)
-    if len(rows) == 1 and not bucketed:
+    ranked = bool(spec.group_by) or any(p.startswith(("growth:", "rank:"))
+                                        for p in parsed.postprocess)
+    if len(rows) == 1 and not bucketed and not ranked:
         r = rows[0]
         when = ""
         if spec.aggregate in ("max", "min", "first", "last") or intent in ("peak", "minimum",
@@ -307,10 +310,16 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
                     f"{val(Row(0, '', '', mean, {}))}, maximum {val(hi)} on "
                     f"{t_hi}, minimum {val(lo)} on {t_lo}")
         size: str = next((p.split(":")[1] for p in parsed.postprocess
-                          if p.startswith("bucket:")), spec.every or "")
-        size_pt = {"day": "dias", "week": "semanas", "month": "meses do calendário"}.get(size, size)
-        size_en = {"day": "days", "week": "weeks", "month": "calendar months"}.get(size, size)
-        windows = (f"em janelas de {size_pt}" if lang == "pt" else f"in {size_en} windows")
+                          if p.startswith("bucket:")),
+                         {"1h": "hour", "1d": "day", "7d": "week"}.get(spec.every or "",
+                                                                      spec.every or ""))
+        size_pt = {"hour": "janelas horárias", "day": "janelas diárias",
+                   "week": "janelas semanais (segunda a domingo)",
+                   "month": "janelas de meses do calendário"}.get(size, f"janelas de {size}")
+        size_en = {"hour": "hourly windows", "day": "daily windows",
+                   "week": "weekly windows (Monday to Sunday)",
+                   "month": "calendar-month windows"}.get(size, f"{size} windows")
+        windows = (f"em {size_pt}" if lang == "pt" else f"in {size_en}")
         text = f"{head} ({period}), {windows}: " + "; ".join(summaries[:max_items]) + "."
         if not series:
             text = (f"{head} ({period}), {windows}: só há janelas parciais, nenhuma completa "
@@ -327,7 +336,18 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
             warnings.append(note)
         return Composed(text, conf, parts, warnings, rows)
 
+    growth = next((p for p in parsed.postprocess if p.startswith("growth:")), None)
+    if growth is not None:  # the value is a change between the first and last whole bucket
+        size = "mês" if any(p.startswith("bucket:month") for p in parsed.postprocess) else (
+            "hora" if spec.every == "1h" else "dia")
+        size_en = {"mês": "month", "hora": "hour", "dia": "day"}[size]
+        of_what = re.sub(r"^(a|o|as|os) ", lambda m: f"d{m.group(1)} ", what)
+        head = (f"Variação {of_what} entre o primeiro e o último {size} completo"
+                if lang == "pt" else
+                f"Change in {what} between the first and the last whole {size_en}")
     ordered = sorted(rows, key=lambda r: -(r.value or 0.0))
+    if (growth is not None and growth.split(":")[1] == "bottom") or spec.bottom:
+        ordered.reverse()  # the smallest first, as asked
     items = [f"{i}. {_label(r.tags, lang, names) or r.field}: {val(r)}"
              + (f" ({fmt_time(r.time_ns, lang)})" if intent in ("peak", "minimum", "latest")
                 else "")

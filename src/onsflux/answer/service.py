@@ -24,6 +24,7 @@ from ..query.result import QueryResult, Row
 from ..query.spec import QuerySpec
 from ..state.store import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
+from .buckets import calendar_start
 from .compose import Composed, compose, coverage_of, per_bucket, refuse
 from .entities import Vocabulary
 from .extent import counts_for, no_data_reason
@@ -55,19 +56,16 @@ class Source:
 def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Source], float | None]:
     """Ingested objects whose measurement and time range overlap the query, and coverage.
 
-    Relevance is the share of the query's period the object covers (0–1).
+    Relevance is the share of the query's period the object covers (0–1). One lookup
+    by measurement and time (``objects_overlapping``): never a scan of the store.
     """
     if store is None:
         return [], None
     start, stop = spec.start_ns, spec.stop_ns
     spans: list[tuple[int, int]] = []
     out: list[Source] = []
-    for o in store.objects():
-        if o.status != OK or spec.measurement not in o.measurements:
-            continue
-        if o.time_min_ns is None or o.time_max_ns is None:
-            continue
-        if o.time_max_ns < start or o.time_min_ns >= stop:
+    for o in store.objects_overlapping(spec.measurement, start, stop):
+        if o.status != OK or o.time_min_ns is None or o.time_max_ns is None:
             continue
         spans.append((o.time_min_ns, o.time_max_ns))
         share = coverage_of([(o.time_min_ns, o.time_max_ns)], start, stop)
@@ -112,14 +110,19 @@ class AnswerService:
         if parsed.status == "ok" and parsed.spec is not None:
             # the parser already words the spec's daylight-saving note in the question's language
             result = self.runner.run(parsed.spec, window_note=False)
+            counted = parsed.spec
             if not result.rows:
-                result = sin_from_subsystems(self.runner, parsed.spec) or result
+                sin = sin_from_subsystems(self.runner, parsed.spec)
+                if sin is not None:  # the samples behind it are the four subsystems'
+                    result = sin
+                    counted = parsed.spec.replace(
+                        where={**parsed.spec.where, "region": list(SUBSYSTEMS)})
             sources, coverage = object_sources(self.store, parsed.spec)
-            counts = counts_for(self.executor, parsed.spec) if per_bucket(parsed) else None
+            counts = counts_for(self.runner, counted) if per_bucket(parsed) else None
             composed = compose(parsed, result, coverage=coverage, names=self._names,
                                counts=counts)
             if not result.rows:  # say why: the data starts later, or ended earlier
-                why = no_data_reason(self.executor, parsed.spec, now, parsed.language)
+                why = no_data_reason(self.runner, parsed.spec, now, parsed.language)
                 if why:
                     composed.answer = f"{composed.answer} {why}"
             if self.phraser is not None and result.rows:
@@ -226,7 +229,8 @@ def sin_from_subsystems(executor: SpecRunner, spec: QuerySpec) -> QueryResult | 
     Returns None when the spec is not a whole-system load question this can answer.
     """
     if (spec.measurement != "consumption_data" or spec.where.get("region") != ("sin",)
-            or spec.every or spec.aggregate not in _REDUCE or spec.group_by):
+            or spec.aggregate not in _REDUCE or spec.group_by
+            or spec.every not in (None, "1h", "1d", "7d")):
         return None
     try:
         hourly = spec.replace(where={**spec.where, "region": list(SUBSYSTEMS)}, every="1h",
@@ -241,7 +245,6 @@ def sin_from_subsystems(executor: SpecRunner, spec: QuerySpec) -> QueryResult | 
             per_hour.setdefault(r.time_ns, {})[r.tags["region"]] = r.value
     if not per_hour:
         return None
-    field = spec.fields[0]
     tags = {"region": "sin"}
     complete = {t: sum(v.values()) for t, v in per_hour.items() if len(v) == len(SUBSYSTEMS)}
     incomplete = {t: sorted(set(SUBSYSTEMS) - set(v)) for t, v in per_hour.items()
@@ -257,23 +260,36 @@ def sin_from_subsystems(executor: SpecRunner, spec: QuerySpec) -> QueryResult | 
             f"there ({', '.join(missing)} missing; first at {rfc3339(first)}); "
             f"{len(complete)} complete hour(s) used")
     rows: list[Row] = []
-    if complete:
-        agg = spec.aggregate
-        if agg in ("max", "min"):
-            t = (max if agg == "max" else min)(complete, key=lambda k: complete[k])
-            rows = [Row(t, spec.measurement, field, complete[t], tags)]
-        elif agg in ("first", "last"):
-            t = (min if agg == "first" else max)(complete)
-            rows = [Row(t, spec.measurement, field, complete[t], tags)]
-        else:
-            total = sum(complete.values())
-            if agg == "mean":
-                total /= len(complete)
-            elif agg == "energy":
-                total *= spec.interval_hours
-            rows = [Row(spec.start_ns, spec.measurement, field, total, tags)]
+    if complete and spec.every:  # windows: the complete hours of each local day/week
+        unit = {"1d": "day", "7d": "week"}.get(spec.every)
+        windows: dict[int, dict[int, float]] = {}
+        for t, v in complete.items():
+            windows.setdefault(calendar_start(t, unit) if unit else t, {})[t] = v
+        for w, hours in sorted(windows.items()):
+            rows.append(_reduce_hours(hours, spec, w, tags))
+    elif complete:
+        rows = [_reduce_hours(complete, spec, spec.start_ns, tags)]
     return QueryResult(rows, False, result.served_from, result.dialect, result.query,
                        result.elapsed_ms, warnings)
+
+
+def _reduce_hours(hours: dict[int, float], spec: QuerySpec, at: int,
+                  tags: dict[str, str]) -> Row:
+    """One value from whole-system hourly sums, as the spec's aggregate asks."""
+    field = spec.fields[0]
+    agg = spec.aggregate
+    if agg in ("max", "min"):
+        t = (max if agg == "max" else min)(hours, key=lambda k: hours[k])
+        return Row(t, spec.measurement, field, hours[t], tags)
+    if agg in ("first", "last"):
+        t = (min if agg == "first" else max)(hours)
+        return Row(t, spec.measurement, field, hours[t], tags)
+    total = sum(hours.values())
+    if agg == "mean":
+        total /= len(hours)
+    elif agg == "energy":
+        total *= spec.interval_hours
+    return Row(at, spec.measurement, field, total, tags)
 
 
 def _render_or_none(spec: QuerySpec, dialect: str) -> str | None:

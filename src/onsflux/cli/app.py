@@ -15,8 +15,19 @@ import typer
 from pydantic import ValidationError
 
 from ..exceptions import OnsfluxError
+from ..redact import redact
 from ..settings import Settings
-from .output import bar_lines, console, emit_json, err_console, fmt_int, table, unit_progress
+from .output import (
+    bar_lines,
+    console,
+    emit_json,
+    err_console,
+    fmt_int,
+    print_error,
+    styled,
+    table,
+    unit_progress,
+)
 
 app = typer.Typer(
     help="Move ONS electricity time series onto InfluxDB and answer questions about them.",
@@ -57,7 +68,7 @@ def _root(
         settings = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        err_console.print(f"[red]error:[/] invalid setting {first['loc']}: {first['msg']}")
+        print_error(f"invalid setting {first['loc']}: {first['msg']}")
         raise typer.Exit(EXIT_USAGE) from None
     settings = settings.with_overrides(state_dir=state_dir, influxdb_url=influxdb_url)
     if settings.influxdb_token_secret_arn or settings.api_keys_secret_arn:
@@ -66,7 +77,7 @@ def _root(
         try:
             settings = resolve_secrets(settings)
         except OnsfluxError as exc:
-            err_console.print(f"[red]error:[/] {exc}")
+            print_error(exc)
             raise typer.Exit(EXIT_FAILED) from None
     _state.settings = settings
 
@@ -77,14 +88,24 @@ def settings() -> Settings:
 
 
 def friendly(fn: F) -> F:
-    """Map our errors to a one-line message and exit code 1 — never a traceback."""
+    """Map our errors to a one-line message and exit code 1 — never a traceback.
+
+    Foreign exceptions are translated where they are raised; one that still escapes is
+    a bug, reported as one line (type and redacted message) rather than a traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except OnsfluxError as exc:
-            err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+            print_error(exc)
+            raise typer.Exit(EXIT_FAILED) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            print_error(f"{type(exc).__name__}: {exc} (unexpected: please report it with the "
+                        "command you ran)", "internal error:")
             raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
@@ -127,7 +148,7 @@ def local_up(
     if json:
         emit_json(out)
     else:
-        console.print(f"InfluxDB {info.version} running at [bold]{handle.url}[/] (pid {handle.pid});"
+        console.print(f"InfluxDB {info.version} running at {handle.url} (pid {handle.pid});"
                       f" buckets {', '.join(BUCKETS)} with retention {s.retention}")
 
 
@@ -199,7 +220,7 @@ def _print_summary(summary: Any, title: str) -> None:
                      fmt_int(o.rejected), o.verified or ("see below" if o.error else "")])
     console.print(table(title, ["object", "status", "rows", "points", "rejected", "verify"], rows))
     console.print(
-        f"[bold]{summary.files}[/] files, {fmt_int(summary.rows)} rows, "
+        f"{summary.files} files, {fmt_int(summary.rows)} rows, "
         f"{fmt_int(summary.points)} points, {fmt_int(summary.rejected)} rejected "
         f"({fmt_int(summary.duplicates)} duplicates), {summary.skipped} unchanged, "
         f"{summary.failed} failed in {summary.seconds:.2f} s "
@@ -207,7 +228,7 @@ def _print_summary(summary: Any, title: str) -> None:
     )
     for o in summary.objects:
         if o.error:
-            console.print(f"  [red]failed:[/] {o.error}", soft_wrap=True)
+            console.print(styled("  ", ("failed:", "red"), " ", redact(o.error)), soft_wrap=True)
         for note in o.notes:
             console.print(f"  note {o.key.rsplit('/', 1)[-1]}: {note}")
         for r in o.rejects_sample:
@@ -222,11 +243,12 @@ def _print_summary(summary: Any, title: str) -> None:
 
 def _exit_for(summary: Any, allow_rejects: bool) -> None:
     if summary.failed:
-        err_console.print(f"[red]{summary.failed} objects failed[/]: see `onsflux dlq list`")
+        err_console.print(styled((f"{summary.failed} objects failed", "red"),
+                                 ": see `onsflux dlq list`"))
         raise typer.Exit(EXIT_FAILED)
     if summary.rejected and not allow_rejects:
-        err_console.print(f"[yellow]{fmt_int(summary.rejected)} rows rejected[/] "
-                          "(use --allow-rejects to exit 0 anyway)")
+        err_console.print(styled((f"{fmt_int(summary.rejected)} rows rejected", "yellow"),
+                                 " (use --allow-rejects to exit 0 anyway)"))
         raise typer.Exit(EXIT_REJECTS)
 
 
@@ -241,12 +263,20 @@ def ingest_cmd(
         "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
     workers: Annotated[int | None, typer.Option(help="Concurrent writes.")] = None,
     batch_lines: Annotated[int | None, typer.Option(help="Lines per write request.")] = None,
+    also_write: Annotated[str | None, typer.Option(
+        "--also-write", help="timestream: also write every batch to Timestream (dual-write "
+                             "during the cutover; env ONSFLUX_ALSO_WRITE).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Ingest ONS, processed or wide files (disk or S3) into InfluxDB."""
     from ..ingest.pipeline import Ingestor
 
-    s = settings().with_overrides(write_workers=workers, batch_lines=batch_lines)
+    if also_write not in (None, "timestream"):
+        from ..exceptions import ConfigError
+
+        raise ConfigError(f"--also-write must be timestream, not {also_write!r}")
+    s = settings().with_overrides(write_workers=workers, batch_lines=batch_lines,
+                                  also_write=also_write)
     _state.settings = s
     client = None if dry_run else _client()
     store = _store()
@@ -286,7 +316,7 @@ def status_cmd(json: JsonOpt = False) -> None:
                         [[o.key, o.status, fmt_int(o.rows), fmt_int(o.points), fmt_int(o.rejected),
                           o.attempts, o.error or o.verified or ""] for o in objects]))
     if dead:
-        console.print(f"[yellow]{len(dead)} dead letters[/]: `onsflux dlq list`")
+        console.print(styled((f"{len(dead)} dead letters", "yellow"), ": `onsflux dlq list`"))
 
 
 @app.command("rejects")
@@ -305,13 +335,27 @@ def rejects_cmd(
     finally:
         store.close()
     if csv:
-        frame.write_csv(csv)
+        _write_csv(frame, csv)
         console.print(f"{fmt_int(frame.height)} rejects written to {csv}")
     elif json:
         emit_json(frame.to_dicts())
     else:
         console.print(table(f"{frame.height} rejects", list(frame.columns),
                             [list(r) for r in frame.rows()]))
+
+
+def _write_csv(frame: Any, path: Path) -> None:
+    """``frame`` as CSV at ``path``; a missing folder or a refused write is a clear error."""
+    from ..exceptions import ConfigError
+
+    if not path.parent.is_dir():
+        raise ConfigError(f"--csv {path}: the folder {path.parent} does not exist; create it "
+                          "or choose another path")
+    try:
+        frame.write_csv(path)
+    except OSError as exc:
+        raise ConfigError(f"--csv {path}: cannot write ({exc.strerror or type(exc).__name__})"
+                          ) from exc
 
 
 # ---------------------------------------------------------------------------- dlq

@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
             service.close()
         if json:
             emit_json(out)
+            if out["status"] != "ok":  # the same exit code as the text mode (README)
+                raise typer.Exit(4)
             return
         console.print(out["answer"], soft_wrap=True, markup=False, style="bold")
         console.print(f"status {out['status']} · confidence {out['confidence_score']} · "
