@@ -207,7 +207,9 @@ def test_describe_names_units_values_and_coverage_from_the_data(data: dict[str, 
 
 
 def test_influxdb_down_is_a_tool_error_not_a_crash(data: dict[str, Any], tmp_path: Path) -> None:
-    env = {**data["env"], "INFLUXDB_URL": f"http://127.0.0.1:{free_port()}",
+    secret = "s3cr3t-Pa55"  # in the URL's userinfo and as the password: never echoed
+    env = {**data["env"], "INFLUXDB_URL": f"http://admin:{secret}@127.0.0.1:{free_port()}",
+           "INFLUXDB_USERNAME": "admin", "INFLUXDB_PASSWORD": secret,
            "ONSFLUX_STATE_DIR": str(tmp_path), "ONSFLUX_MAX_ATTEMPTS": "1"}
 
     async def body(s: ClientSession) -> Any:
@@ -216,3 +218,5 @@ def test_influxdb_down_is_a_tool_error_not_a_crash(data: dict[str, Any], tmp_pat
     down, described = session(env, body)
     assert "unavailable" in down.lower() or "connect" in down.lower()
     assert described["errors"] and all(m["coverage"] is None for m in described["measurements"])
+    assert secret not in down and secret not in json.dumps(described)
+    assert secret not in (tmp_path / "mcp-stderr.log").read_text()  # the server's log

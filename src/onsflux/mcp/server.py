@@ -16,7 +16,7 @@ Tools:
   ``MAX_TAG_VALUES`` each), fields with units and ranges, and each measurement's coverage
   (first and last timestamp in the data).
 Every result carries a ``request_id`` (``ask``: ``query_id``). Errors come back as tool
-errors with a one-line reason, never a traceback. stdout is the protocol: nothing else
+errors with a one-line reason (credentials masked), never a traceback. stdout is the protocol: nothing else
 may print there (the SDK logs to stderr).
 """
 
@@ -40,6 +40,7 @@ from ..frames import rfc3339
 from ..influx.query import points
 from ..query.render import DIALECTS, render
 from ..query.spec import AGGREGATES, QuerySpec
+from ..redact import install_log_redaction, redact
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def _guarded(fn: Callable[[], T], tool: str) -> T:
     try:
         return fn()
     except OnsfluxError as exc:
-        raise ToolError(f"{exc.kind}: {exc}") from None
+        raise ToolError(redact(f"{exc.kind}: {exc}")) from None
     except Exception:
         log.exception("tool %s failed", tool)
         raise ToolError("internal error; the server log has the details") from None
@@ -226,4 +227,5 @@ def run_stdio(settings: Settings) -> None:
     """Serve over stdin/stdout until the client closes the connection."""
     from ..api.app import default_service
 
+    install_log_redaction()  # the log (stderr) too: no credential in any record
     build_server(lambda: default_service(settings)).run("stdio")
