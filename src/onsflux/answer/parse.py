@@ -373,7 +373,13 @@ class _Parser:
         if measurement == "generation_data" and sector_values:
             sector_values = []
         if measurement != "generation_data" and (state_values or mod.group_by == "state"):
-            return self.refuse("state_scope", unknown_words=unknown)
+            if mod.group_by == "state" or not region_values:
+                return self.refuse("state_scope", unknown_words=unknown)
+            # a state named beside a subsystem is context ("o Sudeste, onde fica São Paulo")
+            self.warnings.append(self.t(
+                "estado ignorado: carga e intercâmbio são por subsistema",
+                "state ignored: load and interchange are per subsystem"))
+            state_values = []
         self.states = state_values if not plants else []
         if measurement != "generation_data" and (plants or ambiguous):
             self.warnings.append(self.t("usinas ignoradas: a medida não é de geração",

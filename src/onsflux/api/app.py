@@ -52,7 +52,8 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 32
 #: reachable without an API key (see the module docstring); everything else needs one
 PUBLIC_PATHS = frozenset({"/", "/health", "/metrics", "/openapi.json", "/docs",
-                          "/docs/oauth2-redirect", "/redoc"})
+                          "/docs/oauth2-redirect", "/redoc",
+                          "/ops"})  # the shell only: its data (/ops/sections) needs a key
 _METRIC_PATHS = ("/query", "/health", "/metrics", "/")
 
 log = logging.getLogger("onsflux.api")
@@ -420,6 +421,18 @@ def create_app(settings: Settings | None = None, *,
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return _page_html()
+
+    from .ops import page_html, render_sections
+
+    @app.get("/ops", response_class=HTMLResponse, include_in_schema=False)
+    def ops_page() -> str:
+        """The operations page (a shell: its data comes from /ops/sections, with a key)."""
+        return page_html()
+
+    @app.get("/ops/sections", dependencies=[Depends(require_key)])
+    def ops_sections() -> dict[str, Any]:
+        """Every section of the operations page, rendered (see api/ops.py)."""
+        return {"sections": render_sections(s)}
 
     return app
 
