@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import time
 from datetime import datetime
@@ -31,6 +32,8 @@ from .guard import check_influxql
 from .render import render
 from .result import QueryResult, Row, bound
 from .spec import NS, QuerySpec
+
+log = logging.getLogger(__name__)
 
 Dialect = Literal["auto", "influxql", "flux"]
 RAW_LIMIT = 10_000
@@ -163,7 +166,9 @@ class Executor:
             if self.fallback is None:
                 raise
             result = self.fallback.run(spec)
-            result.warnings.append(f"InfluxDB unavailable ({exc.kind}: {exc}); answered from "
+            # the warning reaches users (API bodies): the kind only; the address is logged
+            log.warning("InfluxDB unavailable, answered from the Parquet files: %s", exc)
+            result.warnings.append(f"InfluxDB unavailable ({exc.kind}); answered from "
                                    "the Parquet files")
         if window_note and spec.window_note and spec.window_note not in result.warnings:
             result.warnings.append(spec.window_note)
