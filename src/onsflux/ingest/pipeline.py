@@ -30,7 +30,7 @@ from ..quoting import quote_ident
 from ..settings import Settings
 from ..sources.objects import list_objects
 from ..sources.readers import read_object
-from ..state.store import FAILED, OK, ObjectRecord, StateStore
+from ..state.base import FAILED, OK, ObjectRecord, StateStore
 from .dropped import server_rejects, write_batch
 from .encode import batches, encode_lines
 from .validate import Validator

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from onsflux.influx import InfluxClient, quote_ident
+from onsflux.influx.client import InfluxClient
 from onsflux.influx.local import LocalServer
 from onsflux.ingest.encode import batches, encode_lines
 from onsflux.migrate import Migration, verify
 from onsflux.migrate import run as run_migration
 from onsflux.migrate.export import write_unload
 from onsflux.migrate.mapping import mapping_from_dict
+from onsflux.quoting import quote_ident
 from onsflux.settings import Settings
 
 from .common import contender, environment, pin_server, raw_write, server_affinity
