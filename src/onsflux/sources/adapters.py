@@ -57,8 +57,7 @@ def map_distinct(s: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
     return t.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
 
 
-def slug_or_none(text: str) -> str | None:
-    return catalog.slug(text) or None
+slug_or_none = catalog.slug_or_none
 
 
 def ons_region(text: str) -> str | None:
@@ -338,7 +337,7 @@ class _OnsAdapter(Adapter):
 class OnsGenerationAdapter(_OnsAdapter):
     field_name = "power_mw"
     value_column = "val_geracao"
-    tag_names = ("region", "source", "plant", "state", "plant_id")
+    tag_names = ("region", "source", "plant", "state", "plant_id", "plant_name")
 
     def tags(self, raw: pl.DataFrame, rej: Rejector) -> dict[str, pl.Series]:
         n = raw.height
@@ -351,11 +350,14 @@ class OnsGenerationAdapter(_OnsAdapter):
         return {
             "region": self._subsystem(raw, "id_subsistema", "nom_subsistema").alias("region"),
             "source": map_distinct(plant_type, ons_source).alias("source"),
-            "plant": map_distinct(plant, slug_or_none).alias("plant"),
-            "state": (map_distinct(state, slug_or_none) if state is not None else none)
-            .alias("state"),
-            "plant_id": (map_distinct(plant_id, slug_or_none) if plant_id is not None
-                         else none).alias("plant_id"),
+            "plant": map_distinct(plant, catalog.TAG_NORMALIZERS["plant"]).alias("plant"),
+            "state": (map_distinct(state, catalog.TAG_NORMALIZERS["state"])
+                      if state is not None else none).alias("state"),
+            # id_ons as published (case kept): users look plants up by it
+            "plant_id": (map_distinct(plant_id, catalog.TAG_NORMALIZERS["plant_id"])
+                         if plant_id is not None else none).alias("plant_id"),
+            "plant_name": map_distinct(plant, catalog.TAG_NORMALIZERS["plant_name"])
+            .alias("plant_name"),
         }
 
     def check_tags(self, raw: pl.DataFrame, tags: dict[str, pl.Series], rej: Rejector) -> None:
@@ -425,8 +427,8 @@ def _unmapped(tag: str) -> str:
 
 
 def _resolve_tag(tag: str, values: pl.Series) -> pl.Series:
-    resolver = catalog.RESOLVERS.get(tag)
-    return map_distinct(values, resolver if resolver is not None else slug_or_none).alias(tag)
+    """The stored values of ``tag``: the catalog's one normal form, for every format."""
+    return map_distinct(values, lambda text: catalog.normalize_tag(tag, text)).alias(tag)
 
 
 def _field_index() -> dict[str, str]:
