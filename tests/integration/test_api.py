@@ -171,8 +171,10 @@ def test_influxdb_down_falls_back_to_parquet_or_503(
     dead = f"http://127.0.0.1:{free_port()}"
     s = fast_settings(dead, tmp_path, api_keys=KEY, fallback_path=str(data["folder"]))
     with Server(s) as server:
-        body = ask(server, "Qual foi o pico de carga no Sudeste nos últimos 7 dias?").json()
+        reply = ask(server, "Qual foi o pico de carga no Sudeste nos últimos 7 dias?")
+        body = reply.json()
         assert body["served_from"] == "s3_fallback", body
+        assert dead.removeprefix("http://") not in reply.text  # no internal address (item 14)
         load = in_range(data["sample"].consumption, body)  # type: ignore[attr-defined]
         want = load.filter(pl.col("region") == "southeast")["demand_mw"].max()
         assert body["time_series_data"][0]["value"] == pytest.approx(want, rel=1e-12)

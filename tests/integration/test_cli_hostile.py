@@ -59,7 +59,8 @@ def test_state_file_problems_are_clear_errors(env: dict[str, str], tmp_path: Pat
 
     a_file = tmp_path / "plain-file"
     a_file.write_text("x")
-    for args in (["status"], ["dlq", "list"], ["rejects"], ["ask", "carga no Sul ontem"]):
+    for args in (["status"], ["dlq", "list"], ["rejects"], ["ask", "carga no Sul ontem"],
+                 ["local", "up"], ["local", "down"], ["cutover", "status"]):
         out = _clean(run(*args, env={**env, "ONSFLUX_STATE_DIR": str(a_file)}), 1)
         assert "is a file, not a folder" in out, (args, out)
 

@@ -58,3 +58,29 @@ def test_log_records_of_any_logger_are_redacted(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.WARNING):
         logging.getLogger("httpx.somewhere").warning("retrying %s", "http://a:hunter2@h/?p=x1")
     assert "hunter2" not in caplog.text and "x1" not in caplog.text
+
+
+def test_state_files_never_keep_echoed_credentials(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Object errors, dead letters, reject reasons and migration partition errors."""
+    from onsflux.frames import make_rejects
+    from onsflux.migrate.state import FAILED, MigrationStore, Partition
+    from onsflux.state.store import SqliteStateStore
+
+    echo = f"HTTP 401 from proxy: Authorization: Basic {BASIC} at http://admin:pw-9x@h/?p=pw-9x"
+    path = tmp_path / "state.sqlite"
+    store = SqliteStateStore(path)
+    rec = store.begin("a.csv", "f")
+    store.add_rejects("a.csv", make_rejects("a.csv", [1], "power_mw", ["1"], echo))
+    rec.status, rec.error = FAILED, echo
+    store.finish(rec)
+    store.fail("a.csv", "f", "write_rejected", echo)
+    store.close()
+    migrations = MigrationStore(path)
+    p = Partition("m", "p1", "t", "b", "consumption_data", 0, 10)
+    migrations.add_partition(p)
+    p.status, p.error = FAILED, echo
+    migrations.finish(p)
+    migrations.close()
+    raw = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+    assert BASIC.encode() not in raw and b"pw-9x" not in raw
+    assert b"Basic ***" in raw

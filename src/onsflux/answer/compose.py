@@ -15,7 +15,10 @@ reading less certain:
 - an answer served from the Parquet fallback (InfluxDB down): −0.05;
 - no rows at all: capped at 0.2.
 The result is clamped to [0.05, 1] and rounded to two decimals. ``confidence_parts``
-lists each factor so a person can see why.
+lists each factor so a person can see why, and ``warnings`` says each deduction in the
+question's language. The covered fraction is measured on the data (hours with samples
+against the hours of the period up to now), so migrated history counts like ingested
+files.
 """
 
 from __future__ import annotations
@@ -146,36 +149,95 @@ def per_bucket(parsed: ParsedQuestion) -> bool:
         p.startswith(("reduce:", "growth:", "rank:")) for p in parsed.postprocess)
 
 
-def confidence(parsed: ParsedQuestion, result: QueryResult | None, coverage: float | None
-               ) -> tuple[float, list[str]]:
-    score, parts = 1.0, []
+_DEFAULTS = {  # what a default the parser applied means, as the warning says it
+    "measure:power_mw": ("medida não informada: usada a geração",
+                         "no measure given: generation used"),
+    "region:sin": ("região não informada: usado o sistema inteiro (SIN)",
+                   "no region given: the whole system (SIN) used"),
+    "top_n:5": ("quantidade não informada: usadas as 5 primeiras", "no count given: top 5 used"),
+    "intent:total": ("tipo de resposta não informado: usado o total",
+                     "no kind of answer given: the total used"),
+    "intent:average": ("tipo de resposta não informado: usada a média",
+                       "no kind of answer given: the average used"),
+}
+
+
+def _default_words(item: str, lang: str) -> str:
+    if item.startswith("time_range:last_"):
+        days = item.removeprefix("time_range:last_").removesuffix("_days")
+        return (f"nenhum período informado: usados os últimos {days} dias" if lang == "pt"
+                else f"no period given: the last {days} days used")
+    pt, en = _DEFAULTS.get(item, (f"valor padrão aplicado ({item})", f"default applied ({item})"))
+    return pt if lang == "pt" else en
+
+
+def deductions(parsed: ParsedQuestion, result: QueryResult | None, coverage: float | None
+               ) -> tuple[float, list[str], list[str]]:
+    """The confidence, its parts (``confidence_parts``) and one warning per deduction in
+    the question's language, so every point taken off is explained where users look."""
+    lang = parsed.language
+    score, parts, warnings = 1.0, [], []
+
+    def num(v: float) -> str:
+        return fmt_number(v, lang, 2)
+
+    def say(pt: str, en: str) -> None:
+        warnings.append(pt if lang == "pt" else en)
+
     sig = parsed.signals
     if sig.fuzzy_scores:
         low = min(sig.fuzzy_scores)
         low = low / 100 if low > 1 else low
         score *= low
         parts.append(f"fuzzy match ×{low:.2f}")
+        say(f"confiança ×{num(low)}: um nome foi reconhecido por aproximação",
+            f"confidence ×{num(low)}: a name was matched approximately")
     if sig.defaults:
         score -= 0.15 * sig.defaults
         parts.append(f"{sig.defaults} default(s) applied −{0.15 * sig.defaults:.2f}")
+        items = list(parsed.defaults_applied)[:sig.defaults]
+        for item in items + ["?"] * (sig.defaults - len(items)):
+            say(f"confiança −{num(0.15)}: {_default_words(item, lang)}",
+                f"confidence −{num(0.15)}: {_default_words(item, lang)}")
     if sig.narrowed_by_context:
-        score -= 0.1 * sig.narrowed_by_context
-        parts.append(f"{sig.narrowed_by_context} entity narrowed by context "
-                     f"−{0.1 * sig.narrowed_by_context:.2f}")
+        cut = 0.1 * sig.narrowed_by_context
+        score -= cut
+        parts.append(f"{sig.narrowed_by_context} entity narrowed by context −{cut:.2f}")
+        say(f"confiança −{num(cut)}: nome de usina compartilhado, escolhido pela região ou "
+            "fonte da pergunta",
+            f"confidence −{num(cut)}: a plant name shared by several plants, chosen by the "
+            "region or source asked")
     if sig.unknown_words:
         cut = min(0.15, 0.03 * len(sig.unknown_words))
         score -= cut
         parts.append(f"{len(sig.unknown_words)} word(s) not understood −{cut:.2f}")
+        words = ", ".join(f"“{w}”" for w in sig.unknown_words[:5])
+        say(f"confiança −{num(cut)}: palavras não entendidas: {words}",
+            f"confidence −{num(cut)}: words not understood: {words}")
     if coverage is not None and coverage < 0.999:
         score *= max(coverage, 0.0)
         parts.append(f"data covers {coverage:.0%} of the period ×{coverage:.2f}")
+        pct = fmt_number(100 * coverage, lang, 0)
+        say(f"confiança ×{num(coverage)}: os dados cobrem {pct} % das horas do período",
+            f"confidence ×{num(coverage)}: the data covers {pct} % of the period's hours")
     if result is not None and result.served_from == "s3_fallback":
         score -= 0.05
         parts.append("served from the Parquet fallback −0.05")
+        say(f"confiança −{num(0.05)}: respondido pelos arquivos Parquet (InfluxDB indisponível)",
+            f"confidence −{num(0.05)}: answered from the Parquet files (InfluxDB unavailable)")
     if result is not None and not result.rows:
         score = min(score, 0.2)
         parts.append("no data in the period: at most 0.20")
-    return round(min(max(score, 0.05), 1.0), 2), parts
+        say(f"confiança limitada a {num(0.2)}: nenhum dado no período",
+            f"confidence capped at {num(0.2)}: no data in the period")
+    return round(min(max(score, 0.05), 1.0), 2), parts, warnings
+
+
+def confidence(parsed: ParsedQuestion, result: QueryResult | None, coverage: float | None
+               ) -> tuple[float, list[str]]:
+    """The confidence (0.05–1) and the factors behind it (see the module docstring)."""
+    score, parts, _ = deductions(parsed, result, coverage)
+    return score, parts
 
 
 def _period(parsed: ParsedQuestion, lang: str) -> str:
@@ -239,9 +301,10 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
     ``counts``: samples per window (the same query with ``count``), to find partial buckets."""
     lang = parsed.language
     rows, unit = postprocess(parsed, result.rows)
-    conf, parts = confidence(parsed, result, coverage)
+    conf, parts, explained = deductions(parsed, result, coverage)
     what, period = _what(parsed, lang, names), _period(parsed, lang)
     warnings = list(parsed.warnings) + list(result.warnings)
+    warnings += [w for w in explained if w not in warnings]
     if not rows:
         text = (f"Não encontrei dados para {what} ({period})." if lang == "pt"
                 else f"I found no data for {what} ({period}).")

@@ -22,7 +22,7 @@ from ..query.execute import Executor
 from ..query.render import DIALECTS, render
 from ..query.result import QueryResult, Row
 from ..query.spec import QuerySpec
-from ..state.store import OK, StateStore
+from ..state.base import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
 from .buckets import calendar_start
 from .compose import Composed, compose, coverage_of, per_bucket, refuse
@@ -75,6 +75,65 @@ def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Sour
     return out, coverage_of(spans, start, stop)
 
 
+class PartitionSource(Protocol):
+    """Where migrated partitions are recorded (``migrate.state.MigrationStore``)."""
+
+    def partitions_overlapping(self, measurement: str, start_ns: int, stop_ns: int
+                               ) -> list[Any]: ...
+
+
+def partition_sources(migrations: PartitionSource | None, spec: QuerySpec) -> list[Source]:
+    """Migrated partitions (Timestream history) behind the query's period, named like
+    ``timestream://db/table · partition ID``; relevance = share of the period covered."""
+    if migrations is None:
+        return []
+    start, stop = spec.start_ns, spec.stop_ns
+    out = []
+    for p in migrations.partitions_overlapping(spec.measurement, start, stop):
+        first = p.written_min_ns if p.written_min_ns is not None else p.start_ns
+        last = p.written_max_ns if p.written_max_ns is not None else p.stop_ns - HOUR_NS
+        share = coverage_of([(first, last)], start, stop)
+        out.append(Source(f"{p.migration} · {p.table_name} · partition {p.id}", round(share, 3),
+                          {"start": rfc3339(first), "stop": rfc3339(last)}))
+    return sorted(out, key=lambda s: -s.relevance_score)
+
+
+HOUR_NS = 3_600_000_000_000
+_MAX_WINDOWS = 2_000
+
+
+def data_coverage(runner: SpecRunner, spec: QuerySpec, now: datetime) -> float | None:
+    """Share of the period's sample windows that hold data, measured on the data itself.
+
+    Counts the points per sample interval (one hour for ONS data; one day when the period
+    has more than 2,000 hours) across every series the filters select, up to the last
+    whole interval before ``now``, and divides the windows with points by the windows
+    expected. Data from any origin counts — ingested files, migrated history — which
+    ingest records alone cannot see. None when the period lies in the future or the
+    count cannot be run.
+    """
+    step = max(int(spec.interval_hours * HOUR_NS), HOUR_NS)
+    horizon = min(spec.stop_ns, int(now.timestamp() * 1e9))
+    if (horizon - spec.start_ns) // step > _MAX_WINDOWS:
+        step = 24 * HOUR_NS
+    expected = (horizon - spec.start_ns) // step
+    if expected <= 0:
+        return None
+    stop = spec.start_ns + expected * step
+    try:
+        probe = spec.replace(
+            stop=datetime.fromtimestamp(stop / 1e9, UTC).isoformat(),
+            every="1d" if step == 24 * HOUR_NS else f"{step // HOUR_NS}h",
+            aggregate="count", group_by=[], top=None, bottom=None, fill="none", order="asc",
+            limit=min(expected + 10, 1_000_000))
+        rows = runner.run(probe, window_note=False).rows
+    except OnsfluxError:
+        return None
+    found = {r.time_ns for r in rows
+             if r.value and spec.start_ns - step < r.time_ns < stop}
+    return min(len(found) / expected, 1.0)
+
+
 class AnswerService:
     """Answers questions against one executor, state store and knowledge base."""
 
@@ -88,12 +147,14 @@ class AnswerService:
         phraser: BedrockPhraser | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         runner: SpecRunner | None = None,
+        migrations: PartitionSource | None = None,
     ) -> None:
         """``runner``: what runs the specs when not the executor itself (the cutover
         router, which serves each spec from the backend its phase says)."""
         self.executor = executor
         self.runner: SpecRunner = runner if runner is not None else executor
         self.store = store
+        self.migrations = migrations
         self.knowledge = knowledge or KnowledgeBase.from_folder()
         self.vocabulary = vocabulary
         self.phraser = phraser
@@ -110,14 +171,18 @@ class AnswerService:
         if parsed.status == "ok" and parsed.spec is not None:
             # the parser already words the spec's daylight-saving note in the question's language
             result = self.runner.run(parsed.spec, window_note=False)
-            counted = parsed.spec
+            counted = parsed.spec  # the data the answer used, for counts and coverage
             if not result.rows:
                 sin = sin_from_subsystems(self.runner, parsed.spec)
                 if sin is not None:  # the samples behind it are the four subsystems'
                     result = sin
                     counted = parsed.spec.replace(
                         where={**parsed.spec.where, "region": list(SUBSYSTEMS)})
-            sources, coverage = object_sources(self.store, parsed.spec)
+            sources, recorded = object_sources(self.store, parsed.spec)
+            sources += partition_sources(self.migrations, parsed.spec)
+            sources.sort(key=lambda src: -src.relevance_score)
+            measured = data_coverage(self.runner, counted, now)
+            coverage = measured if measured is not None else recorded
             # companion queries (samples per window, where the data starts) explain the answer;
             # they go to the executor, not through the cutover router, so that they are not
             # shadowed and compared as if users had asked them
@@ -146,6 +211,9 @@ class AnswerService:
             close = getattr(self.runner, "close", None)
             if close is not None:
                 close()
+        close_migrations = getattr(self.migrations, "close", None)
+        if close_migrations is not None:
+            close_migrations()
         self.executor.close()
 
     def _passages(self, parsed: ParsedQuestion) -> list[Source]:

@@ -476,6 +476,11 @@ def default_service(settings: Settings) -> AnswerService:
             knowledge = BedrockKnowledge(settings.bedrock_kb_id, region=settings.aws_region)
     from ..cutover.router import router_for
 
+    migrations = None  # the migration state is SQLite only: partitions as sources
+    if not settings.state_path.startswith("dynamodb://"):
+        from ..migrate.state import MigrationStore
+
+        migrations = MigrationStore(settings.state_path)
     return AnswerService(executor, store=store_for(settings), vocabulary=vocabulary,
-                         knowledge=knowledge, phraser=phraser,
+                         knowledge=knowledge, phraser=phraser, migrations=migrations,
                          runner=router_for(settings, executor))

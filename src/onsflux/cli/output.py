@@ -33,8 +33,9 @@ err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def styled(*parts: str | tuple[str, str]) -> Text:
-    """Literal text with styled pieces: ``styled(("error:", "red"), " ", message)``."""
-    return Text.assemble(*parts)
+    """Literal, redacted text with styled pieces: ``styled(("error:", "red"), " ", msg)``."""
+    return Text.assemble(*(redact(p) if isinstance(p, str) else (redact(p[0]), p[1])
+                           for p in parts))
 
 
 def print_error(message: object, label: str = "error:") -> None:
