@@ -456,6 +456,10 @@ from .ask import register as _register_ask  # noqa: E402
 
 _register_ask(app)
 
+from .mcp import register as _register_mcp  # noqa: E402
+
+_register_mcp(app)
+
 from .cutover import register as _register_cutover  # noqa: E402
 
 _register_cutover(app)

@@ -424,7 +424,7 @@ class Ingestor:
             has = frame[f].is_not_null()
             new = e.seen.setdefault(f, _Seen()).new(frame[TIME].filter(has),
                                                     series_time.filter(has))
-            mask = pl.Series([False] * frame.height)
+            mask = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias("")
             fresh[f] = mask.scatter(has.arg_true(), new) if frame.height else mask
         counts = frame.with_columns(
             [fresh[f].alias(f"__new_{f}") for f in fields]

@@ -53,7 +53,7 @@ def map_distinct(s: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
         v2 = v.strip()
         mapping[v] = fn(v2) if v2 else None
     if not mapping:
-        return pl.Series(s.name, [None] * len(s), dtype=pl.Utf8)
+        return pl.repeat(None, len(s), dtype=pl.Utf8, eager=True).alias(s.name)
     return t.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
 
 
@@ -107,8 +107,8 @@ def coerce_numbers(s: pl.Series, convention: str | None = None) -> Numbers:
         v = s.cast(pl.Float64)
         nan = v.is_nan().fill_null(False)
         missing = v.is_null()
-        bad = pl.Series([False] * len(s))
-        unclear = pl.Series([False] * len(s))
+        bad = pl.repeat(False, len(s), dtype=pl.Boolean, eager=True).alias("")
+        unclear = pl.repeat(False, len(s), dtype=pl.Boolean, eager=True).alias("")
         reason = ""
     else:
         t = as_text(s)
@@ -164,7 +164,7 @@ class Rejector:
     def __init__(self, source: str, rows: pl.Series) -> None:
         self.source = source
         self.rows = rows
-        self.alive = pl.Series([True] * len(rows), dtype=pl.Boolean)
+        self.alive = pl.repeat(True, len(rows), dtype=pl.Boolean, eager=True).alias("")
         self.parts: list[pl.DataFrame] = []
 
     def reject(self, mask: pl.Series, column: str, values: pl.Series | None, reason: str) -> None:
@@ -341,7 +341,7 @@ class OnsGenerationAdapter(_OnsAdapter):
 
     def tags(self, raw: pl.DataFrame, rej: Rejector) -> dict[str, pl.Series]:
         n = raw.height
-        none = pl.Series([None] * n, dtype=pl.Utf8)
+        none = pl.repeat(None, n, dtype=pl.Utf8, eager=True).alias("")
         plant_type = self.col(raw, "nom_tipousina")
         plant = self.col(raw, "nom_usina")
         state = self.col(raw, "id_estado")
@@ -588,7 +588,7 @@ class WideAdapter(Adapter):
                 rej.reject(res.is_null(), column, None, f"missing required tag {tag!r}")
             tags[tag] = res
         fields: dict[str, pl.Series] = {}
-        any_value = pl.Series([False] * raw.height)
+        any_value = pl.repeat(False, raw.height, dtype=pl.Boolean, eager=True).alias("")
         for f in self.fmt.fields:
             src = self.col(raw, f)
             assert src is not None
