@@ -389,7 +389,14 @@ def create_app(settings: Settings | None = None, *,
         """
         rid = _request_id(request)
         checks: dict[str, Any] = {}
-        svc = service()
+        try:
+            svc = service()
+        except OnsfluxError as exc:  # e.g. the state store cannot be opened: nothing works
+            log.warning("request %s: health: service: %s", rid, exc)
+            down: dict[str, Any] = {"status": "degraded"}
+            if keys.problem(Keys.from_headers(request.headers)) is None:
+                down["error"] = exc.kind
+            return JSONResponse(down, status_code=503)
         try:
             info = svc.executor.client.ping(refresh=True)
             checks["influxdb"] = {"ok": True, "version": info.version, "kind": info.kind}
