@@ -60,7 +60,8 @@ def env(settings: Settings) -> Iterator[tuple[Settings, object, Stubber]]:
         c.query(f'DROP DATABASE "{DB}"')
 
 
-MAPPING = mapping_from_dict({"tables": {"generation_data": {"bucket": DB}}})
+MAPPING = mapping_from_dict({"tables": {"generation_data": {"bucket": DB,
+                                                           "canonical_tags": False}}})
 
 
 def test_plan_run_verify_through_the_api(env: tuple[Settings, object, Stubber]) -> None:

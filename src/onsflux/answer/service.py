@@ -22,7 +22,7 @@ from ..query.execute import Executor
 from ..query.render import DIALECTS, render
 from ..query.result import QueryResult, Row
 from ..query.spec import QuerySpec
-from ..state.store import OK, StateStore
+from ..state.base import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
 from .buckets import calendar_start
 from .compose import Composed, compose, coverage_of, per_bucket, refuse

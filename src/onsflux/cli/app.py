@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import inspect
-import sys
-from collections.abc import Callable
+import pkgutil
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +15,18 @@ from pydantic import ValidationError
 from ..exceptions import OnsfluxError
 from ..redact import redact
 from ..settings import Settings
+
+# the shared pieces live in _common; the "X as X" names stay importable from here for
+# subcommand modules written before it (new ones import _common)
+from ._common import EXIT_FAILED as EXIT_FAILED
+from ._common import EXIT_REJECTS as EXIT_REJECTS
+from ._common import EXIT_USAGE as EXIT_USAGE
+from ._common import JsonOpt as JsonOpt
+from ._common import client as _client
+from ._common import friendly as friendly
+from ._common import settings as settings
+from ._common import store as _store
+from ._common import use_settings
 from .output import (
     bar_lines,
     console,
@@ -42,19 +52,6 @@ dlq_app = typer.Typer(help="Objects whose ingest failed (dead letters).", no_arg
 app.add_typer(local_app, name="local")
 app.add_typer(dlq_app, name="dlq")
 
-EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 1, 2, 3
-
-F = TypeVar("F", bound=Callable[..., Any])
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-class _State:
-    settings: Settings | None = None
-
-
-_state = _State()
-
-
 @app.callback()
 def _root(
     state_dir: Annotated[
@@ -79,50 +76,7 @@ def _root(
         except OnsfluxError as exc:
             print_error(exc)
             raise typer.Exit(EXIT_FAILED) from None
-    _state.settings = settings
-
-
-def settings() -> Settings:
-    assert _state.settings is not None
-    return _state.settings
-
-
-def friendly(fn: F) -> F:
-    """Map our errors to a one-line message and exit code 1 — never a traceback.
-
-    Foreign exceptions are translated where they are raised; one that still escapes is
-    a bug, reported as one line (type and redacted message) rather than a traceback.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except OnsfluxError as exc:
-            print_error(exc)
-            raise typer.Exit(EXIT_FAILED) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-            print_error(f"{type(exc).__name__}: {exc} (unexpected: please report it with the "
-                        "command you ran)", "internal error:")
-            raise typer.Exit(EXIT_FAILED) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _client() -> Any:
-    from ..influx.client import InfluxClient
-    from ..influx.local import resolve_url
-
-    s = settings()
-    return InfluxClient(s, url=resolve_url(s))
-
-
-def _store() -> Any:
-    from ..state.store import store_for
-
-    return store_for(settings())
+    use_settings(settings)
 
 
 # ---------------------------------------------------------------------------- local
@@ -263,6 +217,10 @@ def ingest_cmd(
         "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
     workers: Annotated[int | None, typer.Option(help="Concurrent writes.")] = None,
     batch_lines: Annotated[int | None, typer.Option(help="Lines per write request.")] = None,
+    allow_parallel_series: Annotated[bool, typer.Option(
+        "--allow-parallel-series",
+        help="Write even when a file's series would sit beside stored series of the same "
+             "quantity under other tags (sums over both double).")] = False,
     also_write: Annotated[str | None, typer.Option(
         "--also-write", help="timestream: also write every batch to Timestream (dual-write "
                              "during the cutover; env ONSFLUX_ALSO_WRITE).")] = None,
@@ -277,13 +235,14 @@ def ingest_cmd(
         raise ConfigError(f"--also-write must be timestream, not {also_write!r}")
     s = settings().with_overrides(write_workers=workers, batch_lines=batch_lines,
                                   also_write=also_write)
-    _state.settings = s
+    use_settings(s)
     client = None if dry_run else _client()
     store = _store()
     try:
         with unit_progress(not json, "ingest", total="objects", done="object_done",
                            count=("rows", "n"), unit="rows", start="object_start") as progress:
-            summary = Ingestor(s, store, client, progress=progress).ingest(
+            summary = Ingestor(s, store, client, progress=progress,
+                               allow_parallel_series=allow_parallel_series).ingest(
                 paths, dry_run=dry_run, force=force)
     finally:
         store.close()
@@ -401,30 +360,32 @@ def dlq_retry(
 
 # ---------------------------------------------------------------------------- bench
 def _bench_module(name: str) -> Any:
+    """The benchmark ``name`` from the installed package (never the current directory)."""
+    from .. import bench
     from ..exceptions import ConfigError
 
-    root = Path(__file__).resolve().parents[3]
-    for candidate in (root, Path.cwd()):
-        if (candidate / "bench" / f"{name}.py").exists():
-            if str(candidate) not in sys.path:
-                sys.path.insert(0, str(candidate))
-            return importlib.import_module(f"bench.{name}")
-    available = sorted(p.stem for p in (root / "bench").glob("*.py")
-                       if not p.stem.startswith("_") and p.stem != "common")
-    raise ConfigError(f"no benchmark {name!r}; available: {', '.join(available) or 'none'}")
+    available = sorted(m.name for m in pkgutil.iter_modules(bench.__path__)
+                       if not m.name.startswith("_") and m.name not in bench.HELPERS)
+    if name not in available:
+        raise ConfigError(f"no benchmark {name!r}; available: {', '.join(available) or 'none'}")
+    return importlib.import_module(f"{bench.__name__}.{name}")
 
 
 @app.command("bench")
 @friendly
 def bench_cmd(
-    name: Annotated[str, typer.Argument(help="encode | ingest")],
+    name: Annotated[str, typer.Argument(
+        help="encode | ingest | query | seed | api | migrate | nl | …")],
     repeats: Annotated[int, typer.Option(help="Runs per contender; the median is reported.")] = 3,
     rows: Annotated[int | None, typer.Option(help="Rows (points) to use.")] = None,
+    duration: Annotated[float | None, typer.Option(
+        help="Seconds of sustained load (seed: the write test).")] = None,
+    rate: Annotated[int | None, typer.Option(help="Offered points/s (seed: the write test).")] = None,
     option: Annotated[list[str] | None, typer.Option(
         "--set", help="Benchmark parameter KEY=VALUE, e.g. --set pin=true.")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Run a benchmark from bench/ and print its figures (JSON with --json)."""
+    """Run a benchmark (onsflux.bench) and print its figures (JSON with --json)."""
     from ..exceptions import ConfigError
 
     module = _bench_module(name)
@@ -444,8 +405,11 @@ def bench_cmd(
             kwargs[key] = float(raw)
         else:
             kwargs[key] = raw
-    if rows is not None:
-        kwargs["rows"] = rows
+    for key, value in (("rows", rows), ("duration", duration), ("rate", rate)):
+        if value is not None:
+            if key not in params:
+                raise ConfigError(f"--{key} does not apply to the {name!r} benchmark")
+            kwargs[key] = value
     if "json" in params:
         kwargs["json"] = json
     if "settings" in params:
@@ -491,6 +455,10 @@ _register_query(app)
 from .ask import register as _register_ask  # noqa: E402
 
 _register_ask(app)
+
+from .mcp import register as _register_mcp  # noqa: E402
+
+_register_mcp(app)
 
 from .cutover import register as _register_cutover  # noqa: E402
 

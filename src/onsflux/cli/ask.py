@@ -10,7 +10,7 @@ from .output import chart_for, console, emit_json, err_console
 
 
 def register(app: typer.Typer) -> None:
-    from .app import friendly, settings
+    from ._common import friendly, settings
 
     @app.command("ask")
     @friendly

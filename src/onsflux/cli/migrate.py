@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .app import EXIT_FAILED, EXIT_REJECTS, JsonOpt, _client, friendly, settings
+from ._common import EXIT_FAILED, EXIT_REJECTS, JsonOpt, friendly, settings
+from ._common import client as _client
 from .output import (
     console,
     emit_json,

@@ -21,7 +21,7 @@ def _default_range() -> tuple[str, str]:
 
 
 def register(app: typer.Typer) -> None:
-    from .app import friendly, settings
+    from ._common import friendly, settings
 
     @app.command("query")
     @friendly

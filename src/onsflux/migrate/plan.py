@@ -166,6 +166,13 @@ def _mapping_warnings(measurement: str, table: str, s: TableStats, before: int |
             text += (f"; as a tag it multiplies the series from {without:,} to "
                      f"{s.series:,}")
         out.append(text)
+    for tag, values in sorted(s.unresolved.items()):
+        shown = ", ".join(repr(v) for v in sorted(values)[:3])
+        out.append(f"{measurement}: {len(values):,}{'+' if len(values) >= 100 else ''} {tag} "
+                   f"values the catalog does not know are kept as they are ({shown}"
+                   f"{' …' if len(values) > 3 else ''}): the ingest would write another value "
+                   f"for a known name; fix them, or set canonical_tags = false to keep every "
+                   "value verbatim")
     if before and s.series >= 2 * before and s.series - before >= 100:
         out.append(f"{measurement}: about {s.series:,} series, {s.series / before:.0f}× the "
                    f"{before:,} of the previous plan: did a measure become a tag?")

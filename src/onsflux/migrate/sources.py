@@ -70,6 +70,8 @@ class TableStats:
     #: tag → series count without that tag (how much it multiplies the series)
     series_without: dict[str, int] = field(default_factory=dict)
     duplicates: Duplicates = field(default_factory=Duplicates)
+    #: catalog tag → values the catalog does not know (kept as they are; up to 100)
+    unresolved: dict[str, set[str]] = field(default_factory=dict)
 
     def add_mapped(self, tm: TableMapping, types: dict[str, str], tags: list[str],
                    fields: dict[str, Any], time_column: str) -> None:
@@ -166,6 +168,9 @@ class UnloadSource:
                 stats.rejected += mapped.rejects.height
                 stats.null_measures += mapped.null_measures
                 stats.add_mapped(tm, export.types, mapped.tags, mapped.fields, tcol)
+                for tag, values in mapped.unresolved.items():
+                    kept = stats.unresolved.setdefault(tag, set())
+                    kept.update(values[: max(0, 100 - len(kept))])
                 merged, found = collapse(mapped.frame, mapped.tags, list(mapped.fields), f.url)
                 stats.points += merged.height
                 stats.duplicates.merge(found)

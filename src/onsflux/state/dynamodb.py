@@ -35,7 +35,7 @@ from ..exceptions import ObjectBusy, StateStoreError
 from ..frames import REJECT_SCHEMA
 from ..redact import redact
 from ..retry import RetryPolicy
-from .store import FAILED, OK, RUNNING, DeadLetter, ObjectRecord, redacted_rejects
+from .base import FAILED, OK, RUNNING, DeadLetter, ObjectRecord, redacted_rejects
 
 _FIELDS = ("fingerprint", "status", "rows", "points", "rejected", "duplicates", "time_min_ns",
            "time_max_ns", "measurements", "attempts", "error", "verified", "started_at",

@@ -17,10 +17,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
 
@@ -29,65 +28,12 @@ from ..frames import REJECT_SCHEMA
 from ..redact import redact
 from ..retry import RetryPolicy
 from ..settings import Settings
+from .base import FAILED, OK, RUNNING, DeadLetter, ObjectRecord, StateStore, redacted_rejects
 
-# object status values
-RUNNING = "running"
-OK = "ok"
-FAILED = "failed"
-
-
-@dataclass
-class ObjectRecord:
-    key: str
-    fingerprint: str
-    status: str
-    rows: int = 0
-    points: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    time_min_ns: int | None = None
-    time_max_ns: int | None = None
-    measurements: list[str] = field(default_factory=list)
-    attempts: int = 0
-    error: str | None = None
-    verified: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class DeadLetter:
-    key: str
-    fingerprint: str
-    kind: str
-    reason: str
-    attempts: int
-    first_failed_at: float
-    last_failed_at: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class StateStore(Protocol):
-    def get(self, key: str) -> ObjectRecord | None: ...
-    def begin(self, key: str, fingerprint: str) -> ObjectRecord: ...
-    def finish(self, record: ObjectRecord) -> None: ...
-    def fail(self, key: str, fingerprint: str, kind: str, reason: str) -> None: ...
-    def add_rejects(self, key: str, rejects: pl.DataFrame) -> None: ...
-    def clear_rejects(self, key: str) -> None: ...
-    def rejects(self, key: str | None = None, limit: int | None = None) -> pl.DataFrame: ...
-    def objects(self) -> list[ObjectRecord]: ...
-    def objects_overlapping(self, measurement: str, start_ns: int, stop_ns: int
-                            ) -> list[ObjectRecord]: ...
-    def ping(self) -> None: ...
-    def dead_letters(self) -> list[DeadLetter]: ...
-    def resolve_dead_letter(self, key: str) -> None: ...
-    def close(self) -> None: ...
-
+__all__ = [  # the records and the contract live in base; re-exported for older imports
+    "FAILED", "OK", "RUNNING", "DeadLetter", "ObjectRecord", "SqliteFile", "SqliteStateStore",
+    "StateStore", "open_store", "redacted_rejects", "sqlite_error", "store_for",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -370,11 +316,6 @@ class SqliteStateStore(SqliteFile):
     def resolve_dead_letter(self, key: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE dead_letters SET resolved_at = ? WHERE key = ?", (time.time(), key))
-
-
-def redacted_rejects(rejects: pl.DataFrame) -> pl.DataFrame:
-    """Reject reasons can quote a server's error text, which may echo credentials."""
-    return rejects.with_columns(pl.col("reason").map_elements(redact, return_dtype=pl.String))
 
 
 def open_store(location: str, *, region: str = "us-east-1", queue_url: str | None = None,

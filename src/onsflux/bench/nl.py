@@ -24,7 +24,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from bench.common import environment, median, percentile
+from .common import environment, median, percentile
 
 
 def run(*, repeats: int = 3) -> dict[str, Any]:

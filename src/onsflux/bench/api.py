@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from onsflux import sample
-from onsflux.influx import InfluxClient
+from onsflux.influx.client import InfluxClient
 from onsflux.influx.local import LocalServer, free_port
 from onsflux.ingest.pipeline import Ingestor
 from onsflux.settings import Settings
