@@ -411,7 +411,12 @@ def create_app(settings: Settings | None = None, *,
             log.warning("request %s: health: state store: %s", rid, exc)
             checks["state_store"] = {"ok": False, "error": getattr(exc, "kind", "error")}
         fb = svc.executor.fallback
-        checks["fallback"] = {"ok": fb is not None, "configured": fb is not None}
+        try:  # the store-backed fallback can answer only once something was ingested
+            fb_ok = fb is not None and fb.can_answer()
+        except OnsfluxError as exc:
+            log.warning("request %s: health: fallback: %s", rid, exc)
+            fb_ok = False
+        checks["fallback"] = {"ok": fb_ok, "configured": fb is not None}
         can_answer = checks["influxdb"]["ok"] or checks["fallback"]["ok"]
         all_ok = checks["influxdb"]["ok"] and checks["state_store"]["ok"]
         out: dict[str, Any] = {"status": "ok" if all_ok else "degraded"}
