@@ -308,9 +308,9 @@ class ParquetFallback:
             result.warnings.append(self.why_empty(spec))
         return result
 
-    def available(self) -> bool:
-        """Whether there is anything to answer from (a health check: no file is read)."""
-        return all(p.startswith("s3://") or Path(p).exists() for p in self.paths)
+    def can_answer(self) -> bool:
+        """Configured files are assumed readable (``/health`` must stay cheap)."""
+        return bool(self.paths)
 
     def has_data(self, spec: QuerySpec) -> bool:
         """Whether any file could answer for ``spec``'s measurement."""
@@ -326,22 +326,27 @@ class StoreFallback(ParquetFallback):
         super().__init__([], settings)
         self.path = "the ingested objects the state store records"
 
-    def available(self) -> bool:
+    def urls(self, spec: QuerySpec) -> list[str]:
+        """The recorded objects with data for the spec's measurement and period: one
+        lookup by measurement and time, never a scan of the store (DynamoDB bills a scan
+        by the whole table)."""
         from ..state.store import OK, store_for
 
         store = store_for(self.settings)
         try:
-            return any(o.status == OK for o in store.objects())
+            return [o.key for o in store.objects_overlapping(spec.measurement, spec.start_ns,
+                                                             spec.stop_ns)
+                    if o.status == OK]
         finally:
             store.close()
 
-    def urls(self, spec: QuerySpec) -> list[str]:
-        from ..state.store import OK, store_for
+    def can_answer(self) -> bool:
+        """Whether the store records any ingested object at all (a cheap lookup)."""
+        from ..state.store import store_for
 
         store = store_for(self.settings)
         try:
-            return [o.key for o in store.objects()
-                    if o.status == OK and spec.measurement in o.measurements]
+            return store.has_ingested()
         finally:
             store.close()
 
