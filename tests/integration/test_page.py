@@ -4,8 +4,10 @@ Each test serves the app with uvicorn (the session's influxd behind it, two week
 sample data ingested), loads ``/?q=…`` in ``chromium --headless --dump-dom`` (the page's
 script asks the API and draws), and reads what an analyst would see: the chart's kind,
 title, axis titles and legend, the table's columns and cells, the CSV link, the details,
-the candidates and the error states. Expected numbers, dates and names are computed from
-the sample files with polars and formatted here, never taken from the service.
+the candidates and the error states. Clicks, typing and a phone-sized screen go through
+the DevTools protocol (``Browser``) on the same headless Chromium. Expected numbers, dates
+and names are computed from the sample files with polars and formatted here, never taken
+from the service.
 
 The service clock is fixed (Monday 18 March 2024, 12:00 Brasília time) so "semana passada"
 is 11–17 March 2024 and the expected dates can be written down.
@@ -34,7 +36,7 @@ from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 from tests.conftest import fast_settings
 from tests.integration.test_api import Server
-from tests.support.browser import Dom, Node, dump_dom
+from tests.support.browser import Browser, Dom, Node, dump_dom
 from tests.support.s3 import free_port
 
 pytestmark = pytest.mark.integration
@@ -279,6 +281,7 @@ def test_errors_are_said_in_plain_words(week_data: dict[str, Any]) -> None:
         err = dom.by_id("error")
         assert err is not None and err.attrs["role"] == "alert"
         assert "chave de API válida" in err.text and dom.by_id("answer") is None
+        assert "(id " in err.text  # the request id the server logged, to report it
     dead = fast_settings(f"http://127.0.0.1:{free_port()}", s.state_dir / "dead",
                          api_auth="disabled")
     with _serve(dead) as server:  # InfluxDB down and no Parquet fallback: 503
@@ -287,10 +290,22 @@ def test_errors_are_said_in_plain_words(week_data: dict[str, Any]) -> None:
 
 
 def test_phone_width_and_accessibility(api: Server) -> None:
-    # 500 px: the narrowest window headless Chromium lays out (the phone layout starts at 640)
-    dom = page(api, "Geração por fonte por dia na semana passada", width=500, height=1400)
+    """A 375 px phone (DevTools device emulation): one column, nothing wider than the
+    screen but the table (which scrolls in its own region), and the labels a screen
+    reader needs."""
+    with Browser() as b:
+        b.send("Emulation.setDeviceMetricsOverride",
+               {"width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": True}, page=True)
+        b.open(f"{api.url}/?q={urllib.parse.quote('Geração por fonte por dia na semana passada')}")
+        b.wait_for("!!document.getElementById('chart')")
+        assert b.js("innerWidth") == 375
+        assert b.js("document.documentElement.scrollWidth") <= 375  # no sideways page scroll
+        columns = b.js("getComputedStyle(document.getElementById('f')).gridTemplateColumns")
+        assert len(columns.split()) == 1, columns  # question, key and button stacked
+        assert b.js("document.getElementById('chart').getBoundingClientRect().right") <= 375
+        dom = b.dom()
     svg = figure(dom).find("svg")
-    assert svg is not None and int(svg.attrs["width"]) <= 500 - 16
+    assert svg is not None and int(svg.attrs["width"]) <= 375
     assert dom.find("meta", name="viewport") is not None
     for field_id in ("q", "key"):  # every input has a visible label
         assert dom.find("label", **{"for": field_id}) is not None, field_id
@@ -300,3 +315,41 @@ def test_phone_width_and_accessibility(api: Server) -> None:
     region = dom.find("div", cls="table-wrap")  # the wide table scrolls, by keyboard too
     assert region is not None and region.attrs["tabindex"] == "0"
     assert all(d.find("summary") is not None for d in dom.find_all("details"))
+
+def test_clicking_a_candidate_shows_loading_then_asks_again(api: Server) -> None:
+    """A real click (DevTools protocol): the loading state while the question is asked
+    again, then the answer for the chosen plant, its question in the box and the link."""
+    with Browser() as b:
+        b.open(f"{api.url}/?q={urllib.parse.quote('Quanto gerou Angra na semana passada?')}")
+        b.wait_for("document.querySelectorAll('.candidates button').length === 2")
+        # click and read the page in the same turn of the event loop: the loading state
+        status, disabled, busy = b.js("""(() => {
+            document.querySelectorAll('.candidates button')[1].click();
+            return [document.getElementById('status').textContent,
+                    document.getElementById('ask').disabled,
+                    document.getElementById('result').getAttribute('aria-busy')]; })()""")
+        assert (status, disabled, busy) == ("Consultando os dados…", True, "true")
+        b.wait_for("!!document.getElementById('data')")
+        dom = b.dom()
+        assert dom.by_id("answer").text.startswith("A geração de Angra 2")  # type: ignore[union-attr]
+        assert b.js("document.getElementById('q').value") == "Quanto gerou Angra 2 na semana passada?"
+        assert b.js("location.search") == "?q=" + urllib.parse.quote(
+            "Quanto gerou Angra 2 na semana passada?")
+        assert b.js("document.getElementById('ask').disabled") is False
+        assert b.js("document.getElementById('status').textContent") == ""
+
+
+def test_keyboard_only_asking(api: Server) -> None:
+    """Type a question and press Enter in the box: the answer comes, focus moves to it."""
+    with Browser(lang="en-US") as b:
+        b.open(f"{api.url}/")
+        b.wait_for("document.readyState === 'complete'")
+        assert b.js("document.activeElement.id") == "q"  # the box has focus on load
+        b.send("Input.insertText", {"text": "Which 5 plants generated the most last week?"},
+               page=True)
+        b.press("Enter", 13)
+        b.wait_for("!!document.getElementById('chart')")
+        assert b.js("document.activeElement.id") == "result"  # screen readers land on it
+        assert b.js("document.documentElement.lang") == "en-US"
+        labels = b.js("[...document.querySelectorAll('.bar-label')].map(t => t.textContent)")
+        assert len(labels) == 5 and "Itaipu" in labels

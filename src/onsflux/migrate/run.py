@@ -39,6 +39,7 @@ import polars as pl
 from ..catalog import FieldType
 from ..exceptions import OnsfluxError
 from ..influx.client import InfluxClient, WriteOutcome
+from ..influx.rollup import uncover
 from ..ingest.dropped import server_rejects, write_batch
 from ..ingest.encode import batches, encode_lines
 from ..settings import Settings
@@ -277,6 +278,9 @@ def run_partition(
 
     step = settings.batch_lines
     try:
+        if client is not None and not dry_run:  # the rollup cannot follow migrated points
+            stage = "uncover rollup"
+            uncover(client, p.measurement, p.start_ns, p.stop_ns, bucket=p.bucket)
         with ThreadPoolExecutor(max_workers=settings.write_workers) as pool:
             try:
                 chunks = src.chunks(p.table_name, p.start_ns, p.stop_ns, p.files)
