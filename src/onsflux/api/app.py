@@ -25,10 +25,11 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from .. import __version__
+from .. import metrics as _metrics
 from ..answer.parse import MAX_QUESTION_CHARS
 from ..answer.service import AnswerService
 from ..exceptions import CircuitOpen, InvalidQuery, OnsfluxError, ServerUnavailable
@@ -105,13 +106,6 @@ def create_app(settings: Settings | None = None, *,
     keys = [k.strip().encode() for k in (s.api_keys.get_secret_value() if s.api_keys else "")
             .split(",") if k.strip()]
     auth_disabled = s.api_auth == "disabled"
-    registry = CollectorRegistry()
-    requests = Counter("onsflux_api_requests", "HTTP requests", ["path", "status"],
-                       registry=registry)
-    latency = Histogram("onsflux_api_request_seconds", "request latency", ["path"],
-                        registry=registry)
-    answers = Counter("onsflux_answers", "answers by status and origin",
-                      ["status", "served_from"], registry=registry)
 
     app = FastAPI(title="onsflux", version=__version__,
                   description="Questions about Brazil's ONS electricity data, answered from "
@@ -157,8 +151,10 @@ def create_app(settings: Settings | None = None, *,
             response = await call_next(request)
         path = request.url.path if request.url.path in ("/query", "/health", "/metrics",
                                                         "/") else "other"
-        requests.labels(path, str(response.status_code)).inc()
-        latency.labels(path).observe(time.perf_counter() - started)
+        _metrics.inc("onsflux_api_requests_total", path=path, status=response.status_code)
+        if response.status_code >= 500:
+            _metrics.inc("onsflux_api_server_errors_total", path=path)
+        _metrics.observe("onsflux_api_request_seconds", time.perf_counter() - started, path=path)
         return response
 
     @app.exception_handler(_AuthError)
@@ -191,7 +187,8 @@ def create_app(settings: Settings | None = None, *,
     def query(body: QueryRequest) -> dict[str, Any]:
         """Answer a question in Portuguese or English."""
         out = service().ask(body.question)
-        answers.labels(out["status"], out["served_from"] or "none").inc()
+        _metrics.inc("onsflux_answers_total", status=out["status"],
+                    served_from=out["served_from"] or "none")
         return out
 
     @app.get("/health")
@@ -218,7 +215,7 @@ def create_app(settings: Settings | None = None, *,
     @app.get("/metrics")
     def metrics() -> PlainTextResponse:
         """Prometheus text format."""
-        return PlainTextResponse(generate_latest(registry).decode(),
+        return PlainTextResponse(generate_latest(_metrics.REGISTRY).decode(),
                                  media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

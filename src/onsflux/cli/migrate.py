@@ -27,6 +27,15 @@ TableOpt = Annotated[str | None, typer.Option(
 PartitionOpt = Annotated[list[str] | None, typer.Option(
     "--partition", help="Only this partition (repeatable).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+MetricsPortOpt = Annotated[int | None, typer.Option(
+    help="Serve Prometheus /metrics on 127.0.0.1:PORT while the command runs.")]
+
+
+def _serve_metrics(port: int | None) -> None:
+    if port is not None:
+        from ..metrics import serve_http
+
+        serve_http(port)
 
 
 def _migration(source: str, mapping: str | None, table_name: str | None) -> Any:
@@ -92,10 +101,13 @@ def run_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read, map, encode; write nothing.")]
     = False,
     allow_rejects: Annotated[bool, typer.Option("--allow-rejects")] = False,
+    metrics_port: MetricsPortOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Migrate every partition not done yet (resumable; idempotent)."""
     from ..migrate import run
+
+    _serve_metrics(metrics_port)
 
     with _migration(source, mapping, table_name) as mig, unit_progress(
             not json, "migrate", total="partitions", done="partition_done",
@@ -204,11 +216,14 @@ def sync_cmd(
     interval: Annotated[float, typer.Option(help="Seconds between iterations.")] = 60.0,
     once: Annotated[bool, typer.Option("--once", help="One iteration, then stop.")] = False,
     max_iterations: Annotated[int | None, typer.Option(help="Stop after N iterations.")] = None,
+    metrics_port: MetricsPortOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Replicate new Timestream data until cutover; SIGTERM stops cleanly."""
     from ..migrate import sync
     from ..migrate.sync import Stopper
+
+    _serve_metrics(metrics_port)
 
     stopper = Stopper()
     stopper.install()

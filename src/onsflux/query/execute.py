@@ -22,6 +22,7 @@ import time
 from datetime import datetime
 from typing import Any, Literal
 
+from .. import metrics
 from ..exceptions import CircuitOpen, QueryError, ServerUnavailable
 from ..influx.client import InfluxClient
 from ..settings import Settings
@@ -156,14 +157,20 @@ class Executor:
                 dialect = "flux" if self.client.kind == "2.x" else "influxql"
             result = self._run_flux(spec) if dialect == "flux" else self._run_influxql(spec)
         except (ServerUnavailable, CircuitOpen) as exc:
+            metrics.breaker_state(self.client.breaker.state)
             if self.fallback is None:
                 raise
             result = self.fallback.run(spec)
+            metrics.inc("onsflux_query_fallback_total")
             result.warnings.append(f"InfluxDB unavailable ({exc.kind}: {exc}); answered from "
                                    "the Parquet files")
+        else:
+            metrics.breaker_state(self.client.breaker.state)
         if window_note and spec.window_note and spec.window_note not in result.warnings:
             result.warnings.append(spec.window_note)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
+        metrics.observe("onsflux_query_seconds", result.elapsed_ms / 1000,
+                        backend=result.served_from)
         return result
 
     def run_influxql(self, text: str, *, db: str | None = None,
