@@ -8,9 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= demo-data
 
-.PHONY: setup influxdb prometheus fluxcheck demo test lint bench clean
+.PHONY: setup influxdb chromium prometheus fluxcheck demo test lint bench clean
 
-setup: influxdb prometheus $(STAMP) fluxcheck
+setup: influxdb chromium prometheus $(STAMP) fluxcheck
 
 # the real Flux parser/type checker (WebAssembly, from npm) that the query tests run
 fluxcheck: tools/fluxcheck/node_modules/.installed
@@ -32,6 +32,14 @@ influxdb:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq influxdb >/dev/null; \
 	  command -v influxd >/dev/null || { echo "influxdb install failed" >&2; exit 1; }; }
 
+# headless Debian Chromium renders the web page in its tests (tests/integration/test_page.py)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo ">> chromium not found: installing Debian's chromium"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	  command -v chromium >/dev/null || { echo "chromium install failed" >&2; exit 1; }; }
+
 # Debian's prometheus (with promtool): the alert rules' unit tests and the scrape test
 prometheus:
 	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
@@ -50,12 +58,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	@$(BIN)/onsflux demo --out $(DEMO_DIR)
 
-test: setup
+# lint first: it takes seconds and catches a broken layer before the slow suite starts
+test: lint
 	@$(BIN)/pytest -q -p no:cacheprovider
 
+# ruff, mypy --strict (pyproject) and the import-linter layer contracts (.importlinter)
 lint: setup
 	@$(BIN)/ruff check src tests bench
 	@$(BIN)/mypy src
+	@$(BIN)/lint-imports .importlinter
 
 bench: setup
 	@$(BIN)/onsflux bench encode --json

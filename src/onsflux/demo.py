@@ -15,11 +15,11 @@ from rich.console import Console
 
 from . import catalog, sample
 from .answer.service import AnswerService
-from .influx import InfluxClient
-from .influx.client import quote_ident
+from .influx.client import InfluxClient
 from .influx.local import LocalServer
 from .ingest.pipeline import Ingestor, Summary
-from .query import Executor
+from .query.execute import Executor
+from .quoting import quote_ident
 from .settings import Settings
 from .state.store import store_for
 

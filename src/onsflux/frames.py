@@ -87,6 +87,9 @@ class ObjectRef:
     size: int
     mtime_ns: int = 0
     etag: str | None = None
+    #: why the object cannot be read, found while listing (a broken symbolic link, a FIFO):
+    #: it fails alone, with this reason, instead of stopping the listing of its folder
+    problem: str | None = None
 
     @property
     def fingerprint(self) -> str:

@@ -45,10 +45,10 @@ def s3_ingest(
     event: dict[str, Any], context: Any = None, *, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Ingest the objects an S3 event names; see the module docstring for retry semantics."""
-    from .influx import InfluxClient
+    from .influx.client import InfluxClient
     from .influx.local import resolve_url
     from .ingest.pipeline import Ingestor
-    from .sources import list_objects
+    from .sources.objects import list_objects
     from .state.store import store_for
 
     s = resolve_secrets(settings or Settings())
@@ -92,7 +92,7 @@ def migrate_partition(
     the partition's outcome; raises :class:`RetryableIngestError` when it failed for a
     transient reason (so the state machine retries), never for a terminal one.
     """
-    from .influx import InfluxClient
+    from .influx.client import InfluxClient
     from .influx.local import resolve_url
     from .migrate import Migration
     from .migrate.run import _claim_and_run, record_metrics

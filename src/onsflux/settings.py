@@ -12,6 +12,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .durations import duration_seconds
+
+__all__ = ["Settings", "duration_seconds"]
+
 
 class Settings(BaseSettings):
     """Configuration of every onsflux job. Environment names are given per field."""
@@ -91,6 +95,11 @@ class Settings(BaseSettings):
         default=None, description="ONSFLUX_FALLBACK_PATH: local folder or s3://bucket/prefix"
     )
 
+    rollups: bool = Field(
+        default=True,
+        description="ONSFLUX_ROLLUPS=false: never answer from the hourly rollups (query/rollup.py)",
+    )
+
     # --- API (question answering) ---
     api_keys: SecretStr | None = Field(default=None, description="ONSFLUX_API_KEYS, comma separated")
     api_keys_secret_arn: str | None = Field(
@@ -129,26 +138,3 @@ class Settings(BaseSettings):
         values = {name: getattr(self, name) for name in type(self).model_fields}
         values.update(given)
         return type(self)(**values)
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def duration_seconds(text: str) -> int:
-    """Parse an InfluxDB duration such as ``2555d`` or ``1w2d``; ``INF`` means forever (0)."""
-    from .exceptions import ConfigError
-
-    if text.upper() == "INF":
-        return 0
-    total, number = 0, ""
-    for ch in text:
-        if ch.isdigit():
-            number += ch
-        elif ch in _UNITS and number:
-            total += int(number) * _UNITS[ch]
-            number = ""
-        else:
-            raise ConfigError(f"invalid duration {text!r}: use forms like 2555d, 12h, 30m")
-    if number or total == 0:
-        raise ConfigError(f"invalid duration {text!r}: use forms like 2555d, 12h, 30m")
-    return total

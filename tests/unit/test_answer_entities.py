@@ -134,7 +134,7 @@ def test_vocabulary_names_slugs_without_entries() -> None:
 
 
 def test_default_vocabulary_holds_every_sample_plant() -> None:
-    from onsflux.sample import PLANTS
+    from onsflux.plants import PLANTS
 
     vocab = Vocabulary.default()
     assert set(vocab.plants) == {p.slug for p in PLANTS}

@@ -360,13 +360,169 @@ def test_gzip_csv(tmp_path: Path) -> None:
     assert c.frame.select("region", "demand_mw").row(0) == ("sin", 70000.25)
 
 
-def test_latin1_after_first_block_is_a_clear_error(tmp_path: Path) -> None:
+def test_latin1_after_first_mib_is_read_not_refused(tmp_path: Path) -> None:
+    """Issue 9: the encoding is decided by the first non-ASCII byte, wherever it comes."""
     head = "id_subsistema;nom_subsistema;din_instante;val_cargaenergiahomwmed\n"
     ok = "SE;SUDESTE;2024-01-01 00:00:00;1\n" * 40_000  # > 1 MiB of ASCII
+    path = tmp_path / "late_latin1.csv"
+    path.write_bytes((head + ok).encode() + "NE;NORDESTE SÃO;2024-01-01 00:00:00;2\n"
+                     .encode("cp1252"))
+    chunks = read(path, chunk_rows=10_000)
+    assert_accounted(chunks, 40_001)
+    f = kept(chunks)
+    assert f.height == 40_001 and f["region"][-1] == "northeast" and f["demand_mw"][-1] == 2.0
+    assert any("cp1252" in n for c in chunks for n in c.notes)
+
+
+def test_utf8_then_invalid_bytes_after_first_mib_is_a_clear_error(tmp_path: Path) -> None:
+    head = "id_subsistema;nom_subsistema;din_instante;val_cargaenergiahomwmed\n"
+    ok = "SE;SUDESTE É;2024-01-01 00:00:00;1\n" * 40_000  # UTF-8 accents in the first MiB
     path = tmp_path / "mixed.csv"
     path.write_bytes((head + ok).encode() + "SE;SÃO;2024-01-01 00:00:00;1\n".encode("cp1252"))
-    with pytest.raises(SourceError, match="UTF-8"):
+    with pytest.raises(SourceError, match="mixed encodings"):
         read(path)
+
+
+@pytest.mark.parametrize("encoding,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                          ("utf-16-le", b"")])
+def test_utf16_csv_is_read(tmp_path: Path, encoding: str, bom: bytes) -> None:
+    """Issue 9: a UTF-16 CSV (Excel's "Unicode text") was called binary data."""
+    text = ("id_subsistema;nom_subsistema;din_instante;val_cargaenergiahomwmed\r\n"
+            "N;NORTE;2024-01-01 00:00:00;5000,5\r\nS;SUL ÇÃO;2024-01-01 01:00:00;6000\r\n")
+    path = tmp_path / "utf16.csv"
+    path.write_bytes(bom + text.encode(encoding))
+    [c] = read(path)
+    assert c.frame["region"].to_list() == ["north", "south"]
+    assert c.frame["demand_mw"].to_list() == [5000.5, 6000.0]
+    assert any("UTF-16" in n for n in c.notes)
+
+
+def test_stray_quote_rejects_its_row_not_the_rest_of_the_file(tmp_path: Path) -> None:
+    """Issue 9: a `"` opening a field swallowed 86 of 96 rows of an unquoted ONS file."""
+    lines = ["id_subsistema;nom_subsistema;din_instante;val_cargaenergiahomwmed"]
+    for h in range(96):
+        value = f"{40_000 + h}"
+        name = "SUDESTE"
+        if h == 9:  # row 10: a stray quote opening the value
+            value = '"' + value
+        if h == 20:  # row 21: a stray quote in a name, harmless
+            name = '"SUDESTE'
+        lines.append(f"SE;{name};2024-01-{1 + h // 24:02d} {h % 24:02d}:00:00;{value}")
+    path = tmp_path / "carga.csv"
+    path.write_text("\n".join(lines) + "\n")
+    chunks = read(path)
+    assert_accounted(chunks, 96)
+    f = kept(chunks)
+    assert f.height == 95
+    assert sorted(f["demand_mw"].to_list()) == [40_000.0 + h for h in range(96) if h != 9]
+    [r] = rejects(chunks).to_dicts()
+    assert (r["row"], r["column"], r["value"]) == (10, "val_cargaenergiahomwmed", '"40009')
+    assert r["reason"] == "not a number"
+
+
+def test_quoted_csv_keeps_quote_semantics(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text('"timestamp","region","sector","demand_mw"\n'
+                    '"2024-01-01T00:00:00Z","south","total","1,5"\n')
+    [c] = read(path)
+    assert c.frame["demand_mw"].to_list() == [1.5]
+
+
+@pytest.mark.parametrize("column,values,expected", [
+    # decimal commas: the dots are thousands, in every value of the column
+    ("comma", ["44.100,5", "44.100", "45.000", "1,5", "2"], [44100.5, 44100.0, 45000.0, 1.5, 2.0]),
+    # decimal points: a comma is thousands
+    ("dot", ["44.1", "44.100", "1,234.5", "7"], [44.1, 44.1, 1234.5, 7.0]),
+    ("dot", ["1234.567", "1,234"], [1234.567, 1234.0]),
+])
+def test_number_format_is_decided_per_column(
+        tmp_path: Path, column: str, values: list[str], expected: list[float]) -> None:
+    """Issue 9: `44.100` was 44.1 in a decimal-comma column whose other values said 44.100,5."""
+    lines = ["id_subsistema;nom_subsistema;din_instante;val_cargaenergiahomwmed"]
+    lines += [f"SE;SE;2024-01-01 {h:02d}:00:00;{v}" for h, v in enumerate(values)]
+    path = tmp_path / f"{column}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    chunks = read(path)
+    assert_accounted(chunks, len(values))
+    assert kept(chunks)["demand_mw"].to_list() == expected
+
+
+def test_ambiguous_numbers_are_rejected_not_guessed(tmp_path: Path) -> None:
+    """`44.100` with nothing else in its column to say which convention: rejected, named."""
+    lines = ["id_subsistema;nom_subsistema;din_instante;val_cargaenergiahomwmed",
+             "SE;SE;2024-01-01 00:00:00;44.100", "SE;SE;2024-01-01 01:00:00;45",
+             "SE;SE;2024-01-01 02:00:00;1,250"]
+    path = tmp_path / "ambiguous.csv"
+    path.write_text("\n".join(lines) + "\n")
+    chunks = read(path)
+    assert_accounted(chunks, 3)
+    assert kept(chunks)["demand_mw"].to_list() == [45.0]
+    rej = rejects(chunks).sort("row")
+    assert rej["row"].to_list() == [1, 3]
+    assert all(r.startswith("ambiguous number") for r in rej["reason"].to_list())
+
+
+def test_conflicting_number_formats_across_chunks_reject_the_later_values(tmp_path: Path) -> None:
+    lines = ["id_subsistema;nom_subsistema;din_instante;val_cargaenergiahomwmed",
+             "SE;SE;2024-01-01 00:00:00;1,5", "SE;SE;2024-01-01 01:00:00;2",
+             "SE;SE;2024-01-01 02:00:00;44.100", "SE;SE;2024-01-01 03:00:00;3.25"]
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(lines) + "\n")
+    chunks = read(path, chunk_rows=2)
+    assert_accounted(chunks, 4)
+    # the first chunk says decimal comma; `44.100` is then 44100, and `3.25` contradicts it
+    assert kept(chunks)["demand_mw"].to_list() == [1.5, 2.0, 44100.0]
+    [r] = rejects(chunks).to_dicts()
+    assert r["row"] == 4 and "decimal comma" in r["reason"]
+
+
+def test_ten_thousand_unknown_columns_give_a_short_message(tmp_path: Path) -> None:
+    """Issue 9: 10,000 unknown columns gave a 69 KB one-line error."""
+    names = [f"extra_column_{i}" for i in range(10_000)]
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(["time", "region", "demand_mw", *names]) + "\n")
+    with pytest.raises(SchemaError) as err:
+        read(path)
+    msg = str(err.value)
+    assert len(msg) < 1_000 and "10,000 unknown column(s)" in msg and "9,990 more" in msg
+    path = tmp_path / "other.csv"
+    path.write_text(",".join(names) + "\n")
+    with pytest.raises(SchemaError) as err:
+        read(path)
+    assert len(str(err.value)) < 1_500 and "10,000 columns found" in str(err.value)
+    path = tmp_path / "load.csv"
+    path.write_text(";".join(["id_subsistema", "din_instante", "val_cargaenergiahomwmed", *names])
+                    + "\n" + ";".join(["SE", "2024-01-01 00:00:00", "1", *["x"] * 10_000]) + "\n")
+    [c] = read(path)
+    [note] = [n for n in c.notes if "unknown column" in n]
+    assert len(note) < 500 and "9,990 more" in note
+
+
+def test_broken_symlink_and_fifo_fail_alone(tmp_path: Path) -> None:
+    """Issue 9: one bad symlink stopped a whole folder; a FIFO named *.csv hung forever."""
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = folder / "b_carga.csv"
+    good.write_text("id_subsistema;din_instante;val_cargaenergiahomwmed\n"
+                    "SE;2024-01-01 00:00:00;1\n")
+    (folder / "a_gone.csv").symlink_to(tmp_path / "deleted.csv")
+    os.mkfifo(folder / "c_pipe.csv")
+    settings = Settings()
+    refs = {Path(r.url).name: r for r in list_objects([str(folder)], settings)}
+    assert set(refs) == {"a_gone.csv", "b_carga.csv", "c_pipe.csv"}
+    assert refs["b_carga.csv"].problem is None
+    assert "broken symbolic link" in (refs["a_gone.csv"].problem or "")
+    assert "FIFO" in (refs["c_pipe.csv"].problem or "")
+    for name in ("a_gone.csv", "c_pipe.csv"):
+        with pytest.raises(SourceError, match="symbolic link|FIFO"):
+            list(read_object(refs[name], settings))
+    [c] = list(read_object(refs["b_carga.csv"], settings))
+    assert c.frame["demand_mw"].to_list() == [1.0]
+    # named directly, a FIFO is not "no such file"
+    [ref] = list_objects([str(folder / "c_pipe.csv")], settings)
+    assert "FIFO" in (ref.problem or "")
 
 
 # --- streaming ---------------------------------------------------------------------------
@@ -427,7 +583,7 @@ def test_long_file_with_every_row_rejected_still_reports(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     "text,value,kind",
     [("1234,5", 1234.5, "ok"), ("1.234,5", 1234.5, "ok"), ("1,234.5", 1234.5, "ok"),
-     ("1,234", 1.234, "ok"), (" -7.5 ", -7.5, "ok"), ("1e3", 1000.0, "ok"),
+     ("1,25", 1.25, "ok"), (" -7.5 ", -7.5, "ok"), ("1e3", 1000.0, "ok"),
      ("", None, "missing"), ("NaN", None, "nan"), ("inf", None, "nonfinite"),
      ("12 MW", None, "bad"), ("1.2.3,4,5", None, "bad")],
 )

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from rapidfuzz import fuzz, process
 
 from .. import catalog
+from ..plants import PLANTS
 
 __all__ = [
     "FUZZY_CUTOFF",
@@ -227,7 +228,7 @@ def find_states(folded: str, cased: str) -> list[EntityMatch]:
 class Vocabulary:
     """What the parser may name: plants (slug → entry) and other known tag values.
 
-    ``Vocabulary.default()`` is built from the catalog and the sample plants;
+    ``Vocabulary.default()`` is built from the catalog and the plant registry (``plants``);
     :meth:`from_tag_values` builds one from ``SHOW TAG VALUES`` results (the API does).
     Only slugs held here ever reach a ``plant`` filter.
     """
@@ -239,8 +240,6 @@ class Vocabulary:
     def default(cls) -> Vocabulary:
         global _DEFAULT
         if _DEFAULT is None:
-            from ..sample import PLANTS
-
             plants = {p.slug: PlantEntry(p.slug, p.name, p.region, p.source,
                                          _EXTRA_PLANT_ALIASES.get(p.slug, ()))
                       for p in PLANTS}

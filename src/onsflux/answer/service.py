@@ -18,8 +18,10 @@ from typing import Any
 
 from ..exceptions import OnsfluxError
 from ..frames import rfc3339
-from ..query import Executor, QuerySpec, render
+from ..query.execute import Executor
+from ..query.render import DIALECTS, render
 from ..query.result import QueryResult, Row
+from ..query.spec import QuerySpec
 from ..state.store import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
 from .compose import Composed, compose, coverage_of, refuse
@@ -27,6 +29,7 @@ from .entities import Vocabulary
 from .intents import SUBSYSTEMS
 from .knowledge import KnowledgeBase, Passage
 from .parse import ParsedQuestion, parse
+from .present import candidate_question, display
 
 MAX_SERIES_ROWS = 1000
 
@@ -112,7 +115,7 @@ class AnswerService:
             sources += self._passages(parsed)
         else:
             composed = refuse(parsed)
-        return self._response(parsed, composed, result, sources, started, now)
+        return self._response(parsed, composed, result, sources, started, now, self._names)
 
     def _passages(self, parsed: ParsedQuestion) -> list[Source]:
         hits = self.knowledge.search(parsed.question, k=6)
@@ -129,13 +132,15 @@ class AnswerService:
 
     @staticmethod
     def _response(parsed: ParsedQuestion, composed: Composed, result: QueryResult | None,
-                  sources: list[Source], started: float, now: datetime) -> dict[str, Any]:
+                  sources: list[Source], started: float, now: datetime,
+                  names: dict[str, str] | None = None) -> dict[str, Any]:
         spec = parsed.spec
         flux = influxql = None
         query_used = None
+        queries: dict[str, str | None] = {}
         if spec is not None:
-            flux = _render_or_none(spec, "flux")
-            influxql = _render_or_none(spec, "influxql")
+            queries = {d: _render_or_none(spec, d) for d in DIALECTS}
+            flux, influxql = queries["flux"], queries["influxql"]
         if result is not None:
             query_used = {"dialect": result.dialect, "text": result.query}
         tr = parsed.time_range
@@ -169,10 +174,16 @@ class AnswerService:
             "language": parsed.language,
             "intent": parsed.intent,
             "confidence_parts": composed.confidence_parts,
-            "candidates": [{"kind": c.kind, "value": c.value, "label": c.label}
+            "candidates": [{"kind": c.kind, "value": c.value, "label": c.label,
+                            "question": candidate_question(parsed, c)}
                            for c in parsed.candidates],
             "truncated": bool(result and (result.truncated or len(rows) > MAX_SERIES_ROWS)),
             "answer_source": composed.answer_source,
+            # every dialect's rendering of the spec (None where a dialect cannot say it)
+            "queries": queries,
+            # how to show it: chart kind, titles, units, people's names (answer/present.py)
+            "display": None if result is None else display(parsed, rows[:MAX_SERIES_ROWS],
+                                                           names),
         }
 
 

@@ -93,6 +93,9 @@ class QueryResponse(BaseModel):
     candidates: list[dict[str, str]]
     truncated: bool
     answer_source: str = Field(description="template | bedrock (numbers checked against the query)")
+    queries: dict[str, str | None] = Field(default_factory=dict,
+                                           description="the spec in every dialect (null: cannot say it)")
+    display: dict[str, Any] | None = Field(None, description="chart kind, titles, units, labels")
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -238,7 +241,7 @@ def _page_html() -> str:
 def default_service(settings: Settings) -> AnswerService:
     """The service for a deployment: executor from settings, its state store and vocabulary."""
     from ..answer.entities import Vocabulary
-    from ..query import Executor
+    from ..query.execute import Executor
     from ..state.store import store_for
 
     executor = Executor(settings)

@@ -91,7 +91,7 @@ def friendly(fn: F) -> F:
 
 
 def _client() -> Any:
-    from ..influx import InfluxClient
+    from ..influx.client import InfluxClient
     from ..influx.local import resolve_url
 
     s = settings()
@@ -117,7 +117,7 @@ def local_up(
 ) -> None:
     """Start the local InfluxDB (data under the state folder) and create the buckets."""
     from ..catalog import BUCKETS
-    from ..influx import InfluxClient
+    from ..influx.client import InfluxClient
     from ..influx.local import LocalServer
 
     s = settings()

@@ -51,10 +51,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a query (spec file, template or raw InfluxQL); show rows, queries and timings."""
         from ..exceptions import ConfigError
-        from ..query import Executor, QuerySpec, render_all
-        from ..query import template as make_template
-        from ..query.execute import RAW_LIMIT
+        from ..query.execute import RAW_LIMIT, Executor
         from ..query.guard import check_influxql
+        from ..query.render import render_all
+        from ..query.spec import QuerySpec
+        from ..query.templates import template as make_template
 
         given = [x for x in (spec, influxql, template) if x is not None]
         if len(given) != 1:

@@ -21,7 +21,7 @@ import polars as pl
 from .. import metrics
 from ..exceptions import OnsfluxError, WriteRejected
 from ..frames import REJECT_SCHEMA, ROW, TIME, make_rejects
-from ..influx import InfluxClient, WriteOutcome
+from ..influx.client import InfluxClient, WriteOutcome
 from ..influx.errors import WriteError, parse_write_errors
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..influx import InfluxClient
+from ..influx.client import InfluxClient
 from .plan import Migration, iso
 from .state import DONE, FAILED, PENDING, RUNNING, Partition
 

@@ -36,7 +36,7 @@ import polars as pl
 
 from .. import metrics
 from ..exceptions import OnsfluxError, TransientError
-from ..influx import InfluxClient, WriteOutcome
+from ..influx.client import InfluxClient, WriteOutcome
 from ..ingest.dropped import server_rejects, write_batch
 from ..ingest.encode import batches, encode_lines
 from ..settings import Settings

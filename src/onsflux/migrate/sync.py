@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import metrics
 from ..exceptions import ConfigError
-from ..influx import InfluxClient
+from ..influx.client import InfluxClient
 from .plan import Migration, iso
 from .run import record_metrics, run_partition
 from .sources import TimestreamSource

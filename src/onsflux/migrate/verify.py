@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..catalog import FieldType
-from ..influx import InfluxClient, quote_ident
+from ..influx.client import InfluxClient
+from ..quoting import quote_ident
 from . import aggregates as agg
 from .aggregates import Aggregates, SeriesKey, SourceAggregator
 from .mapping import map_frame

@@ -28,8 +28,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from .. import catalog
+from ..durations import duration_seconds, go_duration_seconds
 from ..exceptions import OnsfluxError
-from ..settings import Settings, duration_seconds
+from ..settings import Settings
 
 Status = Literal["ok", "warn", "fail", "skip"]
 PROBE_MEASUREMENT = "onsflux_doctor_probe"
@@ -69,13 +70,6 @@ def _duration_text(seconds: float | None) -> str:
         return "infinite"
     days = seconds / 86400
     return f"{days:g}d" if days >= 1 else f"{seconds:g}s"
-
-
-def _go_duration_seconds(text: str) -> float:
-    """InfluxDB 1.x durations as ``SHOW RETENTION POLICIES`` prints them (``61320h0m0s``)."""
-    from ..influx.client import go_duration_seconds
-
-    return go_duration_seconds(text)
 
 
 class Doctor:
@@ -206,7 +200,7 @@ class Doctor:
                       f"CREATE RETENTION POLICY onsflux ON \"{bucket}\" DURATION "
                       f"{self.settings.retention} REPLICATION 1 DEFAULT")
             return True
-        have = _go_duration_seconds(str(default.get("duration", "0s")))
+        have = go_duration_seconds(str(default.get("duration", "0s")))
         have = math.inf if have == 0 else have
         detail = (f"{bucket!r} exists, retention policy {default.get('name')!r} keeps "
                   f"{_duration_text(have)}")

@@ -26,6 +26,7 @@ from .. import metrics
 from ..exceptions import CircuitOpen, QueryError, ServerUnavailable
 from ..influx.client import InfluxClient
 from ..settings import Settings
+from . import rollup
 from .fallback import ParquetFallback
 from .guard import check_influxql
 from .render import render
@@ -131,6 +132,9 @@ class Executor:
             fallback = (ParquetFallback(settings.fallback_path, settings)
                         if settings.fallback_path else None)
         self.fallback: ParquetFallback | None = fallback
+        from ..influx.rollup import Coverage  # influx.rollup imports query.rollup
+
+        self._coverage = Coverage()
 
     def close(self) -> None:
         if self._own:
@@ -185,6 +189,9 @@ class Executor:
     # ------------------------------------------------------------------ languages
 
     def _run_influxql(self, spec: QuerySpec) -> QueryResult:
+        planned = self._from_rollup(spec)
+        if planned is not None:
+            return planned
         rendered = render(spec, "influxql")
         try:
             results = self.client.query(rendered.text, db=spec.bucket, method="GET")
@@ -196,6 +203,19 @@ class Executor:
                 f"no data has been ingested into {spec.bucket!r} yet (database not found)"])
         rows, truncated = bound(influxql_rows(results, spec), spec.limit)
         return QueryResult(rows, truncated, "influxdb", "influxql", rendered.text)
+
+    def _from_rollup(self, spec: QuerySpec) -> QueryResult | None:
+        """``spec`` answered from its hourly rollup when that is exactly equivalent and every
+        hour of the period is refreshed (``query/rollup.py``); None: read the raw series."""
+        if not self.settings.rollups:
+            return None
+        plan = rollup.plan(spec)
+        if plan is None or not self._coverage.covered(self.client, plan):
+            return None
+        results = self.client.query(plan.text, db=spec.bucket, method="GET")
+        # rows are named after the spec's measurement, so they read as the raw series'
+        rows, truncated = bound(influxql_rows(results, spec), spec.limit)
+        return QueryResult(rows, truncated, "influxdb", "influxql", plan.text)
 
     def _run_flux(self, spec: QuerySpec) -> QueryResult:
         rendered = render(spec, "flux")

@@ -35,7 +35,7 @@ from typing import ClassVar
 
 from ..exceptions import InvalidQuery, UnsupportedError
 from ..frames import rfc3339
-from ..influx.client import quote_ident, quote_literal
+from ..quoting import quote_ident, quote_literal
 from .spec import QuerySpec, format_duration
 
 DIALECTS: tuple[str, ...] = ("influxql", "flux", "sql", "timestream")

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from ..frames import rfc3339
 
-ServedFrom = Literal["influxdb", "s3_fallback"]
+#: which engine answered: InfluxDB, its Parquet fallback, or a cutover backend (blue)
+ServedFrom = Literal["influxdb", "s3_fallback", "timestream", "files"]
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .. import catalog
+from ..durations import duration_seconds
 from ..exceptions import CatalogError, InvalidQuery
-from ..settings import duration_seconds
 
 Aggregate = Literal[
     "mean", "max", "min", "sum", "count", "first", "last", "median", "spread", "stddev",
@@ -63,7 +63,7 @@ Fill = Literal["none", "null", "previous", "linear"] | float
 #: the interval one sample covers, per measurement (ONS publishes hourly MWmed)
 SAMPLE_INTERVAL: dict[str, str] = {name: "1h" for name in catalog.MEASUREMENTS}
 MAX_LIMIT = 1_000_000
-#: one number and one unit: the form every dialect speaks (``settings.duration_seconds``
+#: one number and one unit: the form every dialect speaks (``durations.duration_seconds``
 #: reads it, and compound forms such as ``1w2d`` that the dialects do not)
 _DURATION_RE = re.compile(r"[1-9][0-9]{0,6}[smhdw]")
 NS = 1_000_000_000

@@ -13,15 +13,16 @@ subsystem / region / source / sector / measurement_type, unit incompatible with 
 field, missing value, non-numeric value (the text is kept in the reject), non-finite
 value. Range checks are the validator's job, not the adapter's.
 
-Numbers given as text are trimmed and may use a decimal comma: ``"1234,5"``,
-``"1.234,5"`` (dot thousands) and ``"1,234.5"`` (comma thousands) are all read; a lone
-comma is always decimal (``"1,234"`` is 1.234, as ONS writes it).
+Numbers given as text are trimmed and may use a decimal comma, decided per column from
+its values (:func:`coerce_numbers`): ``"1234,5"``/``"1.234,5"`` show a decimal comma,
+``"44.1"``/``"1,234.5"`` a decimal point; ``"44.100"`` and ``"1,234"`` follow what the
+column showed, and are rejected as ambiguous when it showed nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -75,42 +76,83 @@ class Numbers:
     bad: pl.Series  #: text that is not a number
     nonfinite: pl.Series  #: ±inf
     nan: pl.Series  #: NaN (a number, but not a value InfluxDB can store)
+    #: text whose decimal separator cannot be told (``44.100``: 44.1 or 44100?), or
+    #: contradicts the convention the column already showed
+    unclear: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.Boolean))
+    unclear_reason: str = ""
+    #: the column's convention after this batch: "comma", "dot" or None (not shown yet)
+    convention: str | None = None
 
 
-_DOT_THOUSANDS = r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$"
-_DECIMAL_COMMA = r"^[+-]?\d*,\d*$"
-_COMMA_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
+_SIGN = r"^[+-]?"
+#: one group of exactly three digits after the only separator: 44.100 / 1,234
+_AMBIGUOUS_DOT = _SIGN + r"\d{1,3}\.\d{3}$"
+_AMBIGUOUS_COMMA = _SIGN + r"\d{1,3},\d{3}$"
+#: only a decimal comma reads these: 1234,5 · 1.234,5 · 1.234.567 · ,5
+_COMMA_DECIMAL = _SIGN + r"(\d*,\d*|\d{1,3}(\.\d{3})+,\d*|\d{1,3}(\.\d{3}){2,})$"
+#: comma thousands with a decimal point: 1,234.5 · 1,234,567
+_COMMA_THOUSANDS = _SIGN + r"(\d{1,3}(,\d{3})+\.\d*|\d{1,3}(,\d{3}){2,})$"
 
 
-def coerce_numbers(s: pl.Series) -> Numbers:
-    """Float64 from numbers or number-like text (decimal comma accepted)."""
+def coerce_numbers(s: pl.Series, convention: str | None = None) -> Numbers:
+    """Float64 from numbers or number-like text, decimal commas decided per column.
+
+    A column's convention (decimal ``comma`` or ``dot``) is what its values show: a
+    value only one convention reads (``1,5``, ``1.234,5`` → comma; ``44.1``,
+    ``1,234.5`` → dot). ``convention`` is what earlier batches of the same column
+    showed; the batch's own values decide it otherwise (both shown in one batch: not
+    decided). Under a convention, ``44.100`` and ``1,234`` follow it, and a value showing
+    the other one is rejected; with none, they are rejected as ambiguous, never guessed.
+    """
     if s.dtype.is_numeric():
         v = s.cast(pl.Float64)
         nan = v.is_nan().fill_null(False)
         missing = v.is_null()
         bad = pl.Series([False] * len(s))
+        unclear = pl.Series([False] * len(s))
+        reason = ""
     else:
         t = as_text(s)
         missing = t.is_null()
-        v = t.cast(pl.Float64, strict=False)
-        failed = t.is_not_null() & v.is_null()
-        if failed.any():
-            ft = pl.select(pl.when(failed).then(t)).to_series()
-            alt = pl.select(
-                pl.when(ft.str.contains(_DOT_THOUSANDS))
-                .then(ft.str.replace_all(".", "", literal=True).str.replace(",", ".",
-                                                                             literal=True))
-                .when(ft.str.contains(_DECIMAL_COMMA))
-                .then(ft.str.replace(",", ".", literal=True))
-                .when(ft.str.contains(_COMMA_THOUSANDS))
-                .then(ft.str.replace_all(",", "", literal=True))
-            ).to_series().cast(pl.Float64, strict=False)
-            v = pl.select(pl.coalesce(v, alt)).to_series()
-        bad = t.is_not_null() & v.is_null()
+        plain = t.cast(pl.Float64, strict=False)
+        amb_dot = t.str.contains(_AMBIGUOUS_DOT).fill_null(False)
+        amb_comma = t.str.contains(_AMBIGUOUS_COMMA).fill_null(False)
+        comma_form = t.str.contains(_COMMA_DECIMAL).fill_null(False) & ~amb_comma
+        thousands_form = t.str.contains(_COMMA_THOUSANDS).fill_null(False)
+        dot_form = (plain.is_not_null() & t.str.contains(".", literal=True).fill_null(False)
+                    & ~amb_dot) | thousands_form
+        if convention is None:
+            shows_comma, shows_dot = bool(comma_form.any()), bool(dot_form.any())
+            if shows_comma != shows_dot:
+                convention = "comma" if shows_comma else "dot"
+        as_comma = t.str.replace_all(".", "", literal=True).str.replace(
+            ",", ".", literal=True).cast(pl.Float64, strict=False)
+        no_commas = t.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+        if convention == "comma":
+            unclear = dot_form
+            reason = ("number with a decimal point in a column whose other values use a "
+                      "decimal comma")
+            v = pl.select(pl.when(comma_form | amb_dot | amb_comma).then(as_comma)
+                          .otherwise(plain)).to_series()
+        elif convention == "dot":
+            unclear = comma_form
+            reason = ("number with a decimal comma in a column whose other values use a "
+                      "decimal point")
+            v = pl.select(pl.when(amb_comma | thousands_form).then(no_commas)
+                          .otherwise(plain)).to_series()
+        else:
+            unclear = amb_dot | amb_comma
+            reason = ("ambiguous number: thousands separator or decimal separator? no other "
+                      "value of the column says (write 44100 or 44.1, not 44.100)")
+            v = pl.select(pl.when(comma_form).then(as_comma).when(thousands_form)
+                          .then(no_commas).otherwise(plain)).to_series()
+        v = pl.select(pl.when(~unclear).then(v)).to_series()
+        bad = t.is_not_null() & v.is_null() & ~unclear
         nan = v.is_nan().fill_null(False)
     nonfinite = v.is_infinite().fill_null(False)
-    clean = pl.select(pl.when(~missing & ~nonfinite & ~bad & ~nan).then(v)).to_series()
-    return Numbers(clean.alias(s.name), missing, bad, nonfinite, nan)
+    clean = pl.select(pl.when(~missing & ~nonfinite & ~bad & ~nan & ~unclear).then(v)).to_series()
+    return Numbers(clean.alias(s.name), missing, bad, nonfinite, nan, unclear, reason,
+                   convention)
 
 
 def cast_field(values: pl.Series, ftype: str) -> pl.Series:
@@ -178,6 +220,7 @@ def _time_rejects(rej: Rejector, raw_time: pl.Series, column: str, utc: pl.Serie
 def _value_rejects(rej: Rejector, nums: Numbers, raw: pl.Series, column: str) -> None:
     rej.reject(nums.missing, column, None, "missing value")
     rej.reject(nums.nan, column, raw, "NaN is not a storable value")
+    rej.reject(nums.unclear, column, raw, nums.unclear_reason)
     rej.reject(nums.bad, column, raw, "not a number")
     rej.reject(nums.nonfinite, column, raw, "not a finite number")
 
@@ -192,6 +235,14 @@ class Adapter:
         self.source = source
         self.measurement = fmt.measurement or "generation_data"
         self._noted: set[str] = set()
+        self._conventions: dict[str, str] = {}  # column -> decimal "comma" | "dot"
+
+    def numbers(self, column: str, values: pl.Series) -> Numbers:
+        """:func:`coerce_numbers` with the convention earlier batches of ``column`` showed."""
+        nums = coerce_numbers(values, self._conventions.get(column))
+        if nums.convention is not None:
+            self._conventions[column] = nums.convention
+        return nums
 
     def col(self, raw: pl.DataFrame, name: str) -> pl.Series | None:
         original = self.fmt.columns.get(name)
@@ -249,7 +300,7 @@ class _OnsAdapter(Adapter):
         self.check_tags(raw, tags, rej)
         raw_value = self.col(raw, self.value_column)
         assert raw_value is not None
-        nums = coerce_numbers(raw_value)
+        nums = self.numbers(self.value_column, raw_value)
         _value_rejects(rej, nums, raw_value, self.value_column)
         frame = pl.DataFrame(
             {ROW: rows.cast(pl.UInt64), TIME: loc.utc_ns.cast(pl.Int64), **tags,
@@ -477,7 +528,7 @@ class LongAdapter(Adapter):
 
         value_raw = self.col(raw, "value")
         assert value_raw is not None
-        nums = coerce_numbers(value_raw)
+        nums = self.numbers("value", value_raw)
         _value_rejects(rej, nums, value_raw, "value")
         value = nums.values * factor
 
@@ -542,7 +593,8 @@ class WideAdapter(Adapter):
             ftype = spec.field(f).type
             column = self.fmt.columns[f]
             if ftype in ("float", "integer"):
-                nums = coerce_numbers(src)
+                nums = self.numbers(column, src)
+                rej.reject(nums.unclear, column, src, nums.unclear_reason)
                 rej.reject(nums.bad, column, src, "not a number")
                 values = nums.values
                 if ftype == "integer":

@@ -94,6 +94,17 @@ class DetectedFormat:
         return list(dict.fromkeys(self.columns.values()))
 
 
+#: how many names an error or note lists before "… and N more"
+NAMES_SHOWN = 10
+
+
+def name_list(names: Sequence[str], limit: int = NAMES_SHOWN, *, quote: bool = False) -> str:
+    """``a, b, c … and 9,990 more``: a message about 10,000 columns stays one short line."""
+    shown = [repr(n) if quote else str(n) for n in names[:limit]]
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" … and {rest:,} more" if rest > 0 else "")
+
+
 def normalize_name(name: str) -> str:
     return name.replace("\ufeff", "").strip().strip('"').strip("'").strip().lower()
 
@@ -113,12 +124,16 @@ def suggest(name: str, candidates: Sequence[str]) -> str | None:
     return close[0] if close else None
 
 
+def _short(name: str, limit: int = 80) -> str:
+    return name if len(name) <= limit else name[:limit] + f"… ({len(name):,} characters)"
+
+
 def _check_separator(original: Sequence[str], normalized: Sequence[str]) -> None:
     for sep, label in ((";", "';'"), ("\t", "tab"), ("|", "'|'"), (",", "','")):
         offenders = [o for o, n in zip(original, normalized, strict=True) if sep in n]
         if offenders and (len(original) == 1 or sep != ","):
             raise SchemaError(
-                f"column name {offenders[0]!r} looks like {label}-separated: the file was "
+                f"column name {_short(offenders[0])!r} looks like {label}-separated: the file was "
                 f"read with the wrong separator (or a {label}-separated CSV was converted "
                 "to a single column)"
             )
@@ -190,12 +205,13 @@ def _detect_wide(by_name: dict[str, str]) -> DetectedFormat | None:
     if unknown:
         known = [*spec.tags, *spec.fields, *WIDE_TIME_COLUMNS, *WIDE_TAG_ALIASES]
         parts = []
-        for orig in unknown:
+        for orig in unknown[:NAMES_SHOWN]:
             hint = suggest(normalize_name(orig), known)
             parts.append(f"{orig!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+        parts += [""] * (len(unknown) - len(parts))  # counted, not shown
         raise SchemaError(
-            f"unknown column(s) for wide {spec.name}: {', '.join(parts)}; known tags: "
-            f"{', '.join(spec.tags)}; fields: {', '.join(spec.fields)}"
+            f"{len(unknown):,} unknown column(s) for wide {spec.name}: {name_list(parts)}; "
+            f"known tags: {', '.join(spec.tags)}; fields: {', '.join(spec.fields)}"
         )
     missing_tags = [t for t in spec.required_tags if t not in tags]
     if missing_tags:
@@ -216,8 +232,10 @@ def _no_format_error(by_name: dict[str, str]) -> SchemaError:
     score = sum(c in names for c in best.required)
     known = _all_known_names()
     unknown = [n for n in by_name if n not in known]
-    hints = []
+    hints: list[str] = []
     for n in unknown:
+        if len(hints) >= NAMES_SHOWN:
+            break
         hint = suggest(n, known)
         if hint:
             hints.append(f"{by_name[n]!r} → did you mean {hint!r}?")
@@ -233,5 +251,5 @@ def _no_format_error(by_name: dict[str, str]) -> SchemaError:
         )
     if hints:
         msg += "; " + "; ".join(hints)
-    msg += f"; columns found: {', '.join(by_name.values())}"
+    msg += f"; {len(by_name):,} columns found: {name_list(list(by_name.values()))}"
     return SchemaError(msg)

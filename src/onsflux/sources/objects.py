@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,16 +115,40 @@ def walk(url: str, settings: Settings,
 
 def _list_local(url: str, settings: Settings) -> list[ObjectRef]:
     path = local_path(url)
-    if path.is_file():
-        return [_local_ref(path)]
     if path.is_dir():
         return walk(url, settings)
+    if os.path.lexists(path):  # a file, or something that is not one: said when read
+        return [_local_ref(path)]
     raise SourceError("no such file or directory", path=str(path))
 
 
 def _local_ref(path: Path) -> ObjectRef:
-    st = path.stat()
-    return ObjectRef(url=str(path.resolve()), size=st.st_size, mtime_ns=st.st_mtime_ns)
+    """The reference to one listed path; a path that cannot be read gets a ``problem``
+    (the object fails alone when ingested) instead of an error stopping its folder."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if path.is_symlink():
+            problem = f"broken symbolic link (to {os.readlink(path)!r}: {exc.strerror or exc})"
+        else:
+            problem = f"cannot read: {exc.strerror or exc}"
+        return ObjectRef(url=str(path.absolute()), size=0, problem=problem)
+    url = str(path.resolve())
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "not a regular file")
+        return ObjectRef(url=url, size=0, mtime_ns=st.st_mtime_ns,
+                         problem=f"not a regular file: {kind}; only regular files are read "
+                                 "(reading a pipe could wait forever)")
+    return ObjectRef(url=url, size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def check_readable(ref: ObjectRef) -> None:
+    """Raise the reason found while listing, if ``ref`` cannot be read."""
+    if ref.problem:
+        raise SourceError(ref.problem, path=ref.url)
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,0 +1,355 @@
+"""The one HTTP transport to InfluxDB: pool, auth, retry and circuit breaker.
+
+Like httpx's ``_transports/``, this module alone sends requests; ``write``, ``query``
+and ``admin`` build them and judge the answers. Every request goes through
+:meth:`Transport.request`, which applies one policy to writes, queries and admin calls
+(all idempotent: InfluxDB overwrites a point with the same series and timestamp):
+
+- retried: connection errors, timeouts (``httpx.TransportError``), 5xx and 429, at most
+  ``max_attempts`` attempts per call, sleeping ``Retry-After`` when the server sends it
+  (seconds or an HTTP date), else exponential backoff with full jitter:
+  ``uniform(0, min(backoff_max_seconds, backoff_base_seconds * 2**(attempt-1)))``. A
+  ``Retry-After`` longer than ``max(backoff_max_seconds, 60)`` is not slept: the call gives
+  up at once with ``ServerUnavailable(retry_after=...)`` so the caller can reschedule;
+- never retried: every other 4xx (the caller raises ``WriteRejected`` / ``QueryError``);
+- after the last attempt: ``ServerUnavailable``, chained to the httpx error;
+- circuit breaker: each *call* that ends in ``ServerUnavailable`` (after its retries)
+  counts as one failure; ``breaker_failures`` consecutive failed calls open it; while open
+  every call raises ``CircuitOpen`` at once; after ``breaker_reset_seconds`` one trial call
+  (a single attempt, no retries) goes through: success closes it, failure re-opens it.
+  Any answer from the server other than 5xx/429 (including a 4xx) is a success.
+
+Secrets (token, password) go only into the ``Authorization`` header, never in URLs,
+logs, exception messages or ``repr``; :meth:`Transport.scrub` removes any a server echoes.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import ipaddress
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC
+from typing import Any, Literal, TypedDict
+
+import httpx
+
+from ..exceptions import CircuitOpen, ConfigError, ServerUnavailable
+from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+ServerKind = Literal["1.x", "2.x", "3.x"]
+BreakerState = Literal["closed", "open", "half_open"]
+
+_RETRY_AFTER_LIMIT = 60.0
+MAX_MESSAGE_CHARS = 400
+AUTH_HINT = "check INFLUXDB_TOKEN or INFLUXDB_USERNAME/PASSWORD"
+
+
+class CircuitBreaker:
+    """Closed -> open after ``failures`` consecutive failed calls -> half-open after
+    ``reset_seconds`` (one trial call) -> closed on success, open again on failure.
+
+    Pure logic with an injectable monotonic ``clock``; thread safe.
+    """
+
+    def __init__(
+        self, failures: int, reset_seconds: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if failures < 1:
+            raise ValueError("failures must be >= 1")
+        self.failures = failures
+        self.reset_seconds = reset_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: BreakerState = "closed"
+        self._consecutive = 0
+        self._opened_at = 0.0
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> BreakerState:
+        """The state, moving open -> half_open when the reset time has passed."""
+        with self._lock:
+            if self._state == "open" and self._clock() - self._opened_at >= self.reset_seconds:
+                self._state = "half_open"
+            return self._state
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self._consecutive
+
+    def retry_in(self) -> float:
+        """Seconds until an open breaker lets a trial call through (0 when not open)."""
+        with self._lock:
+            if self._state != "open":
+                return 0.0
+            return max(0.0, self.reset_seconds - (self._clock() - self._opened_at))
+
+    def acquire(self) -> Literal["normal", "trial"] | None:
+        """May a call go ahead? ``"normal"``, ``"trial"`` (half-open probe) or ``None``."""
+        with self._lock:
+            if self._state == "open":
+                if self._clock() - self._opened_at < self.reset_seconds:
+                    return None
+                self._state = "half_open"
+            if self._state == "half_open":
+                if self._trial_in_flight:
+                    return None
+                self._trial_in_flight = True
+                return "trial"
+            return "normal"
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._state = "closed"
+            self._consecutive = 0
+            self._trial_in_flight = False
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._consecutive += 1
+            if self._state == "half_open" or self._consecutive >= self.failures:
+                self._state = "open"
+                self._opened_at = self._clock()
+            self._trial_in_flight = False
+
+    def abandon(self) -> None:
+        """A trial call ended without a verdict (e.g. interrupted): let another one try."""
+        with self._lock:
+            self._trial_in_flight = False
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """``Retry-After`` as seconds from now: a number of seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now()
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def short(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def display_url(url: str) -> str:
+    """``url`` without its userinfo, for messages."""
+    try:
+        return str(httpx.URL(url).copy_with(username=None, password=None))
+    except Exception:  # noqa: BLE001 - only for messages
+        return "<invalid url>"
+
+
+class TransportOptions(TypedDict, total=False):
+    """What tests (and callers sharing a breaker) may inject into a ``Transport``."""
+
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    rng: Callable[[], float]
+    transport: httpx.BaseTransport | None
+    breaker: CircuitBreaker | None
+
+
+class Transport:
+    """One InfluxDB server over one ``httpx.Client`` (keep-alive pool sized for
+    ``settings.write_workers`` threads; safe to use from many threads).
+
+    ``kind`` is what the server turned out to be (set by the client after ``/ping``); it
+    only chooses between basic and token auth on 1.x.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.settings = settings
+        parsed = httpx.URL(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.host:
+            raise ConfigError(f"invalid InfluxDB URL {display_url(url)!r}: use http(s)://host:port")
+        # userinfo in the URL is taken as basic-auth credentials and never displayed
+        self._url_user = parsed.username or None
+        self._url_password = parsed.password or None
+        self.url = str(parsed.copy_with(username=None, password=None)).rstrip("/")
+        self.host = parsed.host
+        self._sleep = sleep
+        self._rng = rng
+        self.breaker = breaker or CircuitBreaker(
+            settings.breaker_failures, settings.breaker_reset_seconds, clock=clock
+        )
+        self.kind: ServerKind | None = None
+        pool = settings.write_workers + 2
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(settings.timeout_seconds),
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+            transport=transport,
+            headers={"User-Agent": "onsflux"},
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ secrets
+
+    def scrub(self, text: str) -> str:
+        """``text`` with any secret we hold replaced by ``***`` (servers may echo them)."""
+        s = self.settings
+        for secret in (
+            s.influxdb_token.get_secret_value() if s.influxdb_token else None,
+            s.influxdb_password.get_secret_value() if s.influxdb_password else None,
+            self._url_password,
+        ):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def brief(self, text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+        """A server's text, scrubbed and cut for a message."""
+        return short(self.scrub(text), limit)
+
+    def auth_mode(self) -> Literal["token", "basic", "none"]:
+        s = self.settings
+        has_basic = bool(s.influxdb_username or self._url_user)
+        has_token = s.influxdb_token is not None
+        if self.kind == "1.x" and has_basic:
+            return "basic"
+        if has_token:
+            return "token"
+        return "basic" if has_basic else "none"
+
+    def _auth_headers(self) -> dict[str, str]:
+        mode = self.auth_mode()
+        s = self.settings
+        if mode == "token" and s.influxdb_token is not None:
+            return {"Authorization": f"Token {s.influxdb_token.get_secret_value()}"}
+        if mode == "basic":
+            user = s.influxdb_username or self._url_user or ""
+            if s.influxdb_password is not None:
+                password = s.influxdb_password.get_secret_value()
+            else:
+                password = self._url_password or ""
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            return {"Authorization": f"Basic {token}"}
+        return {}
+
+    # ------------------------------------------------------------------ sending
+
+    def _backoff(self, attempt: int) -> float:
+        s = self.settings
+        ceiling = min(s.backoff_max_seconds, s.backoff_base_seconds * (2 ** (attempt - 1)))
+        return float(self._rng() * ceiling)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        data: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[httpx.Response, int]:
+        """Send with the retry and breaker policy; return (response, attempts).
+
+        Returns any non-retryable response (2xx, 3xx, 4xx but 429) for the caller to judge.
+        """
+        ticket = self.breaker.acquire()
+        if ticket is None:
+            raise CircuitOpen(
+                f"circuit breaker open for {self.url} after "
+                f"{self.breaker.consecutive_failures} failed calls; "
+                f"next trial in {self.breaker.retry_in():.1f}s"
+            )
+        max_attempts = 1 if ticket == "trial" else self.settings.max_attempts
+        all_headers = {**self._auth_headers(), **(headers or {})}
+        attempt = 0
+        verdict = False
+        try:
+            while True:
+                attempt += 1
+                cause: BaseException | None = None
+                retry_after: float | None = None
+                status: int | None = None
+                try:
+                    response = self._http.request(
+                        method, path, params=params, content=content, data=data,
+                        json=json_body, headers=all_headers,
+                    )
+                except httpx.TransportError as exc:  # connect/read/write errors and timeouts
+                    cause = exc
+                    problem = f"{type(exc).__name__}: {self.brief(str(exc), 200) or 'no detail'}"
+                else:
+                    status = response.status_code
+                    if status != 429 and status < 500:
+                        self.breaker.record_success()
+                        verdict = True
+                        return response, attempt
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    problem = f"HTTP {status}: {self.brief(response.text, 200)}"
+                    cause = httpx.HTTPStatusError(
+                        problem, request=response.request, response=response
+                    )
+                    response.close()
+
+                limit = max(self.settings.backoff_max_seconds, _RETRY_AFTER_LIMIT)
+                too_long = retry_after is not None and retry_after > limit
+                if attempt >= max_attempts or too_long:
+                    self.breaker.record_failure()
+                    verdict = True
+                    hint = f"; server asks to retry after {retry_after:.0f}s" if too_long else ""
+                    raise ServerUnavailable(
+                        f"{what}: InfluxDB at {self.url} unavailable after {attempt} "
+                        f"attempt(s): {problem}{hint}",
+                        status=status,
+                        retry_after=retry_after,
+                    ) from cause
+                delay = retry_after if retry_after is not None else self._backoff(attempt)
+                log.warning(
+                    "%s: attempt %d/%d failed (%s); retrying in %.2fs",
+                    what, attempt, max_attempts, problem, delay,
+                )
+                self._sleep(delay)
+        finally:
+            if not verdict:
+                self.breaker.abandon()
