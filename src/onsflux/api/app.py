@@ -152,8 +152,8 @@ def create_app(settings: Settings | None = None, *,
                                         f"request body over {MAX_BODY_BYTES} bytes")
         else:
             response = await call_next(request)
-        path = request.url.path if request.url.path in ("/query", "/health", "/metrics",
-                                                        "/") else "other"
+        path = request.url.path if request.url.path in ("/query", "/health", "/metrics", "/",
+                                                        "/ops", "/ops/pipeline.json") else "other"
         _metrics.inc("onsflux_api_requests_total", path=path, status=response.status_code)
         if response.status_code >= 500:
             _metrics.inc("onsflux_api_server_errors_total", path=path)
@@ -225,6 +225,10 @@ def create_app(settings: Settings | None = None, *,
     def page() -> str:
         return _page_html()
 
+    from ..state.store import store_for
+    from .ops import mount as _mount_ops
+
+    _mount_ops(app, s, require_key, lambda: store_for(s))
     return app
 
 

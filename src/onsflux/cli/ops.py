@@ -10,8 +10,7 @@ import typer
 from .output import console, emit_json, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-_MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]",
-         "skip": "[dim]skip[/]"}
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
 def register(app: typer.Typer) -> None:
@@ -33,10 +32,11 @@ def register(app: typer.Typer) -> None:
             emit_json(report.as_dict())
         else:
             for c in report.checks:
-                console.print(f"{_MARK[c.status]:>22} {c.name:<28} {c.detail}", soft_wrap=True,
-                              highlight=False)
+                mark = "FAIL" if c.status == "fail" else c.status
+                console.print(f"[{_STYLE[c.status]}]{mark:>4}[/] {c.name:<26} {c.detail}",
+                              soft_wrap=True, highlight=False)
                 if c.fix and c.status in ("fail", "warn"):
-                    console.print(f"{'':>6}fix: {c.fix}", style="cyan", soft_wrap=True,
+                    console.print(f"{'':>5}fix: {c.fix}", style="cyan", soft_wrap=True,
                                   markup=False, highlight=False)
             failed = len(report.failed)
             console.print("all checks passed" if not failed else f"{failed} check(s) failed",

@@ -168,7 +168,7 @@ class Doctor:
             local = not self.settings.influxdb_url
             fix = ("start it: `onsflux local up`" if local else
                    f"check that {url} is reachable from here (DNS, security group on port "
-                   "8086, VPN) and that INFLUXDB_URL is right; `curl -i {url}/ping` should "
+                   f"8086, VPN) and that INFLUXDB_URL is right; `curl -i {url}/ping` should "
                    "answer 204")
             if exc.kind in ("config",) and "credentials" in str(exc):
                 fix = ("set a valid INFLUXDB_TOKEN (2.x: an API token with read/write on the "
