@@ -1,9 +1,18 @@
 """Question parser benchmark: accuracy on the evaluation set and parse latency.
 
-``onsflux bench nl --json`` reports exact spec match on answerable questions, refusal
-accuracy (out of scope and injection → ``unanswerable``), ambiguity detection,
-accuracy per intent, and parse latency p50/p95 per question (the median of each
-question's ``repeats`` runs, then percentiles across questions). Pure CPU: no server.
+``onsflux bench nl --json`` reports, over the original set (``evalset.jsonl``, written
+with the parser) and the new one (``evalset_new.jsonl``, written before the parser was
+changed for it):
+
+- ``dev`` and ``test`` accuracy (share of cases fully right: status, spec, intent,
+  postprocess), each per language. The development part is the original set plus the
+  new questions asked on 2024-06-12; the test part is the new questions asked on
+  2025-11-19, a different "now", so relative periods resolve differently;
+- ``new_set``: accuracy on the new questions alone, per split, language and class;
+- on the original set as before: exact spec match on answerable questions, refusal
+  accuracy, ambiguity detection, accuracy per intent;
+- parse latency p50/p95 per question (the median of each question's ``repeats`` runs,
+  then percentiles across questions). Pure CPU: no server.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from bench.common import environment, median, percentile
 
 
 def run(*, repeats: int = 3) -> dict[str, Any]:
-    from onsflux.answer import Vocabulary, load_evalset, parse
+    from onsflux.answer import Vocabulary, load_evalset, load_evalset_new, parse
     from onsflux.answer.evaluation import evaluate
 
     if repeats < 1:
@@ -30,6 +39,12 @@ def run(*, repeats: int = 3) -> dict[str, Any]:
 
     report = evaluate(cases, vocab)
     summary = report.summary()
+    new_cases = load_evalset_new()
+    new = evaluate(new_cases, vocab)
+    both = evaluate(cases + new_cases, vocab)
+    splits = {"dev": both.accuracy(split="dev"), "test": both.accuracy(split="test")}
+    new_set = {"all": new.accuracy(), "dev": new.accuracy(split="dev"),
+               "test": new.accuracy(split="test"), "per_class": new.per_class()}
 
     per_question: list[float] = []
     for case in cases:
@@ -46,6 +61,9 @@ def run(*, repeats: int = 3) -> dict[str, Any]:
         "name": "nl",
         "environment": environment(),
         "repeats": repeats,
+        "dev": splits["dev"],
+        "test": splits["test"],
+        "new_set": new_set,
         **{k: v for k, v in summary.items() if k != "failures"},
         "goals": goals,
         "goals_met": all((summary[k] or 0) >= v for k, v in goals.items()),
@@ -57,4 +75,5 @@ def run(*, repeats: int = 3) -> dict[str, Any]:
             "first_call_ms": round(first_call_s * 1000, 1),
         },
         "failures": summary["failures"],
+        "new_set_failures": new.summary()["failures"],
     }

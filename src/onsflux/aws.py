@@ -21,6 +21,14 @@ TRANSIENT_CODES = frozenset({
 })
 
 
+def client_config(**options: Any) -> Any:
+    """A botocore ``Config`` with botocore's own retries off: ``onsflux.retry`` retries
+    (one attempt here, so attempts are never multiplied). ``options`` go to ``Config``."""
+    from botocore.config import Config
+
+    return Config(retries={"max_attempts": 1, "mode": "standard"}, **options)
+
+
 def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""

@@ -24,6 +24,8 @@ Third-party errors (httpx, pyarrow, botocore) are translated at the edge into th
 specific of these with ``raise ... from exc`` (botocore's in one place, ``onsflux.aws``),
 so callers never match on foreign types.
 Only ``TransientError`` is retried; a ``TerminalError`` is recorded and reported.
+Code asks the error, not its type name or message: ``exc.retryable`` is true exactly on
+the transient branch (``onsflux.retry`` retries on it; the Lambda handlers re-raise on it).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class OnsfluxError(Exception):
 
     #: short machine-readable kind, used in JSON output and the dead-letter table
     kind: str = "error"
+    #: may the same call succeed later? (true on the TransientError branch only)
+    retryable: bool = False
 
 
 class TerminalError(OnsfluxError):
@@ -46,6 +50,7 @@ class TransientError(OnsfluxError):
     """The same call may succeed later (server down, overloaded, timed out)."""
 
     kind = "transient"
+    retryable = True
 
 
 class ConfigError(TerminalError):

@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
 from .metrics import lambda_metrics
+from .retry import is_retryable
 from .secrets import resolve_secrets
 from .settings import Settings
 
@@ -62,7 +63,7 @@ def s3_ingest(
                     refs = list_objects([url], s)
                 except Exception as exc:  # noqa: BLE001 - reported per record, never lost
                     results.append({"key": url, "status": "failed", "error": str(exc),
-                                    "retryable": isinstance(exc, TransientError)})
+                                    "retryable": is_retryable(exc)})
                     continue
                 for ref in refs:
                     results.append(ingestor.ingest_object(ref).as_dict())
@@ -96,7 +97,7 @@ def migrate_partition(
     from .influx.local import resolve_url
     from .migrate import Migration
     from .migrate.run import _claim_and_run, record_metrics
-    from .state.store import open_store
+    from .state.store import store_for
 
     s = resolve_secrets(settings or Settings())
     source, pid = event.get("source"), event.get("partition")
@@ -104,7 +105,7 @@ def migrate_partition(
         from .exceptions import ConfigError
 
         raise ConfigError("event needs 'source' and 'partition'")
-    rejects = open_store(s.state_path)
+    rejects = store_for(s)
     try:
         with Migration(s, source, event.get("mapping"), table=event.get("table")) as mig, \
                 InfluxClient(s, url=resolve_url(s)) as client:
@@ -114,7 +115,7 @@ def migrate_partition(
             record_metrics(result)
     finally:
         rejects.close()
-    if str(result.get("error") or "").startswith("transient"):
+    if result.get("retryable"):
         raise RetryableIngestError(f"partition {pid}: {result['error']}")
     return result
 

@@ -173,9 +173,22 @@ def test_cli_session(settings: Settings, db: tuple[str, Path], tmp_path: Path) -
     r = runner.invoke(app, [*base, "migrate", "rollback", *src, "--yes", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["deleted"]
-    r = runner.invoke(app, [*base, "migrate", "verify", *src, "--json", "--partition",
-                            json.loads(r.stdout)["deleted"][0]["partition"]])
-    assert r.exit_code == 1 and json.loads(r.stdout)["mismatches"]
+    pid = json.loads(r.stdout)["deleted"][0]["partition"]
+    # after a rollback, verify checks that what was migrated is gone: "absent"
+    r = runner.invoke(app, [*base, "migrate", "verify", *src])
+    assert r.exit_code == 0, r.output
+    assert "absent" in r.stdout and "identical" not in r.stdout
+    r = runner.invoke(app, [*base, "migrate", "verify", *src, "--json", "--partition", pid])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["verdict"] == "absent" and doc["partitions"][0]["state"] == "absent"
+    # a point written back into the window of a migrated series is reported
+    with InfluxClient(settings, url=settings.influxdb_url or "") as c:
+        c.write(name, f"generation_data,region=norte,source=hydro units=1i {t0() + 1}"
+                .encode(), lines=1)
+    r = runner.invoke(app, [*base, "migrate", "verify", *src, "--json"])
+    assert r.exit_code == 1 and json.loads(r.stdout)["verdict"] == "different"
+    assert json.loads(r.stdout)["mismatches"][0]["stat"] == "count after rollback"
 
 
 def test_sigkill_mid_partition_then_resume(settings: Settings, db: tuple[str, Path],

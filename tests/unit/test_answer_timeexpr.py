@@ -124,10 +124,11 @@ def test_season_definition() -> None:
     assert season_range("winter", 2024) == (d("2024-06-21"), d("2024-09-23"))
 
 
-def test_an_impossible_day_falls_back_to_its_month() -> None:
-    m = find_time(fold("31 de fevereiro de 2024"), NOW)
-    assert m is not None and m.kind == "month"
-    assert (m.start, m.stop) == (d("2024-02-01"), d("2024-03-01"))
+def test_an_impossible_day_is_invalid_not_its_month() -> None:
+    """Issue 11: a named period that cannot be read is refused, never replaced by another."""
+    for text in ("31 de fevereiro de 2024", "February 30, 2025", "dia 45 de março"):
+        m = find_time(fold(text), NOW)
+        assert m is not None and m.invalid and m.kind == "invalid", text
 
 
 @pytest.mark.parametrize(("hours", "grain"), [(1, "1h"), (24, "1h"), (48, "1h"), (49, "1d"),

@@ -69,9 +69,24 @@ def test_deletions_cover_what_was_written() -> None:
 
     ps = [part("never", PENDING), part("done", DONE, attempts=1, points=5, written_min_ns=T0 + 7,
                                        written_max_ns=T0 + 9),
-          part("failed", FAILED, attempts=1), part("empty", DONE, attempts=1, points=0)]
-    got = {d.partition: (d.start_ns, d.stop_ns) for d in deletions(ps)}
-    assert got == {"done": (T0 + 7, T0 + 10), "failed": (T0, T0 + DAY_NS)}
+          part("failed", FAILED, attempts=1), part("empty", DONE, attempts=1, points=0),
+          part("killed", FAILED, attempts=1)]
+    # series are recorded before each write: a partition with none wrote nothing
+    recorded = {"done": ['[["region", "north"]]'],
+                "killed": ['[["region", "south"], ["source", "wind"]]', '[]']}
+    got = {d.partition: (d.start_ns, d.stop_ns, d.series) for d in deletions(ps, recorded)}
+    assert got == {"done": (T0 + 7, T0 + 10, ((("region", "north"),),)),
+                   "killed": (T0, T0 + DAY_NS, ((), (("region", "south"), ("source", "wind"))))}
+    # a partition that wrote before series were recorded: the whole window, every series
+    assert [(d.partition, d.series) for d in deletions(ps)] == [("done", None)]
+
+
+def test_delete_statements_name_every_tag_key() -> None:
+    from onsflux.migrate.rollback import delete_statements
+
+    (sql,) = delete_statements("m", ["plant", "region"], ((("region", "it's\\"),),), 5, 9)
+    assert sql == ("DELETE FROM \"m\" WHERE ((\"plant\" = '' AND \"region\" = 'it\\'s\\\\')) "
+                   "AND time >= 5 AND time < 9")
 
 
 def test_claims_are_exclusive_and_dead_owners_reclaimed(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,9 @@ parse.py      parse(question, now=, vocabulary=) -> ParsedQuestion  (the front d
 timeexpr.py   time expressions -> [start, stop) in America/Sao_Paulo, trend grains
 entities.py   measures, regions, sources, sectors, plants (exact, alias, fuzzy); Vocabulary
 intents.py    intents, refusals (out of scope, injection) and the spec each intent builds
-evalset.jsonl the evaluation set (questions, ``now``, expected status/intent/spec)
+evalset.jsonl the evaluation set written with the parser (development part, now 2024-06-12)
+evalset_new.jsonl 143 questions written before the parser was changed for them, split
+              into a development part (now 2024-06-12) and a test part (now 2025-11-19)
 ```
 
 The composer (answer text, confidence) builds on :class:`ParsedQuestion`: ``status``,
@@ -37,6 +39,7 @@ __all__ = [
     "detect_language",
     "grain_for",
     "load_evalset",
+    "load_evalset_new",
     "parse",
     "season_range",
 ]
@@ -45,4 +48,11 @@ __all__ = [
 def load_evalset() -> list[dict[str, Any]]:
     """The packaged evaluation set, one dict per question (see ``evalset.jsonl``)."""
     text = resources.files(__package__).joinpath("evalset.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def load_evalset_new() -> list[dict[str, Any]]:
+    """The questions written before the parser was changed for them (``evalset_new.jsonl``):
+    each has ``split`` (dev | test), ``lang`` and ``class``."""
+    text = resources.files(__package__).joinpath("evalset_new.jsonl").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]

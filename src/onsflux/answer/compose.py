@@ -27,8 +27,10 @@ from datetime import UTC, datetime, timedelta
 
 from .. import catalog
 from ..query.result import QueryResult, Row
+from .buckets import STEP_PREFIXES, apply_step, partial_keys
 from .entities import plant_display_name
 from .parse import ParsedQuestion
+from .timeexpr import DEFAULT_DAYS
 from .timeexpr import LOCAL as BRT
 
 
@@ -131,7 +133,16 @@ def postprocess(parsed: ParsedQuestion, rows: list[Row]) -> tuple[list[Row], str
                         or (step == "latest_per_group" and r.time_ns > best.time_ns)):
                     groups[k] = r
             out = list(groups.values())
+        elif step.startswith(STEP_PREFIXES):  # calendar buckets, day filters, growth...
+            out = apply_step(step, out, spec, parsed.postprocess)
     return out, unit
+
+
+def per_bucket(parsed: ParsedQuestion) -> bool:
+    """The answer is one value per window (a trend or a breakdown), not reduced to one."""
+    spec = parsed.spec
+    return bool(spec is not None and spec.every) and not any(
+        p.startswith(("reduce:", "growth:", "rank:")) for p in parsed.postprocess)
 
 
 def confidence(parsed: ParsedQuestion, result: QueryResult | None, coverage: float | None
@@ -174,8 +185,18 @@ def _period(parsed: ParsedQuestion, lang: str) -> str:
     # the last second of [start, stop), counted in UTC (local arithmetic trips on DST)
     end = (tr.stop.astimezone(UTC) - timedelta(seconds=1)).astimezone(BRT)
     if lang == "pt":
-        return f"de {start:%d/%m/%Y %H:%M} a {end:%d/%m/%Y %H:%M}, horário de Brasília"
-    return f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} Brasília time"
+        text = f"de {start:%d/%m/%Y %H:%M} a {end:%d/%m/%Y %H:%M}, horário de Brasília"
+    else:
+        text = f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} Brasília time"
+    days = {"days:weekend": ("só fins de semana", "weekends only"),
+            "days:weekday": ("só dias úteis (segunda a sexta)", "weekdays only (Monday–Friday)")}
+    for step, (pt, en) in days.items():
+        if step in parsed.postprocess:
+            text += f", {pt if lang == 'pt' else en}"
+    if tr.defaulted:  # the question named no period: say which one was used
+        text = (f"nenhum período informado, usados os últimos {DEFAULT_DAYS} dias: {text}"
+                if lang == "pt" else f"no period given, the last {DEFAULT_DAYS} days used: {text}")
+    return text
 
 
 _SOURCE_ADJ = {"hydro": ("hidrelétrica", "hydro"), "thermal": ("térmica", "thermal"),
@@ -211,8 +232,10 @@ def _what(parsed: ParsedQuestion, lang: str, names: Mapping[str, str] | None = N
 
 
 def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | None = None,
-            max_items: int = 10, names: Mapping[str, str] | None = None) -> Composed:
-    """Words for an ``ok`` question and its result; ``names``: plant slug → display name."""
+            max_items: int = 10, names: Mapping[str, str] | None = None,
+            counts: Sequence[Row] | None = None) -> Composed:
+    """Words for an ``ok`` question and its result; ``names``: plant slug → display name;
+    ``counts``: samples per window (the same query with ``count``), to find partial buckets."""
     lang = parsed.language
     rows, unit = postprocess(parsed, result.rows)
     conf, parts = confidence(parsed, result, coverage)
@@ -232,13 +255,17 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
     head = what[0].upper() + what[1:]
     spec = parsed.spec
     assert spec is not None
-    if len(rows) == 1 and not spec.every:
+    bucketed = per_bucket(parsed)
+    if len(rows) == 1 and not bucketed:
         r = rows[0]
         when = ""
         if spec.aggregate in ("max", "min", "first", "last") or intent in ("peak", "minimum",
                                                                               "latest"):
-            when = (f", em {fmt_time(r.time_ns, lang)}" if lang == "pt"
-                    else f", on {fmt_time(r.time_ns, lang)} Brasília time")
+            # a day's extreme reduced from daily windows: the day is known, not the hour
+            hour = (spec.every_ns or 0) < 86_400 * 10**9
+            when = (f", em {fmt_time(r.time_ns, lang, hour=hour)}" if lang == "pt"
+                    else f", on {fmt_time(r.time_ns, lang, hour=hour)}"
+                    + (" Brasília time" if hour else ""))
         verb = {"peak": ("teve pico de", "peaked at"), "minimum": ("teve mínimo de",
                                                                   "had a minimum of"),
                 "total": ("somou", "totalled"), "latest": ("estava em", "was at")}
@@ -249,13 +276,19 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
                 else f"{head} {en_v} {val(r)}{when} ({period}).")
         return Composed(text, conf, parts, warnings, rows)
 
-    if spec.every:  # a trend: summarize each series (one per group)
+    if bucketed:  # a trend: summarize each series (one per group)
         series: dict[tuple[tuple[str, str], ...], list[Row]] = {}
+        partial = partial_keys(rows, spec, parsed.postprocess, counts)
+        n_partial = 0
         for r in rows:
             if r.value is not None:
+                if r.key() in partial:
+                    n_partial += 1
+                    continue
                 series.setdefault(tuple(sorted(r.tags.items())), []).append(r)
         summaries = []
         hourly = (spec.every_ns or 0) < 86_400 * 10**9  # daily windows: name the day only
+        hourly = hourly and not any(p.startswith("bucket:") for p in parsed.postprocess)
         for key, values in series.items():
             hi = max(values, key=lambda r: r.value or 0.0)
             lo = min(values, key=lambda r: r.value or 0.0)
@@ -273,8 +306,25 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
                     f"{name + ': ' if name else ''}{len(values)} points, mean "
                     f"{val(Row(0, '', '', mean, {}))}, maximum {val(hi)} on "
                     f"{t_hi}, minimum {val(lo)} on {t_lo}")
-        windows = (f"em janelas de {spec.every}" if lang == "pt" else f"in {spec.every} windows")
+        size: str = next((p.split(":")[1] for p in parsed.postprocess
+                          if p.startswith("bucket:")), spec.every or "")
+        size_pt = {"day": "dias", "week": "semanas", "month": "meses do calendário"}.get(size, size)
+        size_en = {"day": "days", "week": "weeks", "month": "calendar months"}.get(size, size)
+        windows = (f"em janelas de {size_pt}" if lang == "pt" else f"in {size_en} windows")
         text = f"{head} ({period}), {windows}: " + "; ".join(summaries[:max_items]) + "."
+        if not series:
+            text = (f"{head} ({period}), {windows}: só há janelas parciais, nenhuma completa "
+                    "para comparar." if lang == "pt" else
+                    f"{head} ({period}), {windows}: only partial windows, no whole one to "
+                    "compare.")
+        if n_partial:
+            note = (f"{n_partial} janela(s) parcial(is) (cortadas pelo período pedido ou pelo "
+                    "início/fim dos dados) aparecem nos dados mas ficam fora do máximo, do mínimo "
+                    "e da média" if lang == "pt" else
+                    f"{n_partial} partial window(s) (cut by the period asked or by the start/end "
+                    "of the data) are in the data but left out of the maximum, minimum and mean")
+            text += f" {note[0].upper()}{note[1:]}."
+            warnings.append(note)
         return Composed(text, conf, parts, warnings, rows)
 
     ordered = sorted(rows, key=lambda r: -(r.value or 0.0))

@@ -197,7 +197,8 @@ SECTOR_WORDS: dict[str, str] = {
     "residencial": "residential", "residential": "residential", "residencias": "residential",
     "comercial": "commercial", "commercial": "commercial", "comercio": "commercial",
     "industrial": "industrial", "industria": "industrial", "industry": "industrial",
-    "rural": "rural",
+    "rural": "rural", "residenciais": "residential", "comerciais": "commercial",
+    "industriais": "industrial", "rurais": "rural", "industrias": "industrial",
 }
 _SECTOR_RX = _word_regex(SECTOR_WORDS)
 

@@ -1,7 +1,15 @@
 """Scoring the parser against the evaluation set (``evalset.jsonl``). Pure: no I/O.
 
 Each case: ``{"id", "question", "now", "expect": {"status", "intent"?, "spec"?,
-"candidates"?}, "kind"?}``. ``kind`` is ``out_of_scope`` or ``injection`` for refusals.
+"candidates"?, "postprocess"?, "defaulted"?}, "kind"?, "split"?, "lang"?, "class"?}``.
+``kind`` is ``out_of_scope``, ``injection`` or ``period`` for refusals. ``split`` is
+``dev`` (the default: the original set and the new questions asked on 2024-06-12) or
+``test`` (new questions asked on another day, 2025-11-19, so that relative periods
+resolve differently); ``lang`` is the question's language as its author wrote it (the
+parser's guess is used only when a case does not say). ``postprocess`` and
+``defaulted``, when given, must match too: a breakdown by calendar month or a weekend
+filter lives in the postprocess steps, and a question that names no period must be
+answered for the default period and say so.
 A spec matches when the parsed spec equals the expected one after both go through
 ``QuerySpec.parse`` (times compared as instants; tag filter values as sets, since a
 filter is an OR of its values). Ambiguous cases match when the candidate values are the
@@ -41,6 +49,9 @@ class CaseResult:
     passed: bool
     detail: str = ""
     parsed: ParsedQuestion | None = None
+    split: str = "dev"
+    lang: str = "pt"
+    cls: str | None = None
 
 
 def run_case(case: dict[str, Any], vocabulary: Vocabulary | None = None) -> CaseResult:
@@ -54,12 +65,19 @@ def run_case(case: dict[str, Any], vocabulary: Vocabulary | None = None) -> Case
             ok, detail = False, f"spec {got} != {want}"
         elif exp.get("intent") and parsed.intent != exp["intent"]:
             ok, detail = False, f"intent {parsed.intent} != {exp['intent']}"
+        elif "postprocess" in exp and parsed.postprocess != exp["postprocess"]:
+            ok, detail = False, f"postprocess {parsed.postprocess} != {exp['postprocess']}"
+        elif "defaulted" in exp and (parsed.time_range is None
+                                     or parsed.time_range.defaulted != exp["defaulted"]):
+            ok, detail = False, f"defaulted period != {exp['defaulted']}"
     elif ok and exp["status"] == "ambiguous" and "candidates" in exp:
         got_c = sorted(c.value for c in parsed.candidates)
         if got_c != sorted(exp["candidates"]):
             ok, detail = False, f"candidates {got_c} != {sorted(exp['candidates'])}"
+    lang = case.get("lang") or parsed.language
     return CaseResult(case["id"], case["question"], exp["status"], parsed.status,
-                      exp.get("intent"), parsed.intent, ok, detail, parsed)
+                      exp.get("intent"), parsed.intent, ok, detail, parsed,
+                      split=case.get("split", "dev"), lang=lang, cls=case.get("class"))
 
 
 @dataclass
@@ -80,6 +98,19 @@ class Report:
     @property
     def ambiguous(self) -> list[CaseResult]:
         return [r for r in self.results if r.expected_status == "ambiguous"]
+
+    def accuracy(self, **where: str | None) -> dict[str, Any]:
+        """Share of cases passed (any status) among those whose attributes match ``where``,
+        overall and per language."""
+        rows = [r for r in self.results if all(getattr(r, k) == v for k, v in where.items())]
+        return {"cases": len(rows), "accuracy": self._rate(rows),
+                "per_language": {lang: {"cases": len(sub), "accuracy": self._rate(sub)}
+                                 for lang in ("pt", "en")
+                                 if (sub := [r for r in rows if r.lang == lang])}}
+
+    def per_class(self) -> dict[str, dict[str, Any]]:
+        classes = sorted({r.cls for r in self.results if r.cls})
+        return {c: self.accuracy(cls=c) for c in classes}
 
     def summary(self) -> dict[str, Any]:
         per_intent: dict[str, list[CaseResult]] = defaultdict(list)

@@ -12,7 +12,7 @@ question's text never reaches a query.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,7 +36,16 @@ from .entities import (
     mask,
     normalize,
 )
-from .timeexpr import DEFAULT_DAYS, LOCAL, default_range, find_time, grain_for
+from .timeexpr import (
+    DAY_FILTERS,
+    DEFAULT_DAYS,
+    LOCAL,
+    TimeMatch,
+    default_range,
+    find_time,
+    grain_for,
+    unexplained_period,
+)
 
 __all__ = [
     "MAX_QUESTION_CHARS",
@@ -51,6 +60,8 @@ __all__ = [
 Status = Literal["ok", "ambiguous", "unanswerable"]
 Language = Literal["pt", "en"]
 MAX_QUESTION_CHARS = 500
+#: data older than this is gone (the buckets' retention policy, ``catalog.RETENTION``)
+RETENTION_DAYS = int(catalog.RETENTION.rstrip("d"))
 
 
 class TimeRange(BaseModel):
@@ -175,7 +186,7 @@ class _Parser:
         self.entities: list[EntityMatch] = []
         self.narrowed = 0
         self.states: list[str] = []  # state filter for generation (set once the measure is known)
-        self.monthly_warned = False
+        self.day_filter: str | None = None
 
     def t(self, pt: str, en: str) -> str:
         return _t(self.lang, pt, en)
@@ -191,8 +202,26 @@ class _Parser:
                               warnings=self.warnings, defaults_applied=self.defaults,
                               signals=signals, **kw)
 
-    def refuse(self, code: str, **kw: Any) -> ParsedQuestion:
-        return self.result("unanswerable", reason=it.reason(code, self.lang), **kw)
+    def refuse(self, code: str, detail: dict[str, str] | None = None, **kw: Any) -> ParsedQuestion:
+        return self.result("unanswerable", reason=it.reason(code, self.lang, **(detail or {})),
+                           **kw)
+
+    def _period_refusal(self, tm: TimeMatch | None, text: str) -> ParsedQuestion | None:
+        """A named period that cannot be answered: refuse with the reason, never fall back
+        to the default period."""
+        if tm is None:
+            return None
+        words = self.cased[tm.span[0]:tm.span[1]].strip()
+        if tm.invalid:
+            return self.refuse("period_invalid", {"detail": words})
+        if tm.future:
+            return self.refuse("forecast" if tm.kind == "future" else "period_future",
+                               {"detail": words})
+        kept_from = self.now - timedelta(days=RETENTION_DAYS)
+        if tm.stop <= kept_from:
+            since = f"{kept_from:%d/%m/%Y}" if self.lang == "pt" else f"{kept_from:%Y-%m-%d}"
+            return self.refuse("period_retention", {"detail": words, "since": since})
+        return None
 
     # -------------------------------------------------------------- main flow
 
@@ -209,11 +238,17 @@ class _Parser:
             return self.refuse(code)
 
         tm = find_time(folded, self.now)
-        if tm is not None and tm.future:
-            return self.refuse("forecast")
+        refused = self._period_refusal(tm, folded)
+        if refused is not None:
+            return refused
         spans: list[tuple[int, int]] = [tm.span] if tm else []
-        if tm is not None and tm.start.year < 1990:
-            return self.refuse("other")
+        day_filter: str | None = None
+        for name, rx in DAY_FILTERS:
+            fm = rx.search(mask(folded, spans))
+            if fm is not None:
+                day_filter = name
+                spans.append(fm.span())
+                break
 
         # names before words: "Norte Fluminense" is a plant, not the North
         groups = find_plants_exact(self.vocab, mask(folded, spans))
@@ -233,9 +268,23 @@ class _Parser:
         groups += fuzzy
         rest = mask(rest, [g.span for g in fuzzy])
         unknown = [w for w in re.findall(r"[a-z]+", rest) if w not in KNOWN_WORDS and len(w) > 2]
+        # scope: common words hint at an out-of-scope subject only when nothing of the
+        # catalog is named ("qual a capital do Brasil?" vs "carga do SIN, região da capital")
+        soft = it.soft_refusal(mask(folded, [g.span for g in groups]))
+        if soft and not (measures or groups or sources or sectors):
+            return self.refuse(soft, unknown_words=unknown)
+        if it.WHY.search(folded):
+            self.warnings.append(self.t(
+                "os dados mostram o que aconteceu, não as causas: esta resposta traz os números, "
+                "não o porquê", "the data shows what happened, not its causes: this answer "
+                "gives the numbers, not the why"))
+        hint = unexplained_period(mask(folded, spans + [g.span for g in groups]))
+        if hint is not None:
+            return self.refuse("period_unknown", {"detail": hint}, unknown_words=unknown)
         if not groups and it.named_unknown_plant(mask(folded, spans), KNOWN_WORDS):
             return self.refuse("unknown_plant", unknown_words=unknown)
         mod = it.detect_modifiers(mask(folded, spans + [g.span for g in groups] + tag_spans))
+        self.day_filter = day_filter
 
         self.entities += measures + regions + sources + sectors + states
         state_values = _unique(s.value for s in states)
@@ -281,6 +330,14 @@ class _Parser:
         else:
             start, stop = tm.start, tm.stop
             expression, kind = cased[tm.span[0]:tm.span[1]], tm.kind
+            kept_from = self.now - timedelta(days=RETENTION_DAYS)
+            if start < kept_from:
+                start = kept_from
+                self.warnings.append(self.t(
+                    f"os dados são guardados por 7 anos: o período começa em {kept_from:%d/%m/%Y}, "
+                    "não antes",
+                    f"data is kept for 7 years: the period starts on {kept_from:%Y-%m-%d}, "
+                    "not earlier"))
             if kind == "season":
                 self.warnings.append(self.t(
                     "estações do hemisfério sul em datas fixas (verão: 21/12 a 20/03, com início "
@@ -451,16 +508,20 @@ class _Parser:
         elif mod.ranking:
             intent = "ranking"
             subject = mod.ranking_subject
-            if measurement != "generation_data" and subject != "region":
-                subject = "region"
             if measurement == "transmission_data":
-                subject = "from_region"
+                subject = "line" if subject == "line" else "from_region"
+                plan.group_by = []
+            elif subject == "line" or (measurement != "generation_data" and subject != "region"):
+                subject = "region"
             group = subject
             n = mod.n
             if n is None:
                 n = 5
                 note_default("top_n:5")
-            plan.rank = ("bottom" if mod.bottom else "top", n)
+            if mod.growth:
+                plan.growth = ("bottom" if mod.bottom else "top", n)
+            else:
+                plan.rank = ("bottom" if mod.bottom else "top", n)
         elif group is not None or mod.compare:
             intent = "comparison"
         if group is not None:
@@ -478,6 +539,8 @@ class _Parser:
                 intent = "losses"
             elif fld == "flow_mw":
                 intent = "interchange"
+            elif mod.breakdown:
+                intent = "trend"
             elif mod.aggregate_word:
                 intent = mod.aggregate_word
             else:
@@ -485,6 +548,9 @@ class _Parser:
                 note_default(f"intent:{intent}")
         if mod.ranking and plan.modifier in ("peak", "minimum", "latest"):
             plan.modifier = None if fld == "power_mw" else plan.modifier
+        plan.breakdown = mod.breakdown
+        plan.day_filter = self.day_filter
+        plan.total = mod.total
         return plan, intent
 
     def _transmission(self, plan: it.Plan, fld: str, region_matches: list[EntityMatch],
@@ -527,16 +593,19 @@ class _Parser:
               mod: it.Modifiers) -> tuple[QuerySpec, str | None, list[str]]:
         """The spec for ``plan``, the trend window (None if not a trend), postprocess steps."""
         grain = None
-        if plan.modifier == "trend":
-            grain = mod.grain or grain_for(start, stop)
-            if mod.monthly and not mod.grain and not self.monthly_warned:
-                self.monthly_warned = True
-                self.warnings.append(self.t(
-                        "janelas mensais não são suportadas (meses têm duração variável): "
-                        f"usadas janelas de {grain}",
-                        f"monthly windows are not supported (months vary in length): "
-                        f"{grain} windows used"))
+        if plan.growth is not None:
+            # change from the first to the last whole bucket: days, or calendar months
+            # beyond a quarter, or hours within two days
+            grain = "1h" if stop - start <= timedelta(days=2) else "1d"
+            plan.monthly = stop - start > timedelta(days=92)
+        elif plan.modifier == "trend" or plan.breakdown:
+            if mod.monthly:
+                grain, plan.monthly = "1d", True  # calendar months, made from local days
+            else:
+                grain = mod.grain or grain_for(start, stop)
         args, post = it.build_spec_args(plan, start, stop, grain or "1h", catalog.TIMEZONE)
+        if plan.monthly and grain is not None:
+            grain = "1mo"
         return QuerySpec.parse(args), grain, post
 
 

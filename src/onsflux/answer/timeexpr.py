@@ -35,7 +35,30 @@ Definitions (also in the package README of ``onsflux.answer``):
 - "em 2023"/"in 2023" = the calendar year; "desde X"/"since X"/"a partir de X" =
   [start of X, now).
 
+- parts of a month: "primeira/segunda/terceira/quarta/última semana de março" / "the
+  first … last week of March" = days 1–7, 8–14, 15–21, 22–28, the last 7 days;
+  "primeira/segunda quinzena" / "first/second half of January" = days 1–15, 16–end;
+  "primeiros/últimos N dias de janeiro" / "first/last N days of January"; a month
+  without a year is its most recent occurrence that has started;
+- month ranges: "de janeiro a março de 2024" / "from January to March 2024" (both
+  months whole);
+- weekdays: "no último domingo"/"last Sunday"/"domingo passado" = the most recent such
+  day before today; "na terça da semana passada"/"on Tuesday last week"; "entre segunda
+  e quarta da semana passada"/"from Monday to Wednesday last week" (both days whole);
+  "no último fim de semana"/"last weekend" = the most recent Saturday and Sunday;
+- hours, after or around a day: "5 de março às 15h", "March 5, 2024 at 3 pm", "ontem às
+  18h" = the hour that starts then ([15:00, 16:00): ONS values are stamped at the start
+  of their hour); "entre 18h e 21h de ontem"/"between 6 pm and 9 pm yesterday" = [18:00,
+  21:00);
+- any year ("em 1850", "the year 3000") and decades ("the 1990s", "década de 90") are
+  read, so that the caller can refuse them (before the data's retention, or in the
+  future) instead of answering for another period;
+- a date that does not exist ("31 de fevereiro de 2024") gives a match with
+  ``invalid`` set, never a silent default.
+
 No expression → the caller applies the default (:data:`DEFAULT_DAYS` days, rolling).
+:func:`unexplained_period` finds period words left outside the match ("Carnaval",
+"semana 60", "Q5"), so the caller refuses rather than answer for another period.
 """
 
 from __future__ import annotations
@@ -49,12 +72,14 @@ from zoneinfo import ZoneInfo
 from .. import catalog
 
 __all__ = [
+    "DAY_FILTERS",
     "DEFAULT_DAYS",
     "LOCAL",
     "TimeMatch",
     "default_range",
     "find_time",
     "grain_for",
+    "unexplained_period",
 ]
 
 LOCAL = ZoneInfo(catalog.TIMEZONE)
@@ -74,7 +99,7 @@ MONTHS: dict[str, int] = {
     "novembro": 11, "november": 11, "nov": 11,
     "dezembro": 12, "december": 12, "dez": 12, "dec": 12,
 }
-_FULL_MONTHS = [m for m in MONTHS if len(m) > 4 and m != "sept"] + ["maio"]
+_FULL_MONTHS = [m for m in MONTHS if len(m) > 4 and m != "sept"] + ["maio", "june", "july"]
 NUMBER_WORDS: dict[str, int] = {
     "um": 1, "uma": 1, "dois": 2, "duas": 2, "tres": 3, "quatro": 4, "cinco": 5, "seis": 6,
     "sete": 7, "oito": 8, "nove": 9, "dez": 10, "doze": 12, "quinze": 15, "vinte": 20,
@@ -109,6 +134,8 @@ class TimeMatch:
     span: tuple[int, int]
     kind: str
     future: bool = False
+    invalid: bool = False
+    """the words look like a date that does not exist (31 de fevereiro, February 30)"""
 
     @property
     def duration(self) -> timedelta:
@@ -316,6 +343,118 @@ def _last_year(m: re.Match[str], now: datetime) -> Range:
 def _future(m: re.Match[str], now: datetime) -> Range:
     return now + timedelta(days=1), now + timedelta(days=2)
 
+# ------------------------------------------------------------------------ parts of periods
+
+_WEEK_ORD = {"primeira": 1, "segunda": 2, "terceira": 3, "quarta": 4, "first": 1, "second": 2,
+             "third": 3, "fourth": 4, "1a": 1, "2a": 2, "3a": 3, "4a": 4, "1st": 1, "2nd": 2,
+             "3rd": 3, "4th": 4, "ultima": -1, "last": -1, "final": -1}
+_MONTH_REF = rf"(?P<m>{_M})(?:(?:\s+de|\s+of|,|\s*/)?\s*(?P<y>{_Y}))?"
+
+
+def _month_of(m: re.Match[str], now: datetime, mkey: str = "m", ykey: str = "y") -> tuple[date, date]:
+    """First day of the named month and of the next one (no year: the latest started)."""
+    month = MONTHS[m[mkey]]
+    y = int(m[ykey]) if m[ykey] else now.year if month <= now.month else now.year - 1
+    first = date(y, month, 1)
+    return first, _add_months(first, 1)
+
+
+def _week_of_month(m: re.Match[str], now: datetime) -> Range:
+    first, nxt = _month_of(m, now)
+    k = _WEEK_ORD[m["o"]]
+    if k == -1:
+        return _midnight(nxt - timedelta(days=7)), _midnight(nxt)
+    a = first + timedelta(days=7 * (k - 1))
+    return _midnight(a), _midnight(min(a + timedelta(days=7), nxt))
+
+
+def _fortnight(m: re.Match[str], now: datetime) -> Range:
+    first, nxt = _month_of(m, now)
+    mid = first.replace(day=16)
+    if _WEEK_ORD[m["o"]] == 1:
+        return _midnight(first), _midnight(mid)
+    return _midnight(mid), _midnight(nxt)
+
+
+def _days_of_month(m: re.Match[str], now: datetime) -> Range:
+    first, nxt = _month_of(m, now)
+    n = _num(m["n"])
+    if not 1 <= n <= (nxt - first).days:
+        return None
+    if m["w"] in ("primeiros", "first"):
+        return _midnight(first), _midnight(first + timedelta(days=n))
+    return _midnight(nxt - timedelta(days=n)), _midnight(nxt)
+
+
+def _month_span(m: re.Match[str], now: datetime) -> Range:
+    m2 = MONTHS[m["m2"]]
+    m1 = MONTHS[m["m1"]]
+    y2 = int(m["y2"]) if m["y2"] else now.year if m2 <= now.month else now.year - 1
+    y1 = int(m["y1"]) if m["y1"] else (y2 if m1 <= m2 else y2 - 1)
+    a, b = date(y1, m1, 1), _add_months(date(y2, m2, 1), 1)
+    return (_midnight(a), _midnight(b)) if a < b else None
+
+
+WEEKDAYS: dict[str, int] = {
+    "segunda": 0, "segunda-feira": 0, "terca": 1, "terca-feira": 1, "quarta": 2,
+    "quarta-feira": 2, "quinta": 3, "quinta-feira": 3, "sexta": 4, "sexta-feira": 4,
+    "sabado": 5, "domingo": 6, "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3,
+    "friday": 4, "saturday": 5, "sunday": 6,
+}
+_WD = f"(?:{_alt(WEEKDAYS)})"
+_LASTWEEK = (r"(?:d?a\s+semana\s+passada|d?a\s+semana\s+anterior|(?:of\s+)?last\s+week"
+             r"|(?:of\s+)?the\s+previous\s+week)")
+_THISWEEK = r"(?:d?esta\s+semana|d?essa\s+semana|(?:of\s+)?this\s+week)"
+
+
+def _week_monday(m: re.Match[str], now: datetime) -> date:
+    monday = now.date() - timedelta(days=now.weekday())
+    return monday - timedelta(days=7) if m["wk"] and not re.search(r"esta|essa|this", m["wk"]) \
+        else monday
+
+
+def _weekday_range(m: re.Match[str], now: datetime) -> Range:
+    monday = _week_monday(m, now)
+    a, b = WEEKDAYS[m["a"]], WEEKDAYS[m["b"]]
+    if b < a:
+        return None
+    return _midnight(monday + timedelta(days=a)), _midnight(monday + timedelta(days=b + 1))
+
+
+def _weekday_of_week(m: re.Match[str], now: datetime) -> Range:
+    d = _week_monday(m, now) + timedelta(days=WEEKDAYS[m["a"]])
+    return _midnight(d), _midnight(d + timedelta(days=1))
+
+
+def _last_weekday(m: re.Match[str], now: datetime) -> Range:
+    back = (now.weekday() - WEEKDAYS[m["a"]]) % 7 or 7
+    d = now.date() - timedelta(days=back)
+    return _midnight(d), _midnight(d + timedelta(days=1))
+
+
+def _last_weekend(m: re.Match[str], now: datetime) -> Range:
+    back = (now.weekday() - 5) % 7 or 7
+    if back == 1:  # on a Sunday the weekend under way is not the last one
+        back = 8
+    sat = now.date() - timedelta(days=back)
+    return _midnight(sat), _midnight(sat + timedelta(days=2))
+
+
+def _any_year(m: re.Match[str], now: datetime) -> Range:
+    y = int(m["y"])
+    if not 1 <= y <= 9998:
+        return None
+    return _midnight(date(y, 1, 1)), _midnight(date(y + 1, 1, 1))
+
+
+def _decade(m: re.Match[str], now: datetime) -> Range:
+    y = int(m["y"])
+    if y < 100:
+        y += 1900 if y >= 30 else 2000
+    if y % 10:
+        return None
+    return _midnight(date(y, 1, 1)), _midnight(date(min(y + 10, 9999), 1, 1))
+
 
 _REL = r"(?:n[oa]\s+|in\s+the\s+|over\s+the\s+|during\s+the\s+)?"
 _RULES: list[tuple[str, str, Handler]] = [
@@ -360,6 +499,35 @@ _RULES: list[tuple[str, str, Handler]] = [
      _month_alone),
     ("year", rf"(?:(?:em|in|no ano de|ano de|during|durante|for|of|de)\s+)?(?P<y>{_Y})(?![\d/-])",
      _year_only),
+    # parts of a month, month ranges, weekdays
+    ("subperiod", r"(?:n?a\s+|(?:in|during|over)\s+the\s+|the\s+)?"
+                  r"(?P<o>primeira|segunda|terceira|quarta|ultima|first|second|third"
+                  r"|fourth|last|final|[1-4]a|1st|2nd|3rd|4th)\s+(?:semana|week)\s+(?:de|do mes de|of)\s+"
+                  + _MONTH_REF, _week_of_month),
+    ("subperiod", r"(?:n?a\s+)?(?P<o>primeira|segunda|1a|2a)\s+quinzena\s+(?:de|do mes de)\s+" + _MONTH_REF,
+     _fortnight),
+    ("subperiod", rf"(?:the\s+)?(?P<o>first|second)\s+(?:half|fortnight)\s+of\s+(?P<m>{_FM})"
+                  rf"(?:,?\s+(?P<y>{_Y}))?", _fortnight),
+    ("subperiod", rf"(?:n?os\s+|(?:in|during|over)\s+the\s+|the\s+)?"
+                  rf"(?P<w>primeiros|ultimos|first|last)\s+(?P<n>{_NUM})\s+"
+                  rf"(?:dias|days)\s+(?:de|do mes de|of)\s+" + _MONTH_REF, _days_of_month),
+    ("month_range", rf"(?:de|entre|from|between)\s+(?P<m1>{_FM})(?:\s+(?:de\s+)?(?P<y1>{_Y}))?\s+"
+                    rf"(?:a|ate|e|to|until|through|and|-)\s+(?P<m2>{_FM})"
+                    rf"(?:(?:\s+de|\s+of|,)?\s+(?P<y2>{_Y}))?", _month_span),
+    ("weekday_range", rf"(?:entre|de|from|between)\s+(?:a\s+|o\s+)?(?P<a>{_WD})\s+"
+                      r"(?:e|a|ate|and|to|through|until|-)\s+"
+                      rf"(?:a\s+|o\s+)?(?P<b>{_WD})\s+(?P<wk>{_LASTWEEK}|{_THISWEEK})", _weekday_range),
+    ("weekday", rf"(?:n?[ao]\s+|on\s+)?(?P<a>{_WD})\s+(?P<wk>{_LASTWEEK}|{_THISWEEK})", _weekday_of_week),
+    ("weekday", rf"(?:n?[ao]\s+)?(?:ultim[oa]|last|past|previous)\s+(?P<a>{_WD})", _last_weekday),
+    ("weekday", rf"(?:n?[ao]\s+)?(?P<a>{_WD})\s+(?:passad[oa]|anterior)", _last_weekday),
+    ("weekend", r"(?:n?o\s+)?(?:ultimo|last|past|previous)\s+(?:fim de semana|final de semana|weekend)"
+                r"|(?:n?o\s+)?(?:fim|final) de semana passado", _last_weekend),
+    # any year and decades (so that 1850 or 3000 are refused, not replaced by a default)
+    ("year", r"(?:(?:em|in|no ano(?: de)?|the year|year|ano|during|durante)\s+)(?P<y>[1-9]\d{3})(?![\d/-])",
+     _any_year),
+    ("decade", r"(?:(?:in|during)\s+)?(?:the\s+)?(?:(?P<y>[12]\d{2}0)s|'?(?P<yy>[0-9]0)s)",
+     lambda m, now: _decade_any(m, now)),
+    ("decade", r"(?:n?a\s+)?decada\s+de\s+(?P<y>(?:[12]\d)?\d0)", _decade),
     # relative
     ("rolling", rf"(?:n[oa]s\s+|in\s+the\s+|over\s+the\s+|during\s+the\s+|for\s+the\s+)?"
                 rf"(?:ultim[oa]s|last|past|previous)\s+(?P<n>{_NUM})\s*"
@@ -379,10 +547,20 @@ _RULES: list[tuple[str, str, Handler]] = [
     ("month", r"(?:(?:n?o\s+)?mes passado|(?:n?o\s+)?mes anterior|last month|previous month)", _last_month),
     ("year", r"(?:n?este ano|n?esse ano|this year|ano atual|current year)", _this_year),
     ("year", r"(?:(?:n?o\s+)?ano passado|(?:n?o\s+)?ano anterior|last year|previous year)", _last_year),
-    ("future", r"(?:amanha|tomorrow|proxim[oa]s?\s+(?:\d+\s+)?(?:dias?|semanas?|mes|meses|anos?|horas?)"
-               r"|next\s+(?:\d+\s+)?(?:days?|weeks?|months?|years?|hours?)|ano que vem|semana que vem"
+    ("future", r"(?:amanha|tomorrow|proxim[oa]s?\s+(?:\d+\s+)?(?:dias?|semanas?|mes|meses|anos?|horas?"
+               r"|verao|outono|inverno|primavera|trimestre|semestre|quinzena|fim de semana|"
+               + _FM[3:-1] + r")"
+               r"|next\s+(?:\d+\s+)?(?:days?|weeks?|months?|years?|hours?|summer|autumn|fall|winter"
+               r"|spring|quarter|half|weekend|" + _FM[3:-1] + r")|ano que vem|semana que vem"
                r"|mes que vem|coming\s+(?:days|weeks|months))", _future),
 ]
+
+
+def _decade_any(m: re.Match[str], now: datetime) -> Range:
+    y = int(m["y"] or m["yy"])
+    if y < 100:
+        y += 1900 if y >= 30 else 2000
+    return _midnight(date(y, 1, 1)), _midnight(date(min(y + 10, 9999), 1, 1))
 
 
 def _quarter_any(m: re.Match[str], now: datetime) -> Range:
@@ -406,19 +584,80 @@ _SINCE = re.compile(r"(?:desde|since|a partir de|from|starting)\s+"
                     r"(?:o\s+|a\s+|the\s+|o inicio de\s+|the start of\s+)?$")
 
 
+_HOUR = r"(?P<{n}>\d{{1,2}})(?::(?P<{n}m>\d{{2}}))?\s*(?P<{n}u>am|pm|a\.m\.|p\.m\.|h|hs|hrs|horas)"
+_HOUR_OPT = r"(?P<{n}>\d{{1,2}})(?::(?P<{n}m>\d{{2}}))?\s*(?P<{n}u>am|pm|a\.m\.|p\.m\.|h|hs|hrs|horas)?"
+_AT = r"(?:as|a|at|por volta das|around|by)"
+_FROM = r"(?:entre|between|from|das|de)"
+_TO = r"(?:e|and|to|as|a|ate|until|till|-)"
+_HOUR_AFTER = [
+    re.compile(rf"^\s*,?\s*{_FROM}\s+" + _HOUR_OPT.format(n="h1") + rf"\s+{_TO}\s+"
+               + _HOUR.format(n="h2") + _E),
+    re.compile(rf"^\s*,?\s*{_AT}\s+" + _HOUR.format(n="h1") + _E),
+]
+_HOUR_BEFORE = [
+    re.compile(_B + rf"{_FROM}\s+" + _HOUR_OPT.format(n="h1") + rf"\s+{_TO}\s+"
+               + _HOUR.format(n="h2") + r"\s*,?\s*(?:de|do dia|d[eo]|on|of)?\s*$"),
+    re.compile(_B + rf"{_AT}\s+" + _HOUR.format(n="h1") + r"\s*,?\s*(?:de|do dia|on|of)?\s*$"),
+]
+_DAY_KINDS = ("day", "yesterday", "today", "weekday")
+
+
+def _hour(m: re.Match[str], n: str, unit: str | None) -> int | None:
+    h = int(m[n])
+    minutes = m[n + "m"]
+    u = (m[n + "u"] or unit or "").replace(".", "")
+    if minutes not in (None, "00") or h > 24:
+        return None
+    if u in ("pm",) and h < 12:
+        h += 12
+    elif u == "am" and h == 12:
+        h = 0
+    return h if 0 <= h <= 24 else None
+
+
+def _narrow_to_hours(folded: str, span: tuple[int, int], day: datetime,
+                     ) -> tuple[tuple[int, int], datetime, datetime] | None:
+    """An hour or an hour range said just after or before a day: ``[h1, h2)`` that day."""
+    s, e = span
+    for rx, after in [(r, True) for r in _HOUR_AFTER] + [(r, False) for r in _HOUR_BEFORE]:
+        m = rx.search(folded[e:] if after else folded[:s])
+        if m is None:
+            continue
+        unit2 = m.groupdict().get("h2u")
+        h1 = _hour(m, "h1", unit2)
+        h2 = _hour(m, "h2", None) if m.groupdict().get("h2") else None
+        if h1 is None or (m.groupdict().get("h2") and h2 is None):
+            continue
+        if h2 is None:
+            h2 = h1 + 1
+        if not h1 < h2 <= 24:
+            continue
+        base = datetime.combine(day.date(), time(0), tzinfo=LOCAL)
+        new_span = (s, e + m.end()) if after else (m.start(), e)
+        return new_span, base + timedelta(hours=h1), base + timedelta(hours=h2)
+    return None
+
+
 def find_time(folded: str, now: datetime) -> TimeMatch | None:
     """The time expression in ``folded`` text, resolved against ``now`` (aware, local).
 
     The longest match wins (ties: the earliest). Periods that contain ``now`` end at
-    ``now``; periods after ``now`` are marked ``future``.
+    ``now``; periods after ``now`` are marked ``future``. Words that read as a date but
+    name none (31 de fevereiro) give an ``invalid`` match unless a longer valid one
+    covers them.
     """
     now = now.astimezone(LOCAL)
     best: tuple[int, int, str, tuple[datetime, datetime]] | None = None
+    invalid: tuple[int, int] | None = None
     for kind, rx, handler in _COMPILED:
         for m in rx.finditer(folded):
             try:
                 rng = handler(m, now)
-            except (ValueError, KeyError):  # 31 de fevereiro, a year out of range...
+            except ValueError:  # 31 de fevereiro, a year out of range...
+                if invalid is None or m.end() - m.start() > invalid[1] - invalid[0]:
+                    invalid = (m.start(), m.end())
+                continue
+            except KeyError:
                 continue
             if rng is None:
                 continue
@@ -426,11 +665,19 @@ def find_time(folded: str, now: datetime) -> TimeMatch | None:
             if best is None or length > best[1] - best[0] or (
                     length == best[1] - best[0] and m.start() < best[0]):
                 best = (m.start(), m.end(), kind, rng)
+    if invalid is not None and (best is None or invalid[1] - invalid[0] >= best[1] - best[0]
+                                or not (best[0] <= invalid[0] and invalid[1] <= best[1])):
+        return TimeMatch(start=now, stop=now, span=invalid, kind="invalid", invalid=True)
     if best is None:
         return None
     s, e, kind, (start, stop) = best
+    if kind in _DAY_KINDS and stop - start == timedelta(days=1):
+        narrowed = _narrow_to_hours(folded, (s, e), start)
+        if narrowed is not None:
+            (s, e), start, stop = narrowed
+            kind = "hour"
     since = _SINCE.search(folded[:s])
-    if since and kind not in ("rolling", "date_range", "day_range", "future"):
+    if since and kind not in ("rolling", "date_range", "day_range", "future", "hour"):
         s = since.start()
         stop = now
         kind = "since"
@@ -438,6 +685,37 @@ def find_time(folded: str, now: datetime) -> TimeMatch | None:
     if not future and stop > now:
         stop = now
     return TimeMatch(start=start, stop=stop, span=(s, e), kind=kind, future=future)
+
+
+#: words that keep only some days of the period: "nos fins de semana", "on weekdays"
+DAY_FILTERS: list[tuple[str, re.Pattern[str]]] = [
+    ("weekend", re.compile(_B + r"(?:(?:n?os|n?as|on|during|over)\s+(?:the\s+)?)?"
+                           r"(?:fins de semana|finais de semana"
+                           r"|fim de semana|final de semana|weekends?)" + _E)),
+    ("weekday", re.compile(_B + r"(?:(?:n?os|on|during|over)\s+(?:the\s+)?)?"
+                           r"(?:dias uteis|dia util|dias de semana"
+                           r"|dias da semana|weekdays|working days|business days|work days|workdays)" + _E)),
+]
+
+_HINTS = re.compile(_B + "(?:" + "|".join([
+    r"(?:semana|week)\s+(?:n[o.]?\s*)?\d+", r"\d+(?:a|o|st|nd|rd|th)?\s+(?:semana|week|mes|month)",
+    r"(?:mes|month)\s+\d+", r"[qt]\d", r"h[3-9]",
+    r"carnaval|carnival|natal|christmas|xmas|pascoa|easter|reveillon|ano novo|new year'?s?"
+    r"|feriados?|holidays?|sao joao|thanksgiving|black friday",
+    r"decadas?|decades?|seculos?|century|centuries|millenni\w*|milenio",
+    r"madrugada|manha|tarde|noite|morning|afternoon|evening|night|overnight",
+    _FM, r"segunda-feira|terca-feira|terca|quarta-feira|quinta-feira|sexta-feira|sabados?|domingos?"
+    r"|mondays?|tuesdays?|wednesdays?|thursdays?|fridays?|saturdays?|sundays?",
+    r"(?:1[0-9]|2[0-9])\d\d(?!\s*(?:mw|gw|kw|mwh|gwh|kv|%|reais))",
+    r"\d{1,2}/\d{1,2}(?:/\d{2,4})?", r"\d{4}-\d{2}(?:-\d{2})?",
+]) + ")" + _E)
+
+
+def unexplained_period(folded: str) -> str | None:
+    """Period words in ``folded`` (the question with its understood period and names masked)
+    that no rule turned into a period: "Carnaval", "semana 60", "Q5", a stray year."""
+    m = _HINTS.search(folded)
+    return None if m is None else m.group(0)
 
 
 def default_range(now: datetime, days: int = DEFAULT_DAYS) -> tuple[datetime, datetime]:

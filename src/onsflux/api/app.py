@@ -86,7 +86,8 @@ class QueryResponse(BaseModel):
     influxql_query_used: str | None
     time_range: TimeRangeOut | None
     warnings: list[str]
-    served_from: str | None = Field(description="influxdb | s3_fallback; null if no query ran")
+    served_from: str | None = Field(description="influxdb | s3_fallback | timestream | files "
+                                                "(the cutover's blue); null if no query ran")
     language: str
     intent: str | None
     confidence_parts: list[str]
@@ -269,5 +270,8 @@ def default_service(settings: Settings) -> AnswerService:
         phraser = BedrockPhraser(settings.bedrock_model_id, region=settings.aws_region)
         if settings.bedrock_kb_id:
             knowledge = BedrockKnowledge(settings.bedrock_kb_id, region=settings.aws_region)
+    from ..cutover.router import router_for
+
     return AnswerService(executor, store=store_for(settings), vocabulary=vocabulary,
-                         knowledge=knowledge, phraser=phraser)
+                         knowledge=knowledge, phraser=phraser,
+                         runner=router_for(settings, executor))

@@ -466,6 +466,10 @@ from .ask import register as _register_ask  # noqa: E402
 
 _register_ask(app)
 
+from .cutover import register as _register_cutover  # noqa: E402
+
+_register_cutover(app)
+
 from .ops import register as _register_ops  # noqa: E402
 
 _register_ops(app)

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         try:
             out = service.ask(question)
         finally:
-            service.executor.close()
+            service.close()
         if json:
             emit_json(out)
             return

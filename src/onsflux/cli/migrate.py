@@ -27,6 +27,19 @@ TableOpt = Annotated[str | None, typer.Option(
 PartitionOpt = Annotated[list[str] | None, typer.Option(
     "--partition", help="Only this partition (repeatable).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+NoManifestOpt = Annotated[bool | None, typer.Option(
+    "--no-manifest/--require-manifest",
+    help="Migrate an UNLOAD folder that has result files but no *_manifest.json (what a "
+         "failed UNLOAD leaves); refused by default. Recorded by plan.")]
+DelimiterOpt = Annotated[str | None, typer.Option(
+    "--field-delimiter", help="UNLOAD field_delimiter of a CSV export (one character; "
+                              "'\\t' or 'tab' for a tab). Default ','; recorded by plan.")]
+EscapeOpt = Annotated[str | None, typer.Option(
+    "--escaped-by", help="UNLOAD escaped_by of a CSV export (one character). Default "
+                         "'\\'; recorded by plan.")]
+HeaderOpt = Annotated[str | None, typer.Option(
+    "--include-header", help="UNLOAD include_header of a CSV export: true, false or auto "
+                             "(a first line equal to the column names). Default auto.")]
 MetricsPortOpt = Annotated[int | None, typer.Option(
     help="Serve Prometheus /metrics on 127.0.0.1:PORT while the command runs.")]
 
@@ -38,10 +51,41 @@ def _serve_metrics(port: int | None) -> None:
         serve_http(port)
 
 
-def _migration(source: str, mapping: str | None, table_name: str | None) -> Any:
+def _csv_options(delimiter: str | None, escape: str | None, header: str | None) -> Any:
+    """The CSV options given on the command line (None: use the ones recorded)."""
+    from ..exceptions import ConfigError
+    from ..sources.unload import DEFAULT_CSV, CsvOptions
+
+    if delimiter is None and escape is None and header is None:
+        return None
+    d = {"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter or DEFAULT_CSV.delimiter)
+    e = escape if escape is not None else DEFAULT_CSV.escape
+    h = (header or DEFAULT_CSV.header).lower()
+    for name, value in (("--field-delimiter", d), ("--escaped-by", e)):
+        if len(value) != 1 or value in "\r\n":
+            raise ConfigError(f"{name} {value!r}: give exactly one character (not a newline)")
+    if d == e or '"' in (d, e):
+        raise ConfigError(f"--field-delimiter {d!r} and --escaped-by {e!r} must differ from "
+                          "each other and from the quote character '\"'")
+    if h not in ("auto", "true", "false"):
+        raise ConfigError(f"--include-header {header!r}: true, false or auto")
+    return CsvOptions(delimiter=d, escape=e, header=h)
+
+
+def _migration(source: str, mapping: str | None, table_name: str | None, *,
+               no_manifest: bool | None = None, delimiter: str | None = None,
+               escape: str | None = None, header: str | None = None) -> Any:
     from ..migrate import Migration
 
-    return Migration(settings(), source, mapping, table=table_name)
+    return Migration(settings(), source, mapping, table=table_name, no_manifest=no_manifest,
+                     csv=_csv_options(delimiter, escape, header))
+
+
+def _warn(warnings: list[str]) -> None:
+    """Warnings go to every output mode: stderr in text mode (JSON carries them too)."""
+    for w in warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", soft_wrap=True, markup=True,
+                          highlight=False)
 
 
 def _confirm(question: str, yes: bool, *, required: bool = False) -> bool:
@@ -62,10 +106,13 @@ def plan_cmd(
     target_rows: Annotated[int, typer.Option(help="Rows per partition at most.")] = 1_000_000,
     window: Annotated[str | None, typer.Option(help="Force a window size (6h, 1d, 30d…).")]
     = None,
+    no_manifest: NoManifestOpt = None, field_delimiter: DelimiterOpt = None,
+    escaped_by: EscapeOpt = None, include_header: HeaderOpt = None,
     yes: YesOpt = False, json: JsonOpt = False,
 ) -> None:
     """Explore the source, cut it into (table, time window) partitions, record them."""
-    with _migration(source, mapping, table_name) as mig:
+    with _migration(source, mapping, table_name, no_manifest=no_manifest,
+                    delimiter=field_delimiter, escape=escaped_by, header=include_header) as mig:
         plan = mig.plan(target_rows=target_rows, window=window)
         out = plan.as_dict()
         if not json:
@@ -78,8 +125,7 @@ def plan_cmd(
                   "" if t["manifest_rows"] is None else fmt_int(t["manifest_rows"]),
                   t["first"], t["last"], fmt_int(t["series"]), t["partitions"]]
                  for t in out["tables"]]))
-            for w in out["warnings"]:
-                console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+            _warn(out["warnings"])
         if not _confirm(f"Found {fmt_int(plan.rows)} rows in {len(plan.partitions)} partitions. "
                         "Record this plan?", yes or json):
             raise typer.Exit(EXIT_FAILED)
@@ -101,6 +147,8 @@ def run_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read, map, encode; write nothing.")]
     = False,
     allow_rejects: Annotated[bool, typer.Option("--allow-rejects")] = False,
+    no_manifest: NoManifestOpt = None, field_delimiter: DelimiterOpt = None,
+    escaped_by: EscapeOpt = None, include_header: HeaderOpt = None,
     metrics_port: MetricsPortOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -109,28 +157,35 @@ def run_cmd(
 
     _serve_metrics(metrics_port)
 
-    with _migration(source, mapping, table_name) as mig, unit_progress(
+    with _migration(source, mapping, table_name, no_manifest=no_manifest,
+                    delimiter=field_delimiter, escape=escaped_by,
+                    header=include_header) as mig, unit_progress(
             not json, "migrate", total="partitions", done="partition_done",
             count=("partition_done", "points"), unit="points") as progress:
         summary = run(mig, workers=workers, dry_run=dry_run, partition_ids=partition,
                       progress=progress)
     out = summary.as_dict()
+    _warn(out["warnings"])
     if json:
         emit_json(out)
     else:
         console.print(table("dry run (nothing written)" if dry_run else "run",
-                            ["partition", "status", "rows", "points", "rejected", "NULL", "s"],
+                            ["partition", "status", "rows read", "no value", "rejected",
+                             "duplicates", "points", "field values", "s"],
                             [[p["id"], p["status"], fmt_int(p["source_rows"]),
-                              fmt_int(p["points"]), fmt_int(p["rejected"]),
-                              fmt_int(p["null_measures"]), p["seconds"]]
+                              fmt_int(p["null_measures"]), fmt_int(p["rejected"]),
+                              fmt_int(p["duplicates"]), fmt_int(p["points"]),
+                              fmt_int(p["field_values"]), p["seconds"]]
                              for p in out["partitions"]]))
         for p in out["partitions"]:
             if p["error"] and p["status"] != "skipped":
-                console.print(f"  [red]{p['id']}:[/] {p['error']}", soft_wrap=True)
+                console.print(f"  [red]{p['id']}:[/] {p['error']}", soft_wrap=True,
+                              markup=True, highlight=False)
+        _print_duplicates(out["partitions"])
         for e in out["errors"]:
             console.print(f"  [red]error:[/] {e}", soft_wrap=True)
-        console.print(f"{fmt_int(out['points'])} points, {fmt_int(out['rejected'])} rejected, "
-                      f"{out['failed']} failed in {out['seconds']} s "
+        console.print(out["explain"], soft_wrap=True, markup=False, highlight=False)
+        console.print(f"{out['failed']} failed in {out['seconds']} s "
                       f"({fmt_int(out['points_per_s'] or 0)} points/s)")
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
@@ -140,6 +195,22 @@ def run_cmd(
         raise typer.Exit(EXIT_REJECTS)
 
 
+def _print_duplicates(partitions: list[dict[str, Any]]) -> None:
+    """Examples of source rows on one point (series + time), superseded values first."""
+    shown = 0
+    for p in partitions:
+        for ex in p.get("duplicate_examples") or []:
+            if shown >= 5:
+                return
+            lost = ex.get("fields_superseded") or []
+            console.print(
+                f"  duplicate: {ex['series']} at {ex['time']}: rows {', '.join(ex['rows'])}"
+                + (f" (value of {', '.join(lost)} from the last row)" if lost else
+                   " (merged into one point)"),
+                soft_wrap=True, markup=False, highlight=False)
+            shown += 1
+
+
 @migrate_app.command("verify")
 @friendly
 def verify_cmd(
@@ -147,20 +218,26 @@ def verify_cmd(
     partition: PartitionOpt = None,
     rel_tol: Annotated[float, typer.Option(help="Relative tolerance of float sums.")] = 1e-9,
     limit: Annotated[int, typer.Option(help="Mismatches shown (all with --json).")] = 50,
+    no_manifest: NoManifestOpt = None, field_delimiter: DelimiterOpt = None,
+    escaped_by: EscapeOpt = None, include_header: HeaderOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Compare count, sum, min, max per partition, series and field; exit 1 on any mismatch."""
+    """Compare count, sum, min, max and timestamps (first, last, checksum) per partition,
+    series and field; rolled back partitions must be absent. Exit 1 on any mismatch."""
     from ..migrate import verify
 
-    with _migration(source, mapping, table_name) as mig, _client() as client:
+    with _migration(source, mapping, table_name, no_manifest=no_manifest,
+                    delimiter=field_delimiter, escape=escaped_by,
+                    header=include_header) as mig, _client() as client:
         report = verify(mig, client, partition, rel_tol=rel_tol)
     out = report.as_dict()
+    _warn(out["warnings"])
     if json:
         emit_json(out)
     else:
-        console.print(table("verify", ["partition", "ok", "series", "source values",
+        console.print(table("verify", ["partition", "state", "series", "source values",
                                        "InfluxDB values", "rejected", "mismatches"],
-                            [[p["id"], "ok" if p["ok"] else "MISMATCH", p["series"],
+                            [[p["id"], p["state"], p["series"],
                               fmt_int(p["source_values"]), fmt_int(p["target_values"]),
                               fmt_int(p["rejected"]), p["mismatches"]]
                              for p in out["partitions"]]))
@@ -169,9 +246,11 @@ def verify_cmd(
                                 ["partition", "series", "field", "stat", "source", "InfluxDB"],
                                 [[m.partition, m.series, m.field, m.stat, m.source, m.target]
                                  for m in report.mismatches[:limit]]))
+        colour = "green" if report.ok else "red"
         console.print(f"{len(out['partitions'])} partitions, {fmt_int(out['values'])} values "
                       f"checked in {out['seconds']} s: "
-                      + ("[green]identical[/]" if report.ok else "[red]DIFFERENT[/]"))
+                      f"[{colour}]{report.verdict.upper() if not report.ok else report.verdict}"
+                      f"[/]")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -183,14 +262,17 @@ def rollback_cmd(
     partition: PartitionOpt = None, yes: YesOpt = False, json: JsonOpt = False,
 ) -> None:
     """Delete what the migration wrote (all partitions, or --partition …), after confirming."""
-    from ..migrate import deletions, rollback
+    from ..migrate import planned, rollback
 
     with _migration(source, mapping, table_name) as mig:
-        plan = deletions(mig.partitions(partition))
+        plan = planned(mig, partition)
         if not json:
             console.print(table(f"rollback deletes {len(plan)} ranges",
-                                ["partition", "bucket", "measurement", "from", "to (excl.)"],
-                                [[d.partition, d.bucket, d.measurement, d.as_dict()["start"],
+                                ["partition", "bucket", "measurement", "series", "from",
+                                 "to (excl.)"],
+                                [[d.partition, d.bucket, d.measurement,
+                                  "ALL (none recorded)" if d.series is None
+                                  else fmt_int(len(d.series)), d.as_dict()["start"],
                                   d.as_dict()["stop"]] for d in plan]))
         if not plan:
             if json:

@@ -97,8 +97,14 @@ def register(app: typer.Typer) -> None:
         queries = {d: (r.text if not isinstance(r, Exception) else {"unsupported": str(r)})
                    for d, r in rendered.items()}
         if not render_only:
+            from ..cutover.router import router_for
+
             with Executor(s) as ex:
-                result = ex.run(q, dialect=dialect)  # type: ignore[arg-type]
+                router = router_for(s, ex)
+                try:  # the cutover phase decides the backend (pass-through when none)
+                    result = router.run(q, dialect=dialect)
+                finally:
+                    router.close()
             out = result.as_dict()
         out.update({"spec": q.to_dict(), "queries": queries,
                     "timings_ms": {"render": round(render_ms, 2),

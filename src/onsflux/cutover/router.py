@@ -109,9 +109,9 @@ class Router:
             try:
                 st = self.store.get_state()
             except OnsfluxError:
-                if self._state is None:
-                    raise
-                st = self._state  # the store is briefly unreachable: keep the last phase
+                # the store is unreachable: keep the last phase (or, never having read
+                # one, behave as if no cutover were configured) and try again later
+                st = self._state if self._state is not None else CutoverState()
             with self._lock:
                 if self._state is not None and st.version != self._state.version:
                     self.window.clear()
@@ -142,11 +142,14 @@ class Router:
         return self._side_backend(side, self.state()).run(spec)
 
     # ------------------------------------------------------------------ front door
-    def run(self, spec: QuerySpec, *, window_note: bool = True, **_: Any) -> QueryResult:
-        """Answer ``spec`` from the side the phase says (see the module docstring)."""
+    def run(self, spec: QuerySpec, *, window_note: bool = True, dialect: str = "auto"
+            ) -> QueryResult:
+        """Answer ``spec`` from the side the phase says (see the module docstring);
+        ``dialect`` applies to the pass-through (no cutover configured)."""
         st = self.state()
         if st.version == 0 and self.executor is not None:
-            return self.executor.run(spec, window_note=window_note)  # type: ignore[no-any-return]
+            return self.executor.run(  # type: ignore[no-any-return]
+                spec, window_note=window_note, dialect=dialect)
         started = time.perf_counter()
         h = spec_hash(spec)
         side = served_side(st, h)
@@ -209,3 +212,11 @@ class Router:
         self.shadow.close()
         for b in self._backends.values():
             b.close()
+
+
+def router_for(settings: Settings, executor: Any) -> Router:
+    """The router every front door (API, ``ask``, ``query``) runs specs through: a
+    pass-through to ``executor`` until a cutover is configured in the state store."""
+    from .state import open_cutover_store
+
+    return Router(settings, open_cutover_store(settings), executor=executor)

@@ -1,4 +1,4 @@
-"""The one HTTP transport to InfluxDB: pool, auth, retry and circuit breaker.
+"""The one HTTP transport to InfluxDB: pool, auth, retry (``onsflux.retry``) and breaker.
 
 Like httpx's ``_transports/``, this module alone sends requests; ``write``, ``query``
 and ``admin`` build them and judge the answers. Every request goes through
@@ -40,6 +40,7 @@ from typing import Any, Literal, TypedDict
 import httpx
 
 from ..exceptions import CircuitOpen, ConfigError, ServerUnavailable
+from ..retry import RetryPolicy
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 ServerKind = Literal["1.x", "2.x", "3.x"]
 BreakerState = Literal["closed", "open", "half_open"]
 
-_RETRY_AFTER_LIMIT = 60.0
 MAX_MESSAGE_CHARS = 400
 AUTH_HINT = "check INFLUXDB_TOKEN or INFLUXDB_USERNAME/PASSWORD"
 
@@ -209,8 +209,7 @@ class Transport:
         self._url_password = parsed.password or None
         self.url = str(parsed.copy_with(username=None, password=None)).rstrip("/")
         self.host = parsed.host
-        self._sleep = sleep
-        self._rng = rng
+        self.retry = RetryPolicy.from_settings(settings, sleep=sleep, rng=rng)
         self.breaker = breaker or CircuitBreaker(
             settings.breaker_failures, settings.breaker_reset_seconds, clock=clock
         )
@@ -273,10 +272,16 @@ class Transport:
 
     # ------------------------------------------------------------------ sending
 
-    def _backoff(self, attempt: int) -> float:
-        s = self.settings
-        ceiling = min(s.backoff_max_seconds, s.backoff_base_seconds * (2 ** (attempt - 1)))
-        return float(self._rng() * ceiling)
+    def _unavailable(self, what: str, attempt: int, problem: str, status: int | None,
+                     retry_after: float | None) -> ServerUnavailable:
+        hint = (f"; server asks to retry after {retry_after:.0f}s"
+                if self.retry.too_long(retry_after) else "")
+        return ServerUnavailable(
+            f"{what}: InfluxDB at {self.url} unavailable after {attempt} attempt(s): "
+            f"{problem}{hint}",
+            status=status,
+            retry_after=retry_after,
+        )
 
     def request(
         self,
@@ -290,7 +295,7 @@ class Transport:
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[httpx.Response, int]:
-        """Send with the retry and breaker policy; return (response, attempts).
+        """Send with the retry policy and the breaker; return (response, attempts).
 
         Returns any non-retryable response (2xx, 3xx, 4xx but 429) for the caller to judge.
         """
@@ -301,55 +306,39 @@ class Transport:
                 f"{self.breaker.consecutive_failures} failed calls; "
                 f"next trial in {self.breaker.retry_in():.1f}s"
             )
-        max_attempts = 1 if ticket == "trial" else self.settings.max_attempts
         all_headers = {**self._auth_headers(), **(headers or {})}
-        attempt = 0
+
+        def once(attempt: int) -> tuple[httpx.Response, int]:
+            try:
+                response = self._http.request(
+                    method, path, params=params, content=content, data=data,
+                    json=json_body, headers=all_headers,
+                )
+            except httpx.TransportError as exc:  # connect/read/write errors and timeouts
+                problem = f"{type(exc).__name__}: {self.brief(str(exc), 200) or 'no detail'}"
+                raise self._unavailable(what, attempt, problem, None, None) from exc
+            status = response.status_code
+            if status != 429 and status < 500:
+                return response, attempt
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            problem = f"HTTP {status}: {self.brief(response.text, 200)}"
+            cause = httpx.HTTPStatusError(problem, request=response.request, response=response)
+            response.close()
+            raise self._unavailable(what, attempt, problem, status, retry_after) from cause
+
         verdict = False
         try:
-            while True:
-                attempt += 1
-                cause: BaseException | None = None
-                retry_after: float | None = None
-                status: int | None = None
-                try:
-                    response = self._http.request(
-                        method, path, params=params, content=content, data=data,
-                        json=json_body, headers=all_headers,
-                    )
-                except httpx.TransportError as exc:  # connect/read/write errors and timeouts
-                    cause = exc
-                    problem = f"{type(exc).__name__}: {self.brief(str(exc), 200) or 'no detail'}"
-                else:
-                    status = response.status_code
-                    if status != 429 and status < 500:
-                        self.breaker.record_success()
-                        verdict = True
-                        return response, attempt
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    problem = f"HTTP {status}: {self.brief(response.text, 200)}"
-                    cause = httpx.HTTPStatusError(
-                        problem, request=response.request, response=response
-                    )
-                    response.close()
-
-                limit = max(self.settings.backoff_max_seconds, _RETRY_AFTER_LIMIT)
-                too_long = retry_after is not None and retry_after > limit
-                if attempt >= max_attempts or too_long:
-                    self.breaker.record_failure()
-                    verdict = True
-                    hint = f"; server asks to retry after {retry_after:.0f}s" if too_long else ""
-                    raise ServerUnavailable(
-                        f"{what}: InfluxDB at {self.url} unavailable after {attempt} "
-                        f"attempt(s): {problem}{hint}",
-                        status=status,
-                        retry_after=retry_after,
-                    ) from cause
-                delay = retry_after if retry_after is not None else self._backoff(attempt)
-                log.warning(
-                    "%s: attempt %d/%d failed (%s); retrying in %.2fs",
-                    what, attempt, max_attempts, problem, delay,
-                )
-                self._sleep(delay)
+            result = self.retry.call(once, what=what,
+                                     max_attempts=1 if ticket == "trial" else None)
+        except ServerUnavailable:
+            self.breaker.record_failure()
+            verdict = True
+            raise
+        else:
+            # any answer but 5xx/429 (a 4xx included) shows the server is there
+            self.breaker.record_success()
+            verdict = True
+            return result
         finally:
             if not verdict:
                 self.breaker.abandon()

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from .. import catalog, metrics
-from ..exceptions import ObjectBusy, OnsfluxError, TerminalError, TransientError
+from ..exceptions import ObjectBusy, OnsfluxError, TerminalError
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
 from ..influx.client import InfluxClient, WriteOutcome
 from ..influx.rollup import refresh_many
@@ -241,14 +241,14 @@ class Ingestor:
             record = None if dry_run else self.store.begin(ref.key, ref.fingerprint)
         except ObjectBusy as exc:  # another worker has it: not a failure of the object
             result.status, result.error, result.error_kind = BUSY, str(exc), exc.kind
-            result.retryable = True
+            result.retryable = exc.retryable
             self.progress("object_done", {"result": result})
             return result
         try:
             self._run(ref, record, result, dry_run=dry_run)
         except OnsfluxError as exc:
             result.status, result.error, result.error_kind = FAILED, str(exc), exc.kind
-            result.retryable = isinstance(exc, TransientError)
+            result.retryable = exc.retryable
             if result.points:
                 result.notes.append(
                     f"{result.points} points of this object were written before the failure; "
@@ -542,7 +542,7 @@ def retry_dead_letters(ingestor: Ingestor, keys: Sequence[str] | None = None) ->
             refs = list_objects([key], ingestor.settings)
         except OnsfluxError as exc:
             result = ObjectResult(key=key, status=FAILED, error=str(exc), error_kind=exc.kind,
-                                  retryable=isinstance(exc, TransientError),
+                                  retryable=exc.retryable,
                                   notes=["still a dead letter: it could not be listed again"])
             previous = ingestor.store.get(key)
             ingestor.store.fail(key, previous.fingerprint if previous else "", exc.kind,

@@ -6,13 +6,13 @@ The front door is :class:`Migration` (settings + source + mapping + state)::
     plan = mig.plan(); mig.save(plan)          # explore, cut into partitions, record
     summary = run(mig, workers=2)              # idempotent, resumable
     report = verify(mig, client)               # count/sum/min/max per series and field
-    rollback(mig, client, deletions(mig.partitions()))
+    rollback(mig, client, planned(mig))            # the series each partition wrote
     sync(mig, client, once=True)               # timestream:// sources only
 """
 
 from .mapping import Mapped, Mapping, TableMapping, default_mapping, map_frame
 from .plan import Migration, Plan, choose_window, load_mapping
-from .rollback import Deletion, deletions, rollback
+from .rollback import Deletion, deletions, planned, rollback
 from .run import RunSummary, run, run_partition
 from .state import MigrationStore, Partition
 from .sync import SyncReport, sync
@@ -37,6 +37,7 @@ __all__ = [
     "deletions",
     "load_mapping",
     "map_frame",
+    "planned",
     "rollback",
     "run",
     "run_partition",

@@ -139,33 +139,59 @@ class Plan:
         }
 
 
+def csv_options_dict(csv: CsvOptions) -> dict[str, str]:
+    return {"field_delimiter": csv.delimiter, "escaped_by": csv.escape,
+            "include_header": csv.header}
+
+
+def csv_options_from(doc: dict[str, Any] | None) -> CsvOptions:
+    doc = doc or {}
+    return CsvOptions(delimiter=doc.get("field_delimiter", DEFAULT_CSV.delimiter),
+                      escape=doc.get("escaped_by", DEFAULT_CSV.escape),
+                      header=doc.get("include_header", DEFAULT_CSV.header))
+
+
 class Migration:
-    """Settings + source + mapping + state: what every migrate stage works on."""
+    """Settings + source + mapping + state: what every migrate stage works on.
+
+    How to read the source — the CSV options of the UNLOAD (``csv``) and whether an
+    export without a manifest is accepted (``no_manifest``) — is recorded with the plan;
+    later stages use the recorded choice unless given one.
+    """
 
     def __init__(self, settings: Settings, source: str, mapping: str | Mapping | None = None,
                  *, table: str | None = None, boto_client: Any | None = None,
-                 csv: CsvOptions = DEFAULT_CSV, store: MigrationStore | None = None) -> None:
+                 csv: CsvOptions | None = None, no_manifest: bool | None = None,
+                 store: MigrationStore | None = None) -> None:
         self.settings = settings
         self.id = source_id(source)
         self.store = store or MigrationStore(settings.state_path)
         self.table = table
         self.boto_client = boto_client
-        self.csv = csv
+        rec = self.store.migration(self.id)
+        recorded = (rec.plan.get("source_options") or {}) if rec else {}
+        self.csv = csv if csv is not None else csv_options_from(recorded.get("csv"))
+        self.no_manifest = no_manifest if no_manifest is not None else \
+            bool(recorded.get("no_manifest", False))
         if isinstance(mapping, Mapping):
             self.mapping = mapping
         elif mapping is not None:
             self.mapping = load_mapping(mapping)
         else:  # the mapping recorded with the plan, else the defaults
-            rec = self.store.migration(self.id)
             self.mapping = (mapping_from_dict(json.loads(rec.mapping)) if rec
                             else default_mapping())
         self._source: Source | None = None
 
     @property
+    def source_options(self) -> dict[str, Any]:
+        return {"csv": csv_options_dict(self.csv), "no_manifest": self.no_manifest}
+
+    @property
     def source(self) -> Source:
         if self._source is None:
             self._source = open_source(self.id, self.settings, self.mapping, table=self.table,
-                                       client=self.boto_client, csv=self.csv)
+                                       client=self.boto_client, csv=self.csv,
+                                       no_manifest=self.no_manifest)
         return self._source
 
     def close(self) -> None:
@@ -205,7 +231,7 @@ class Migration:
         window_ns = parse_window(window) if window else choose_window(hours, target_rows)
         partitions: list[Partition] = []
         table_plans: list[TablePlan] = []
-        warnings: list[str] = []
+        warnings: list[str] = list(src.warnings)
         for t in tables:
             s = stats[t]
             tm = self.mapping.table(t)
@@ -218,7 +244,8 @@ class Migration:
                 partitions.append(Partition(
                     migration=self.id, id=partition_id(t, start, window_ns), table_name=t,
                     bucket=tm.bucket, measurement=tm.measurement, start_ns=start,
-                    stop_ns=start + window_ns, files=sorted(files), est_rows=counts[start]))
+                    stop_ns=start + window_ns, files=sorted(files, key=src.file_rank),
+                    est_rows=counts[start]))
             table_plans.append(TablePlan(t, tm.bucket, tm.measurement, s, len(counts)))
             if s.series > self.mapping.cardinality_warning:
                 warnings.append(
@@ -242,7 +269,8 @@ class Migration:
                     time.perf_counter() - started)
 
     def save(self, plan: Plan) -> int:
+        doc = {k: v for k, v in plan.as_dict().items() if k != "partition_list"}
+        doc["source_options"] = self.source_options
         record = MigrationRecord(self.id, plan.source, self.mapping.to_json(), plan.window_ns,
-                                 {k: v for k, v in plan.as_dict().items()
-                                  if k != "partition_list"}, time.time())
+                                 doc, time.time())
         return self.store.save_plan(record, plan.partitions)

@@ -23,6 +23,8 @@ left ``running`` by a dead worker are reclaimed at the start of the next run.
 
 from __future__ import annotations
 
+import itertools
+import json
 import multiprocessing as mp
 import time
 from collections import deque
@@ -35,12 +37,14 @@ from typing import Any
 import polars as pl
 
 from .. import metrics
-from ..exceptions import OnsfluxError, TransientError
+from ..catalog import FieldType
+from ..exceptions import OnsfluxError
 from ..influx.client import InfluxClient, WriteOutcome
 from ..ingest.dropped import server_rejects, write_batch
 from ..ingest.encode import batches, encode_lines
 from ..settings import Settings
 from .aggregates import SourceAggregator, dumps
+from .dedupe import Duplicates, SeenKeys, collapse
 from .mapping import Mapping, map_frame
 from .plan import Migration
 from .state import DONE, FAILED, RUNNING, Partition, owner_id
@@ -52,6 +56,11 @@ def _noop(event: str, payload: dict[str, Any]) -> None:
     return None
 
 
+#: the counts of a partition or a run, in the order they explain each other
+COUNTS = ("source_rows", "null_measures", "rejected", "duplicates", "points", "superseded",
+          "field_values")
+
+
 @dataclass
 class RunSummary:
     migration: str
@@ -59,31 +68,60 @@ class RunSummary:
     seconds: float = 0.0
     dry_run: bool = False
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return int(sum(p.get(name) or 0 for p in self.partitions))
 
     @property
     def points(self) -> int:
-        return sum(p["points"] for p in self.partitions)
+        return self.total("points")
 
     @property
     def rejected(self) -> int:
-        return sum(p["rejected"] for p in self.partitions)
+        return self.total("rejected")
 
     @property
     def failed(self) -> int:
         return int(sum(p["status"] == FAILED for p in self.partitions)) + len(self.errors)
 
+    def explain(self) -> str:
+        """Rows read → points written → field values, each difference named."""
+        return explain_counts({k: self.total(k) for k in COUNTS})
+
     def as_dict(self) -> dict[str, Any]:
         return {"migration": self.migration, "dry_run": self.dry_run,
-                "partitions": self.partitions, "points": self.points,
-                "rejected": self.rejected, "failed": self.failed, "errors": self.errors,
-                "seconds": round(self.seconds, 3),
+                "partitions": self.partitions, **{k: self.total(k) for k in COUNTS},
+                "explain": self.explain(), "failed": self.failed, "errors": self.errors,
+                "warnings": self.warnings, "seconds": round(self.seconds, 3),
                 "points_per_s": round(self.points / self.seconds) if self.seconds else None}
 
 
+def explain_counts(c: dict[str, int]) -> str:
+    """``rows read`` = ``points written`` + rows skipped for a reason; field values are
+    counted per point (a point carries one value per field)."""
+    parts = []
+    if c.get("null_measures"):
+        parts.append(f"{c['null_measures']:,} without any measure value (skipped)")
+    if c.get("rejected"):
+        parts.append(f"{c['rejected']:,} rejected (see `onsflux rejects`)")
+    if c.get("duplicates"):
+        parts.append(f"{c['duplicates']:,} on a point another row also has (merged; the "
+                     "last row in export order wins each field"
+                     + (f", {c['superseded']:,} values superseded" if c.get("superseded")
+                        else "") + ")")
+    text = f"{c.get('source_rows', 0):,} rows read → {c.get('points', 0):,} points written"
+    if parts:
+        text += " (" + "; ".join(parts) + ")"
+    return text + (f"; {c.get('field_values', 0):,} field values (each point carries one "
+                   "value per field it has)")
+
+
 def _result(p: Partition, seconds: float) -> dict[str, Any]:
-    return {"id": p.id, "status": p.status, "source_rows": p.source_rows, "points": p.points,
-            "field_values": p.field_values, "rejected": p.rejected,
-            "null_measures": p.null_measures, "error": p.error, "seconds": round(seconds, 3)}
+    return {"id": p.id, "status": p.status, **{k: getattr(p, k) for k in COUNTS},
+            "duplicate_examples": p.duplicate_examples, "error": p.error,
+            "retryable": p.retryable,
+            "seconds": round(seconds, 3)}
 
 
 @dataclass(eq=False)
@@ -117,31 +155,106 @@ def _lines_checksum(lines: pl.Series) -> int:
     return ((hi << 32) + lo) % (1 << 64)
 
 
+def series_json(frame: pl.DataFrame, tags: list[str]) -> set[str]:
+    """The distinct series of a mapped frame as JSON ``[[tag, value], …]`` (sorted by
+    tag, NULL tags left out): what the state store records for rollback."""
+    if not tags:
+        return {"[]"}
+    out = set()
+    for row in frame.select(sorted(tags)).unique().iter_rows():
+        out.add(json.dumps([[t, v] for t, v in zip(sorted(tags), row, strict=True)
+                            if v is not None], ensure_ascii=False))
+    return out
+
+
+def partition_frames(mig: Migration, p: Partition
+                     ) -> tuple[pl.DataFrame | None, list[str], dict[str, FieldType], int,
+                                Duplicates]:
+    """Every row ``run`` writes for ``p``, read again from the source, mapped and
+    collapsed across the whole partition (see :mod:`.dedupe`): (frame or None, tags,
+    field types, rows rejected, duplicates). Holds the partition in memory (``plan``
+    sizes partitions to ``target_rows``)."""
+    tm = mig.mapping.table(p.table_name)
+    frames: list[pl.DataFrame] = []
+    tags: list[str] = []
+    types: dict[str, FieldType] = {}
+    rejected = 0
+    labels: list[str] = []
+    for i, chunk in enumerate(mig.source.chunks(p.table_name, p.start_ns, p.stop_ns, p.files)):
+        mapped = map_frame(tm, chunk.frame, chunk.types, source=chunk.label,
+                           time_column=mig.mapping.time_column)
+        rejected += mapped.rejects.height
+        if not mapped.points:
+            continue
+        tags += [t for t in mapped.tags if t not in tags]
+        types.update(mapped.fields)
+        labels.append(chunk.label)
+        frames.append(mapped.frame.with_columns(pl.lit(i, dtype=pl.UInt32).alias(_CHUNK)))
+    if not frames:
+        return None, tags, types, rejected, Duplicates()
+    whole = pl.concat(frames, how="diagonal_relaxed").with_columns(
+        [pl.col(t).cast(pl.Utf8) for t in tags])
+    merged, dups = collapse(whole, tags, list(types), "", chunk_col=_CHUNK, labels=labels)
+    return merged.drop(_CHUNK), tags, types, rejected, dups
+
+
+_CHUNK = "_chunk"
+
+
+def partition_aggregates(mig: Migration, p: Partition) -> tuple[SourceAggregator, Duplicates]:
+    """The verify statistics of what ``run`` writes for ``p`` (read again; see
+    :func:`partition_frames`) and the partition's duplicates."""
+    frame, tags, types, rejected, dups = partition_frames(mig, p)
+    stats = SourceAggregator()
+    stats.rejected = rejected
+    if frame is not None:
+        stats.add(frame, tags, types)
+    return stats, dups
+
+
 def run_partition(
     mig: Migration, client: InfluxClient | None, p: Partition, *, dry_run: bool = False,
     rejects_store: Any | None = None, stats: SourceAggregator | None = None,
 ) -> Partition:
     """Migrate one partition (already claimed unless ``dry_run``) and return its outcome.
 
-    Never raises for the partition's own errors (:class:`OnsfluxError`): they go into
-    ``p.error`` with status ``failed``, prefixed ``transient:`` when a retry may succeed.
+    Never raises for the partition's own errors: they go into ``p.error`` with status
+    ``failed`` — :class:`OnsfluxError` with its kind (``p.retryable`` says whether a retry
+    may succeed), any other exception wrapped once with the stage it failed in (read,
+    map, encode, record, write).
 
     Pipelined: while the writer threads send chunk *n*, chunk *n + 1* is read, mapped and
     encoded; chunk *n + 2* waits until chunk *n* is settled, so at most two chunks are in
     memory. ``stats`` (optional) receives every mapped frame: the verify statistics of
     what this partition wrote, computed while the writers work.
+
+    Duplicates (rows on one point, see :mod:`.dedupe`) are collapsed in each chunk
+    before writing, so each point is written once with the values of the last row in
+    export order; a chunk with points an earlier chunk wrote waits until the earlier
+    writes are settled (the later row wins), and then the partition's duplicates and
+    ``stats`` are computed again over the whole partition.
+
+    Before a chunk is written, the series it writes are recorded in the state store, so
+    a rollback after a killed run deletes those series only.
     """
     settings = mig.settings
     tm = mig.mapping.table(p.table_name)
     src = mig.source
     checksum = 0
     p.source_rows = p.points = p.field_values = p.rejected = p.null_measures = 0
+    p.duplicates = p.superseded = 0
+    p.duplicate_examples = []
     p.written_min_ns = p.written_max_ns = None
     p.error = None
     reject_key = f"migrate:{p.id}"
     if rejects_store is not None and not dry_run:
         rejects_store.clear_rejects(reject_key)
     inflight: deque[_InFlight] = deque()
+    dups = Duplicates()
+    seen = SeenKeys()
+    overlap = False  # a chunk had points an earlier chunk wrote
+    recorded = set(mig.store.series(p.migration, p.id)) if not dry_run else set()
+    stage = "read"
 
     def settle(item: _InFlight) -> None:
         dropped = 0
@@ -166,8 +279,13 @@ def run_partition(
     try:
         with ThreadPoolExecutor(max_workers=settings.write_workers) as pool:
             try:
-                for chunk_no, chunk in enumerate(
-                        src.chunks(p.table_name, p.start_ns, p.stop_ns, p.files)):
+                chunks = src.chunks(p.table_name, p.start_ns, p.stop_ns, p.files)
+                for chunk_no in itertools.count():
+                    stage = "read"
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        break
+                    stage = "map"
                     mapped = map_frame(tm, chunk.frame, chunk.types, source=chunk.label,
                                        time_column=mig.mapping.time_column)
                     p.source_rows += mapped.rows
@@ -180,12 +298,26 @@ def run_partition(
                             rejects_store.add_rejects(reject_key, mapped.rejects)
                     if mapped.points == 0:
                         continue
-                    frame = mapped.frame
+                    frame, found = collapse(mapped.frame, mapped.tags, list(mapped.fields),
+                                            chunk.label)
+                    dups.merge(found)
+                    again = seen.check_and_add(frame, mapped.tags)
+                    n_again = int(again.sum())
+                    if n_again:
+                        overlap = True
+                        dups.rows += n_again
+                    stage = "encode"
                     lines = encode_lines(tm.measurement, frame, mapped.tags, mapped.fields)
                     if dry_run or client is None:
-                        p.points += mapped.points
+                        p.points += frame.height
                     else:
-                        while inflight and inflight[0].chunk_no < chunk_no - 1:
+                        stage = "record"
+                        new = series_json(frame, mapped.tags) - recorded
+                        if new:
+                            mig.store.add_series(p.migration, p.id, sorted(new))
+                            recorded |= new
+                        stage = "write"
+                        while inflight and (n_again or inflight[0].chunk_no < chunk_no - 1):
                             settle(inflight.popleft())
                         segments = [(pool.submit(_write_segment, client, p.bucket,
                                                  lines.slice(a, step), step,
@@ -193,15 +325,16 @@ def run_partition(
                                      frame.slice(a, step), lines.slice(a, step))
                                     for a in range(0, lines.len(), step)]
                         times = frame.get_column("time")
-                        inflight.append(_InFlight(chunk_no, segments, mapped.points, chunk.label,
+                        inflight.append(_InFlight(chunk_no, segments, frame.height, chunk.label,
                                                   int(times.min()), int(times.max())))  # type: ignore[arg-type]
-                    # while the writers work
+                    stage = "map"  # while the writers work
                     p.field_values += int(frame.select(
                         pl.sum_horizontal([pl.col(f).is_not_null().cast(pl.Int64)
                                            for f in mapped.fields]).sum()).item() or 0)
                     checksum = (checksum + _lines_checksum(lines)) % (1 << 64)
                     if stats is not None:
                         stats.add(frame, mapped.tags, mapped.fields)
+                stage = "write"
                 while inflight:
                     settle(inflight.popleft())
             except BaseException:
@@ -209,12 +342,22 @@ def run_partition(
                     for fut, _, _ in item.segments:
                         fut.cancel()
                 raise
+        if overlap:  # duplicates across chunks: count them (and the statistics) whole
+            stage = "verify statistics"
+            whole, dups = partition_aggregates(mig, p)
+            if stats is not None:
+                stats.replace(whole)
         p.status = DONE
     except OnsfluxError as exc:
         p.status = FAILED
         p.error = f"{exc.kind}: {exc}"
-        if isinstance(exc, TransientError):
-            p.error = "transient: " + p.error
+        p.retryable = exc.retryable
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen input: wrapped once
+        p.status = FAILED
+        p.error = (f"internal: the {stage} stage of partition {p.id} failed: "
+                   f"{type(exc).__name__}: {exc}")
+    p.duplicates, p.superseded = dups.rows, dups.superseded
+    p.duplicate_examples = dups.examples
     p.checksum = f"{checksum:016x}"
     return p
 
@@ -237,12 +380,12 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(settings: Settings, source: str, mapping: Mapping, table: str | None,
-                 csv: Any, url: str) -> None:
-    from ..state.store import open_store
+                 csv: Any, no_manifest: bool, url: str) -> None:
+    from ..state.store import store_for
 
-    mig = Migration(settings, source, mapping, table=table, csv=csv)
+    mig = Migration(settings, source, mapping, table=table, csv=csv, no_manifest=no_manifest)
     _WORKER.update(mig=mig, client=InfluxClient(settings, url=url),
-                   rejects=open_store(settings.state_path))
+                   rejects=store_for(settings))
 
 
 def _worker_run(partition_id: str) -> dict[str, Any]:
@@ -266,13 +409,19 @@ def _claim_and_run(mig: Migration, client: InfluxClient, partition_id: str, reje
     p = mig.store.claim(mig.id, partition_id, owner_id())
     if p is None:
         current = mig.store.get(mig.id, partition_id)
-        return {"id": partition_id, "status": "skipped", "points": 0, "rejected": 0,
-                "source_rows": 0, "field_values": 0, "null_measures": 0,
+        return {"id": partition_id, "status": "skipped", **{k: 0 for k in COUNTS},
+                "duplicate_examples": [],
                 "error": f"not claimed (status {current.status if current else '?'})",
                 "seconds": 0.0}
     cache = caches_aggregates(mig)
     stats = SourceAggregator() if cache else None
-    p = run_partition(mig, client, p, rejects_store=rejects, stats=stats)
+    try:
+        p = run_partition(mig, client, p, rejects_store=rejects, stats=stats)
+    except BaseException as exc:  # interrupted (Ctrl-C, SystemExit): not left running
+        p.status = FAILED
+        p.error = f"interrupted ({type(exc).__name__}); run again to resume"
+        mig.store.finish(p)
+        raise
     if stats is not None and p.status == DONE:
         mig.store.finish(p, dumps(stats.result(), stats.types, stats.rejected),
                          mig.source.signature(p.files))  # type: ignore[union-attr]
@@ -291,6 +440,7 @@ def run(
 
     started = time.perf_counter()
     summary = RunSummary(mig.id, dry_run=dry_run)
+    summary.warnings = list(mig.source.warnings)
     if not dry_run:
         reclaimed = mig.store.reclaim_stale(mig.id)
         if reclaimed:
@@ -310,15 +460,15 @@ def run(
         summary.seconds = time.perf_counter() - started
         return summary
 
-    from ..state.store import open_store
+    from ..state.store import store_for
 
-    target = url or resolve_url(mig.settings)
     own_client = client is None
+    target = url or ("" if client is not None and workers <= 1 else resolve_url(mig.settings))
     client = client or InfluxClient(mig.settings, url=target)
     try:
         _ensure_buckets(mig, client, todo)
         if workers <= 1:
-            rejects = open_store(mig.settings.state_path)
+            rejects = store_for(mig.settings)
             try:
                 for p in todo:
                     progress("partition_start", {"id": p.id})
@@ -341,7 +491,7 @@ def _run_pool(mig: Migration, url: str, todo: list[Partition], workers: int,
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(
         max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_worker_init,
-        initargs=(mig.settings, mig.id, mig.mapping, mig.table, mig.csv, url),
+        initargs=(mig.settings, mig.id, mig.mapping, mig.table, mig.csv, mig.no_manifest, url),
     ) as pool:
         pending: dict[Future[dict[str, Any]], str] = {
             pool.submit(_worker_run, p.id): p.id for p in todo}

@@ -85,14 +85,26 @@ class UnloadSource:
     kind = "unload"
 
     def __init__(self, url: str, settings: Settings, mapping: Mapping, table: str | None = None,
-                 csv: CsvOptions = DEFAULT_CSV) -> None:
+                 csv: CsvOptions = DEFAULT_CSV, *, no_manifest: bool = False) -> None:
         self.url = source_id(url)
         self.settings = settings
         self.mapping = mapping
         self.csv = csv
         self.exports: list[UnloadExport] = discover(self.url, settings, list(mapping.tables),
-                                                    table)
+                                                    table, no_manifest=no_manifest)
         self._by_file = {f.url: (e, f) for e in self.exports for f in e.files}
+        #: export order (see :func:`~onsflux.sources.unload.discover`): the order in which
+        #: ``run`` reads a partition's files, so the last duplicate in it wins
+        self._rank = {u: i for i, u in enumerate(self._by_file)}
+
+    @property
+    def warnings(self) -> list[str]:
+        """What every stage should tell the user about the export (no manifest, files
+        not in the manifest)."""
+        return [w for e in self.exports for w in e.warnings]
+
+    def file_rank(self, url: str) -> int:
+        return self._rank.get(url, len(self._rank))
 
     def tables(self) -> list[str]:
         return sorted({e.table for e in self.exports})
@@ -106,7 +118,6 @@ class UnloadSource:
         series: set[tuple[Any, ...]] | None = set()
         manifest_rows = 0
         for export in (e for e in self.exports if e.table == table):
-            stats.warnings += export.warnings
             if export.total_rows is not None:
                 manifest_rows += export.total_rows
             for f in export.files:
@@ -160,6 +171,10 @@ class TimestreamSource:
         self.mapping = mapping
         self.query = TimestreamQuery(settings, client)
         self._types: dict[str, dict[str, str]] = {}
+        self.warnings: list[str] = []
+
+    def file_rank(self, url: str) -> int:
+        return 0
 
     def tables(self) -> list[str]:
         if self.table:
@@ -220,9 +235,10 @@ Source = UnloadSource | TimestreamSource
 
 
 def open_source(url: str, settings: Settings, mapping: Mapping, *, table: str | None = None,
-                client: Any | None = None, csv: CsvOptions = DEFAULT_CSV) -> Source:
+                client: Any | None = None, csv: CsvOptions = DEFAULT_CSV,
+                no_manifest: bool = False) -> Source:
     if url.startswith("timestream://"):
         return TimestreamSource(url, settings, mapping, client=client, table=table)
-    return UnloadSource(url, settings, mapping, table=table, csv=csv)
+    return UnloadSource(url, settings, mapping, table=table, csv=csv, no_manifest=no_manifest)
 
 

@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS migration_partitions (
     field_values INTEGER NOT NULL DEFAULT 0,
     rejected INTEGER NOT NULL DEFAULT 0,
     null_measures INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    superseded INTEGER NOT NULL DEFAULT 0,
+    duplicate_examples TEXT NOT NULL DEFAULT '[]',
     written_min_ns INTEGER,
     written_max_ns INTEGER,
     checksum TEXT,
@@ -84,6 +87,12 @@ CREATE TABLE IF NOT EXISTS migration_aggregates (
     files TEXT NOT NULL DEFAULT '[]',
     stats BLOB NOT NULL,
     PRIMARY KEY (migration, id)
+);
+CREATE TABLE IF NOT EXISTS migration_series (
+    migration TEXT NOT NULL,
+    id TEXT NOT NULL,
+    series TEXT NOT NULL,
+    PRIMARY KEY (migration, id, series)
 );
 CREATE TABLE IF NOT EXISTS migration_watermarks (
     migration TEXT NOT NULL,
@@ -116,6 +125,11 @@ class Partition:
     field_values: int = 0
     rejected: int = 0
     null_measures: int = 0
+    #: source rows that landed on a point another row of the partition also has
+    duplicates: int = 0
+    #: field values replaced by a later row's value for the same point and field
+    superseded: int = 0
+    duplicate_examples: list[dict[str, Any]] = field(default_factory=list)
     written_min_ns: int | None = None
     written_max_ns: int | None = None
     checksum: str | None = None
@@ -123,12 +137,18 @@ class Partition:
     verified: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: the last run failed for a reason a retry may fix (the error's ``retryable``); not stored
+    retryable: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-_COLS = tuple(Partition.__dataclass_fields__)
+#: the stored columns: every field but the outcome of the last run in this process
+_COLS = tuple(f for f in Partition.__dataclass_fields__ if f != "retryable")
+#: columns added after the first release: (name, declaration) for ALTER TABLE
+_ADDED = (("duplicates", "INTEGER NOT NULL DEFAULT 0"), ("superseded", "INTEGER NOT NULL DEFAULT 0"),
+          ("duplicate_examples", "TEXT NOT NULL DEFAULT '[]'"))
 
 
 @dataclass
@@ -170,6 +190,11 @@ class MigrationStore(SqliteFile):
     def __init__(self, path: str | Path, *, lease_seconds: float = 6 * 3600) -> None:
         super().__init__(path, _SCHEMA, timeout=60)
         self.lease_seconds = lease_seconds
+        with self._tx() as db:  # a state file written by an older version
+            have = {r[1] for r in db.execute("PRAGMA table_info(migration_partitions)")}
+            for name, decl in _ADDED:
+                if name not in have:
+                    db.execute(f"ALTER TABLE migration_partitions ADD COLUMN {name} {decl}")
 
     def __enter__(self) -> MigrationStore:
         return self
@@ -210,6 +235,7 @@ class MigrationStore(SqliteFile):
     def _partition(row: tuple[Any, ...]) -> Partition:
         d = dict(zip(_COLS, row, strict=True))
         d["files"] = json.loads(d["files"])
+        d["duplicate_examples"] = json.loads(d["duplicate_examples"] or "[]")
         return Partition(**d)
 
     def partitions(self, migration_id: str, ids: list[str] | None = None,
@@ -306,14 +332,37 @@ class MigrationStore(SqliteFile):
                     (p.migration, p.id, p.attempts, json.dumps(files or []), aggregates))
             db.execute(
                 "UPDATE migration_partitions SET status = ?, source_rows = ?, points = ?, "
-                "field_values = ?, rejected = ?, null_measures = ?, written_min_ns = ?, "
+                "field_values = ?, rejected = ?, null_measures = ?, duplicates = ?, "
+                "superseded = ?, duplicate_examples = ?, written_min_ns = ?, "
                 "written_max_ns = ?, checksum = ?, error = ?, finished_at = ?, verified = NULL,"
                 " owner = NULL WHERE migration = ? AND id = ?",
                 (p.status, p.source_rows, p.points, p.field_values, p.rejected, p.null_measures,
+                 p.duplicates, p.superseded, json.dumps(p.duplicate_examples),
                  p.written_min_ns, p.written_max_ns, p.checksum, p.error, time.time(),
                  p.migration, p.id))
             self._event(db, p.migration, "run_" + p.status, p.id,
-                        {"points": p.points, "rejected": p.rejected, "error": p.error})
+                        {"points": p.points, "rejected": p.rejected, "error": p.error,
+                         "duplicates": p.duplicates, "superseded": p.superseded})
+
+    # ------------------------------------------------------------------ series written
+
+    def add_series(self, migration_id: str, partition_id: str, series: list[str]) -> None:
+        """Record series (JSON ``[[tag, value], …]``) a partition is about to write:
+        called *before* the write, so a rollback after a killed run knows them."""
+        if not series:
+            return
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO migration_series (migration, id, series) VALUES (?, ?, ?)",
+                [(migration_id, partition_id, s) for s in series])
+
+    def series(self, migration_id: str, partition_id: str) -> list[str]:
+        """Every series recorded for the partition (any attempt), sorted."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT series FROM migration_series WHERE migration = ? AND id = ? "
+                "ORDER BY series", (migration_id, partition_id)).fetchall()
+        return [r[0] for r in rows]
 
     def aggregates(self, p: Partition) -> tuple[bytes, list[tuple[str, int | None]]] | None:
         """The statistics recorded by the run that made ``p`` done (this very attempt),

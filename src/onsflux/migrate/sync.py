@@ -23,7 +23,7 @@ from .. import metrics
 from ..exceptions import ConfigError
 from ..influx.client import InfluxClient
 from .plan import Migration, iso
-from .run import record_metrics, run_partition
+from .run import COUNTS, explain_counts, record_metrics, run_partition
 from .sources import TimestreamSource
 from .state import FAILED, Partition, owner_id
 
@@ -75,7 +75,28 @@ def sync(
     mig: Migration, client: InfluxClient, *, lag_s: float = 60.0, overlap_s: float = 900.0,
     interval_s: float = 60.0, once: bool = False, max_iterations: int | None = None,
     now_ns: Callable[[], int] = time.time_ns, stopper: Stopper | None = None,
-    progress: Callable[[SyncIteration], None] | None = None,
+    progress: Callable[[SyncIteration], None] | None = None, rejects: Any | None = None,
+) -> SyncReport:
+    """See the module docstring. Rejected rows are recorded with their reasons in the
+    state store (key ``migrate:<partition id>``, as ``run`` records them): ``rejects``
+    when given, else the store the settings name."""
+    from ..state.store import store_for
+
+    own = rejects is None
+    store: Any = store_for(mig.settings) if rejects is None else rejects
+    try:
+        return _sync(mig, client, store, lag_s=lag_s, overlap_s=overlap_s,
+                     interval_s=interval_s, once=once, max_iterations=max_iterations,
+                     now_ns=now_ns, stopper=stopper, progress=progress)
+    finally:
+        if own:
+            store.close()
+
+
+def _sync(
+    mig: Migration, client: InfluxClient, rejects: Any, *, lag_s: float, overlap_s: float,
+    interval_s: float, once: bool, max_iterations: int | None, now_ns: Callable[[], int],
+    stopper: Stopper | None, progress: Callable[[SyncIteration], None] | None,
 ) -> SyncReport:
     src = mig.source
     if not isinstance(src, TimestreamSource):
@@ -107,11 +128,19 @@ def sync(
                 mig.store.add_partition(p)
                 claimed = mig.store.claim(mig.id, p.id, owner_id())
                 if claimed is not None:
-                    done = run_partition(mig, client, claimed)
+                    try:
+                        done = run_partition(mig, client, claimed, rejects_store=rejects)
+                    except BaseException as exc:  # never left running
+                        claimed.status = FAILED
+                        claimed.error = f"interrupted ({type(exc).__name__})"
+                        mig.store.finish(claimed)
+                        raise
                     mig.store.finish(done)
                     record_metrics({"status": done.status, "points": done.points})
                     entry.update(status=done.status, points=done.points,
-                                 rejected=done.rejected, error=done.error)
+                                 rejected=done.rejected, error=done.error,
+                                 rejects_key=f"migrate:{done.id}",
+                                 explain=explain_counts({k: getattr(done, k) for k in COUNTS}))
                     if done.status != FAILED:
                         mig.store.set_watermark(mig.id, t, stop)
                         wm = stop

@@ -1,4 +1,5 @@
-"""Verify: per partition, per series, per field — count, sum, min, max on both sides.
+"""Verify: per partition, per series, per field — count, sum, min, max and the
+timestamps (first, last, checksum) on both sides.
 
 - **source**: what ``run`` mapped for the partition (rows the mapping rejects are not
   expected in InfluxDB; they are listed in the state store with their reason and
@@ -10,7 +11,10 @@
   rows are read again from the source and mapped exactly as ``run`` maps them;
 - **target**: per partition and field, ``SELECT count(f), sum(f), min(f), max(f) FROM m
   WHERE time >= start AND time < stop GROUP BY *`` (``count`` only for string and
-  boolean fields, which have no sum/min/max), ``workers`` statements at a time.
+  boolean fields, which have no sum/min/max); ``SELECT first(f) … GROUP BY *`` (its time
+  is the first timestamp); and ``sum``/``max`` of ``cumulative_sum(elapsed(f, 1ns))``
+  (Σ (tᵢ − first) and last − first, see :mod:`.aggregates`) — ``workers`` statements
+  at a time.
   InfluxDB 1.x runs a ``GROUP BY *`` aggregate on one core (one series per tag set,
   nothing to merge in parallel) and its cost grows with every call, whether the calls
   share a statement or not: one statement per field lets the server use its cores.
@@ -18,12 +22,23 @@
 Comparison: counts, integer sums (with int64 wrap-around, as InfluxDB sums), integer and
 float min/max are exact; float sums agree within ``rel_tol`` (1e-9) of the larger sum or
 ``rel_tol`` × Σ|x| — the order of additions differs between the two sides. A series
-present on one side only is a mismatch for each of its fields. Every mismatch is listed:
-partition, series, field, statistic, source value, target value.
+present on one side only is a mismatch for each of its fields. First and last time and
+the time checksum are exact, so a point moved by 1 µs, or nanoseconds truncated to
+microseconds, is a mismatch. Every mismatch is listed: partition, series, field,
+statistic, source value, target value.
+
+Duplicates: the source side is what ``run`` writes — rows on one point collapsed, the
+last in export order winning (:mod:`.dedupe`) — so the expected counts are the
+deduplicated ones.
+
+Rolled back partitions are checked too: the series the partition recorded (see
+:mod:`.rollback`) must be **absent** from its window; the verdict says ``absent``, not
+``identical``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,17 +46,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..catalog import FieldType
+from ..frames import rfc3339
 from ..influx.client import InfluxClient
 from ..quoting import quote_ident
 from . import aggregates as agg
-from .aggregates import Aggregates, SeriesKey, SourceAggregator
-from .mapping import map_frame
+from .aggregates import Aggregates, SeriesKey, wrap64
 from .plan import Migration
-from .run import caches_aggregates
+from .run import caches_aggregates, partition_aggregates
 from .sources import UnloadSource
-from .state import DONE, Partition
+from .state import DONE, ROLLED_BACK, Partition
 
 STATS_NUMERIC = ("count", "sum", "min", "max")
+STATS_TIME = ("first", "last", "tsum")
 
 
 @dataclass
@@ -61,6 +77,7 @@ class Mismatch:
 @dataclass
 class PartitionCheck:
     id: str
+    rolled_back: bool = False
     series: int = 0
     source_values: int = 0
     target_values: int = 0
@@ -72,8 +89,15 @@ class PartitionCheck:
     def ok(self) -> bool:
         return not self.mismatches
 
+    @property
+    def state(self) -> str:
+        """identical | different (ran) · absent | present (rolled back)."""
+        if self.rolled_back:
+            return "absent" if self.ok else "present"
+        return "identical" if self.ok else "different"
+
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "ok": self.ok, "series": self.series,
+        return {"id": self.id, "ok": self.ok, "state": self.state, "series": self.series,
                 "source_values": self.source_values, "target_values": self.target_values,
                 "rejected": self.rejected, "mismatches": len(self.mismatches),
                 "seconds": round(self.seconds, 3)}
@@ -84,6 +108,7 @@ class VerifyReport:
     migration: str
     partitions: list[PartitionCheck] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def mismatches(self) -> list[Mismatch]:
@@ -94,14 +119,29 @@ class VerifyReport:
         return not self.mismatches
 
     @property
+    def verdict(self) -> str:
+        """``identical``; ``absent`` (every checked partition rolled back and gone);
+        ``identical; rolled back: absent``; ``different``; or ``nothing to verify``."""
+        if not self.partitions:
+            return "nothing to verify"
+        if not self.ok:
+            return "different"
+        back = [p for p in self.partitions if p.rolled_back]
+        if not back:
+            return "identical"
+        return "absent" if len(back) == len(self.partitions) else \
+            "identical; rolled back: absent"
+
+    @property
     def values(self) -> int:
         return sum(p.source_values for p in self.partitions)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"migration": self.migration, "ok": self.ok,
+        return {"migration": self.migration, "ok": self.ok, "verdict": self.verdict,
                 "partitions": [p.as_dict() for p in self.partitions],
                 "mismatches": [m.as_dict() for m in self.mismatches],
-                "values": self.values, "seconds": round(self.seconds, 3)}
+                "values": self.values, "warnings": self.warnings,
+                "seconds": round(self.seconds, 3)}
 
 
 def series_text(key: SeriesKey) -> str:
@@ -109,16 +149,9 @@ def series_text(key: SeriesKey) -> str:
 
 
 def source_aggregates(mig: Migration, p: Partition) -> tuple[Aggregates, dict[str, FieldType], int]:
-    """Per series, per field: count/sum/min/max of what ``run`` writes for ``p``, read
-    again from the source."""
-    tm = mig.mapping.table(p.table_name)
-    stats = SourceAggregator()
-    for chunk in mig.source.chunks(p.table_name, p.start_ns, p.stop_ns, p.files):
-        mapped = map_frame(tm, chunk.frame, chunk.types, source=chunk.label,
-                           time_column=mig.mapping.time_column)
-        stats.rejected += mapped.rejects.height
-        if mapped.points:
-            stats.add(mapped.frame, mapped.tags, mapped.fields)
+    """Per series, per field: the statistics of what ``run`` writes for ``p``, read
+    again from the source (duplicates collapsed over the whole partition)."""
+    stats, _ = partition_aggregates(mig, p)
     return stats.result(), stats.types, stats.rejected
 
 
@@ -136,7 +169,7 @@ def cached_aggregates(mig: Migration, p: Partition
     if not isinstance(src, UnloadSource) or \
             [tuple(f) for f in src.signature(p.files)] != [tuple(f) for f in files]:
         return None
-    return agg.loads(blob)
+    return agg.loads(blob)  # None when recorded by an older version
 
 
 def field_types(client: InfluxClient, db: str, measurement: str) -> dict[str, str]:
@@ -157,7 +190,25 @@ def target_statement(p: Partition, fields: dict[str, str]) -> str:
             for stat in ("sum", "min", "max"):
                 selects.append(f"{stat}({q}) AS {quote_ident(stat + chr(1) + f)}")
     return (f"SELECT {', '.join(selects)} FROM {quote_ident(p.measurement)} WHERE "
-            f"time >= {int(p.start_ns)} AND time < {int(p.stop_ns)} GROUP BY *")
+            f"{_window(p)} GROUP BY *")
+
+
+def _window(p: Partition) -> str:
+    return f"time >= {int(p.start_ns)} AND time < {int(p.stop_ns)}"
+
+
+def time_statements(p: Partition, f: str) -> list[str]:
+    """The first timestamp of ``f`` per series (the time of ``first()``), and Σ (tᵢ −
+    first) with last − first (``sum``/``max`` of ``cumulative_sum(elapsed(f, 1ns))``)."""
+    q, m = quote_ident(f), quote_ident(p.measurement)
+    return [
+        f"SELECT first({q}) AS {quote_ident('tfirst' + chr(1) + f)} FROM {m} WHERE "
+        f"{_window(p)} GROUP BY *",
+        f"SELECT sum(c) AS {quote_ident('tsum' + chr(1) + f)}, max(c) AS "
+        f"{quote_ident('span' + chr(1) + f)} FROM (SELECT cumulative_sum(e) AS c FROM "
+        f"(SELECT elapsed({q}, 1ns) AS e FROM {m} WHERE {_window(p)} GROUP BY *) "
+        f"GROUP BY *) GROUP BY *",
+    ]
 
 
 def _target_rows(client: InfluxClient, db: str, sql: str) -> Aggregates:
@@ -168,32 +219,44 @@ def _target_rows(client: InfluxClient, db: str, sql: str) -> Aggregates:
         for name, value in row.items():
             if chr(1) in name:
                 stat, f = name.split(chr(1), 1)
-                per.setdefault(f, {})[stat] = value
+                if stat == "tfirst":
+                    per.setdefault(f, {})["first"] = int(row["time"])
+                else:
+                    per.setdefault(f, {})[stat] = value
             elif name != "time" and value not in (None, ""):
                 tag_items.append((name, str(value)))
-        per = {f: s for f, s in per.items() if s.get("count")}
         if per:
             key: SeriesKey = tuple(sorted(tag_items))
-            out.setdefault(key, {}).update(per)
+            for f, stats in per.items():
+                out.setdefault(key, {}).setdefault(f, {}).update(stats)
     return out
 
 
 def _merge_fields(parts: list[Aggregates]) -> Aggregates:
+    """The statements' rows together; fields without values left out; ``last`` from
+    ``first`` + span."""
     out: Aggregates = {}
     for part in parts:
         for key, per in part.items():
-            out.setdefault(key, {}).update(per)
+            for f, stats in per.items():
+                out.setdefault(key, {}).setdefault(f, {}).update(stats)
+    for key in list(out):
+        per = {f: s for f, s in out[key].items() if s.get("count")}
+        for s in per.values():
+            if "first" in s:
+                s["last"] = s["first"] + int(s.pop("span", 0) or 0)
+                s["tsum"] = int(s.get("tsum") or 0)
+            s.pop("span", None)
+        if per:
+            out[key] = per
+        else:
+            del out[key]
     return out
 
 
 def _db_exists(client: InfluxClient, db: str) -> bool:
     rows = client.query_points("SHOW DATABASES")
     return any(r.get("name") == db for r in rows)
-
-
-def _wrap64(n: int) -> int:
-    n &= (1 << 64) - 1
-    return n - (1 << 64) if n >= 1 << 63 else n
 
 
 def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, FieldType],
@@ -207,13 +270,20 @@ def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, F
             if s.get("count", 0) != t.get("count", 0):
                 out.append(Mismatch(pid, name, f, "count", s.get("count", 0), t.get("count", 0)))
                 continue
+            for stat in ("first", "last"):
+                if s.get(stat) != t.get(stat):
+                    out.append(Mismatch(pid, name, f, stat + " time", _time(s.get(stat)),
+                                        _time(t.get(stat))))
+            if s.get("tsum") != t.get("tsum"):
+                out.append(Mismatch(pid, name, f, "time checksum", s.get("tsum"),
+                                    t.get("tsum")))
             if types.get(f) not in ("float", "integer"):
                 continue
             for stat in ("sum", "min", "max"):
                 sv, tv = s.get(stat), t.get(stat)
                 if types.get(f) == "integer":
                     if stat == "sum" and sv is not None:
-                        sv = _wrap64(int(sv))
+                        sv = wrap64(int(sv))
                     same = sv is not None and tv is not None and int(sv) == int(tv)
                 elif stat == "sum":
                     scale = max(abs(sv or 0.0), abs(tv or 0.0), s.get("abs") or 0.0)
@@ -224,6 +294,17 @@ def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, F
                 if not same:
                     out.append(Mismatch(pid, name, f, stat, sv, tv))
     return out
+
+
+def _time(ns: Any) -> Any:
+    return rfc3339(int(ns)) if isinstance(ns, int) else ns
+
+
+def _recorded(mig: Migration, p: Partition) -> set[SeriesKey] | None:
+    found = mig.store.series(p.migration, p.id)
+    if not found:
+        return None
+    return {tuple(sorted((str(k), str(v)) for k, v in json.loads(s))) for s in found}
 
 
 def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None = None,
@@ -238,7 +319,9 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
     started = time.perf_counter()
     report = VerifyReport(mig.id)
     partitions = mig.partitions(partition_ids) if partition_ids else \
-        mig.partitions(status=(DONE,))
+        mig.partitions(status=(DONE, ROLLED_BACK))
+    if any(p.status == DONE for p in partitions):
+        report.warnings = list(mig.source.warnings)
     ftypes_of: dict[tuple[str, str], dict[str, str]] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         # every partition's statements queued at once, so the server is never idle while
@@ -249,16 +332,31 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
             if where not in ftypes_of:
                 ftypes_of[where] = field_types(client, p.bucket, p.measurement)
             ftypes = ftypes_of[where]
-            futures = [pool.submit(_target_rows, client, p.bucket,
-                                   target_statement(p, {f: ftypes[f]}))
-                       for f in sorted(ftypes)]
+            statements = []
+            for f in sorted(ftypes):
+                statements.append(target_statement(p, {f: ftypes[f]}))
+                if p.status != ROLLED_BACK:
+                    statements += time_statements(p, f)
+            futures = [pool.submit(_target_rows, client, p.bucket, sql) for sql in statements]
             pending.append((p, futures, time.perf_counter()))
         for p, futures, t0 in pending:
-            check = PartitionCheck(p.id)
-            cached = cached_aggregates(mig, p) if source == "auto" else None
-            src, types, rejected = cached if cached is not None else source_aggregates(mig, p)
+            check = PartitionCheck(p.id, rolled_back=p.status == ROLLED_BACK)
             tgt = _merge_fields([f.result() for f in futures])
-            check.mismatches = compare(p.id, src, tgt, types, rel_tol)
+            if check.rolled_back:  # its series must be gone from its window
+                src: Aggregates = {}
+                types: dict[str, FieldType] = {}
+                rejected = 0
+                mine = _recorded(mig, p)
+                if mine is not None:
+                    tgt = {k: v for k, v in tgt.items() if k in mine}
+                check.mismatches = [Mismatch(p.id, series_text(k), f, "count after rollback",
+                                             0, s.get("count", 0))
+                                    for k, per in sorted(tgt.items()) for f, s in per.items()]
+            else:
+                cached = cached_aggregates(mig, p) if source == "auto" else None
+                src, types, rejected = cached if cached is not None else \
+                    source_aggregates(mig, p)
+                check.mismatches = compare(p.id, src, tgt, types, rel_tol)
             check.series = len(set(src) | set(tgt))
             check.source_values = sum(s.get("count", 0) for v in src.values()
                                       for s in v.values())
@@ -266,9 +364,10 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
                                       for s in v.values())
             check.rejected = rejected
             check.seconds = time.perf_counter() - t0
-            mig.store.set_verified(mig.id, p.id, "ok" if check.ok else
+            mig.store.set_verified(mig.id, p.id, check.state if check.ok else
                                    f"{len(check.mismatches)} mismatches")
             report.partitions.append(check)
-    mig.store.event(mig.id, "verify", None, ok=report.ok, mismatches=len(report.mismatches))
+    mig.store.event(mig.id, "verify", None, ok=report.ok, mismatches=len(report.mismatches),
+                    verdict=report.verdict)
     report.seconds = time.perf_counter() - started
     return report

@@ -14,7 +14,9 @@ standard AWS chain (environment, config files, instance/task role) and the endpo
 and region from :class:`~onsflux.settings.Settings`.
 
 Errors: a missing path, bucket or key → :class:`SourceError` naming it; connection
-failures, throttling and 5xx → :class:`ServerUnavailable` (retried by callers).
+failures, throttling and 5xx → :class:`ServerUnavailable`. Listing is retried by the one
+policy (``onsflux.retry``, botocore's own retries off); pyarrow's reads by its standard
+strategy with the policy's number of attempts.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from ..aws import error_code, translate_botocore
+from ..aws import client_config, error_code, translate_botocore
 from ..exceptions import OnsfluxError, ServerUnavailable, SourceError
 from ..frames import ObjectRef
+from ..retry import RetryPolicy
 from ..settings import Settings
 
 SUFFIXES: tuple[str, ...] = (".parquet", ".csv", ".csv.gz", ".txt")
@@ -88,19 +91,26 @@ def walk(url: str, settings: Settings,
     if is_s3(url):
         bucket, key = split_s3(url)
         prefix = key.rstrip("/") + "/" if key else ""
-        try:
-            for page in s3_client(settings).get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix
-            ):
-                for obj in page.get("Contents", []):
-                    k = obj["Key"]
-                    if k.endswith("/") or any(p.startswith(".") for p in k[len(prefix):].split("/")):
-                        continue
-                    if keep(k.rsplit("/", 1)[-1]):
-                        out.append(_s3_ref(bucket, k, obj["Size"], obj["LastModified"],
-                                           obj.get("ETag")))
-        except Exception as exc:  # noqa: BLE001 - classified by _translate_boto
-            raise _translate_boto(exc, url) from exc
+
+        def listing(_attempt: int) -> list[ObjectRef]:
+            found: list[ObjectRef] = []
+            try:
+                for page in s3_client(settings).get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=prefix
+                ):
+                    for obj in page.get("Contents", []):
+                        k = obj["Key"]
+                        if k.endswith("/") or any(p.startswith(".")
+                                                  for p in k[len(prefix):].split("/")):
+                            continue
+                        if keep(k.rsplit("/", 1)[-1]):
+                            found.append(_s3_ref(bucket, k, obj["Size"], obj["LastModified"],
+                                                 obj.get("ETag")))
+            except Exception as exc:  # noqa: BLE001 - classified by _translate_boto
+                raise _translate_boto(exc, url) from exc
+            return found
+
+        out = RetryPolicy.from_settings(settings).call(listing, what=f"list {url}")
         return sorted(out, key=lambda r: r.url)
     path = local_path(url)
     try:
@@ -154,12 +164,10 @@ def check_readable(ref: ObjectRef) -> None:
 @functools.lru_cache(maxsize=8)
 def _boto3_client(endpoint_url: str | None, region: str) -> Any:
     import boto3
-    from botocore.config import Config
 
     return boto3.client(
         "s3", endpoint_url=endpoint_url, region_name=region,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                      s3={"addressing_style": "path"} if endpoint_url else {}),
+        config=client_config(s3={"addressing_style": "path"} if endpoint_url else {}),
     )
 
 
@@ -172,13 +180,20 @@ def _list_s3(url: str, settings: Settings) -> list[ObjectRef]:
     bucket, key = split_s3(url)
     client = s3_client(settings)
     if key and not key.endswith("/"):
-        try:
-            head = client.head_object(Bucket=bucket, Key=key)
-            return [_s3_ref(bucket, key, head["ContentLength"], head["LastModified"],
-                            head.get("ETag"))]
-        except Exception as exc:  # noqa: BLE001 - classified below
-            if _s3_status(exc) not in (404, 403):
+
+        def head(_attempt: int) -> ObjectRef | None:
+            try:
+                found = client.head_object(Bucket=bucket, Key=key)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if _s3_status(exc) in (404, 403):
+                    return None  # not one object: maybe a prefix
                 raise _translate_boto(exc, url) from exc
+            return _s3_ref(bucket, key, found["ContentLength"], found["LastModified"],
+                           found.get("ETag"))
+
+        one = RetryPolicy.from_settings(settings).call(head, what=f"head {url}")
+        if one is not None:
+            return [one]
     out = walk(url, settings)
     if not out:
         raise SourceError("no such object, and no Parquet/CSV objects under that prefix",
@@ -211,8 +226,12 @@ def _translate_boto(exc: BaseException, url: str) -> OnsfluxError:
 # --- opening --------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=8)
-def _s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
-    kwargs: dict[str, Any] = {"region": region}
+def _s3_filesystem(endpoint_url: str | None, region: str, attempts: int) -> pafs.S3FileSystem:
+    # pyarrow reads natively and streams, so our policy cannot wrap a read: its own
+    # standard strategy retries, with the same number of attempts as ``onsflux.retry``
+    kwargs: dict[str, Any] = {
+        "region": region, "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=attempts),
+    }
     if endpoint_url:
         parsed = urlparse(endpoint_url)
         if parsed.scheme in ("http", "https"):
@@ -228,7 +247,8 @@ def filesystem(url: str, settings: Settings) -> tuple[pafs.FileSystem, str]:
     if is_s3(url):
         bucket, key = split_s3(url)
         try:
-            fs = _s3_filesystem(settings.s3_endpoint_url, settings.aws_region)
+            fs = _s3_filesystem(settings.s3_endpoint_url, settings.aws_region,
+                                settings.max_attempts)
         except (OSError, pa.ArrowException) as exc:
             raise SourceError(f"cannot set up S3 access: {exc}", path=url) from exc
         return fs, f"{bucket}/{key}"

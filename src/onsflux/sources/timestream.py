@@ -13,8 +13,8 @@ What this module assumes about the service (from the Query API reference):
   nanoseconds); ``BIGINT`` is a decimal int64 (parsed exactly, never through a float);
   ``DOUBLE`` is decimal text; ``BOOLEAN`` is ``true``/``false``; ``VARCHAR`` is the text.
 - Throttling (``ThrottlingException``), ``InternalServerException`` and connection
-  errors are transient: retried here with exponential backoff and full jitter
-  (``settings.max_attempts``), then raised as :class:`ServerUnavailable`. Every other
+  errors are transient: retried by the one policy (``onsflux.retry``, from settings),
+  then raised as :class:`ServerUnavailable`. Every other
   client error (``ValidationException``, ``AccessDeniedException``,
   ``ResourceNotFoundException`` …) is terminal: :class:`SourceError`.
 
@@ -24,7 +24,6 @@ Int64, DOUBLE Float64, BOOLEAN Boolean, VARCHAR Utf8 (other scalar types stay Ut
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,8 +31,9 @@ from typing import Any
 
 import polars as pl
 
-from ..aws import translate_botocore
-from ..exceptions import SchemaError, ServerUnavailable
+from ..aws import client_config, translate_botocore
+from ..exceptions import SchemaError
+from ..retry import RetryPolicy
 from ..settings import Settings
 
 
@@ -123,17 +123,15 @@ class TimestreamQuery:
     ) -> None:
         self.settings = settings
         self._client = client
-        self._sleep = sleep
+        self._retry = RetryPolicy.from_settings(settings, sleep=sleep)
 
     @property
     def client(self) -> Any:
         if self._client is None:
             import boto3
-            from botocore.config import Config
 
             self._client = boto3.client(
-                "timestream-query", region_name=self.settings.aws_region,
-                config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+                "timestream-query", region_name=self.settings.aws_region, config=client_config(),
             )
         return self._client
 
@@ -141,19 +139,14 @@ class TimestreamQuery:
         kwargs: dict[str, Any] = {"QueryString": sql}
         if token:
             kwargs["NextToken"] = token
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def once(_attempt: int) -> dict[str, Any]:
             try:
                 return dict(self.client.query(**kwargs))
-            except Exception as exc:  # noqa: BLE001 - classified below
-                err = translate(exc, sql)
-                if isinstance(err, ServerUnavailable) and attempt < self.settings.max_attempts:
-                    cap = min(self.settings.backoff_max_seconds,
-                              self.settings.backoff_base_seconds * 2 ** (attempt - 1))
-                    self._sleep(random.uniform(0, cap))
-                    continue
-                raise err from exc
+            except Exception as exc:  # noqa: BLE001 - classified by translate
+                raise translate(exc, sql) from exc
+
+        return self._retry.call(once, what=f"Timestream query {sql[:80]!r}")
 
     def pages(self, sql: str) -> Iterator[dict[str, Any]]:
         """Every response page of ``sql`` (``NextToken`` followed to the end)."""

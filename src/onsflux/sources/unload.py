@@ -1,15 +1,19 @@
 """Timestream ``UNLOAD`` exports, in a local folder or under an S3 prefix.
 
-``UNLOAD (SELECT …) TO 's3://bucket/prefix/' WITH (format = 'CSV' | 'PARQUET',
+``UNLOAD (SELECT …) TO 's3://bucket/folder/' WITH (format = 'CSV' | 'PARQUET',
 compression = 'GZIP' | 'NONE', partitioned_by = ARRAY[…], include_header = 'true',
-field_delimiter = ',', escaped_by = '\\', quoted_by = '"')`` writes, per query
-(layout as AWS documents it; the assumptions this reader makes are marked *):
+field_delimiter = ',', escaped_by = '\\')`` writes, per successful query (layout as the
+Timestream developer guide, "UNLOAD Concepts", documents it; the assumptions this reader
+makes beyond it are marked *):
 
 ```
-prefix/<query id>/results/[col=value/…]<file>        the data files
-prefix/<query id>/<query id>_manifest.json            what was written
-prefix/<query id>/<query id>_metadata.json            the columns and their types
+folder/results/[col=value/…]<query id>_<UUID>.csv | .gz | .parquet   the data files
+folder/<query id>_<UUID>_manifest.json                              what was written
+folder/<query id>_<UUID>_metadata.json                              columns and types
 ```
+
+A failed query writes no manifest (but may leave result files): such a folder is
+refused unless the caller says ``no_manifest``.
 
 - **manifest**: ``{"result_files": [{"url": "s3://…/results/…", "file_metadata":
   {"content_length_in_bytes": N, "row_count": N}}], "query_metadata":
@@ -25,12 +29,13 @@ prefix/<query id>/<query id>_metadata.json            the columns and their type
   files but in the folder names ``col=value`` (URL-escaped, Hive style) (*); when the
   metadata lists them, they are typed as it says, else VARCHAR.
 - **CSV**: no header unless ``include_header = 'true'`` (auto-detected: a first line
-  equal to the column names is a header (*)); fields separated by ``field_delimiter``;
-  fields holding the delimiter, the quote, the escape character or a newline are quoted
-  with ``quoted_by``, and inside them the quote and the escape character are preceded
-  by ``escaped_by`` (*); an empty unquoted field is NULL, a quoted empty field ``""`` is
-  an empty string (*); TIMESTAMP as ``2024-01-01 00:00:00.000000000``. GZIP files are
-  recognised by their magic bytes, whatever their name.
+  equal to the column names is a header (*)); fields separated by ``field_delimiter``
+  (default ``,``); a value holding the delimiter is quoted with ``"`` (the quote
+  character is fixed); a ``"`` or the escape character inside a value is preceded by
+  ``escaped_by`` (default ``\\``); a newline inside a value is quoted (*); an empty
+  unquoted field is NULL, a quoted empty field ``""`` is an empty string (*); TIMESTAMP
+  as ``2024-01-01 00:00:00.000000000`` (*). GZIP files (named ``.gz``) are recognised by
+  their magic bytes, whatever their name.
 - **Parquet**: columns typed (int64, double, bool, string; TIMESTAMP as a Parquet
   timestamp of any unit, or text) (*). Row groups whose ``time`` statistics fall outside
   the requested window are not read.
@@ -141,9 +146,20 @@ def partition_of(rel: str) -> tuple[tuple[str, str], ...]:
 
 
 def discover(
-    source: str, settings: Settings, tables: Sequence[str], table: str | None = None
+    source: str, settings: Settings, tables: Sequence[str], table: str | None = None,
+    *, no_manifest: bool = False,
 ) -> list[UnloadExport]:
-    """Every UNLOAD export under ``source`` (a folder or ``s3://bucket/prefix``).
+    """Every UNLOAD export under ``source`` (a folder or ``s3://bucket/prefix``), in
+    *export order*: by folder, then by manifest name; each export's files in the order
+    its manifest lists them.
+
+    A folder whose ``results/`` holds files but no ``*_manifest.json`` sits next to it is
+    what a failed (or unfinished) UNLOAD leaves: Timestream writes the manifest only for
+    a successful query. It is refused (:class:`SourceError`) unless ``no_manifest``; then
+    its files are read without the manifest's checks and the export carries a warning.
+    Several manifests in one folder (UNLOADs run into the same destination) are several
+    exports sharing ``results/``; a results file no manifest lists is not migrated and
+    is named in a warning.
 
     The table an export belongs to: ``table`` when given, else the first folder name on
     its path (from ``source`` down, ``source``'s own name included) that is a table of
@@ -156,19 +172,40 @@ def discover(
     if not listing:
         raise SourceError("empty: no UNLOAD export here", path=source)
     sizes = dict(listing)
-    manifests = [u for u, _ in listing if u.endswith("_manifest.json")]
-    roots = {_parent(m): m for m in manifests}
+    roots: dict[str, list[str]] = {}
+    for u, _ in listing:
+        if u.endswith("_manifest.json"):
+            roots.setdefault(_parent(u), []).append(u)
     for u, _ in listing:  # results/ folders without a manifest
         if "/results/" in u:
-            root = u.split("/results/", 1)[0]
-            roots.setdefault(root, "")
+            roots.setdefault(u.split("/results/", 1)[0], [])
     if not roots:
         raise SourceError("no *_manifest.json and no results/ folder: not an UNLOAD export",
                           path=source)
-    exports = []
-    for root, manifest in sorted(roots.items()):
-        exports.append(_export(source, root, manifest or None, listing, sizes, settings,
-                               tables, table))
+    exports: list[UnloadExport] = []
+    for root, manifests in sorted(roots.items()):
+        if not manifests:
+            if not no_manifest:
+                raise SourceError(
+                    "results/ without a *_manifest.json: Timestream writes the manifest only "
+                    "when an UNLOAD succeeds, so this export failed or is still being "
+                    "written and may be incomplete; export again, or pass --no-manifest to "
+                    "migrate these files as they are", path=root)
+            exports.append(_export(source, root, None, listing, sizes, settings, tables,
+                                   table))
+            continue
+        found = [_export(source, root, m, listing, sizes, settings, tables, table)
+                 for m in sorted(manifests)]
+        listed = {f.url for e in found for f in e.files}
+        prefix = root + "/results/"
+        extra = [u[len(prefix):] for u, _ in listing
+                 if u.startswith(prefix) and u not in listed]
+        if extra:
+            found[0].warnings.append(
+                f"{len(extra)} file(s) under {prefix} not listed in any manifest, not "
+                f"migrated (left by a failed UNLOAD into the same folder?): "
+                f"{', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}")
+        exports.extend(found)
     return exports
 
 
@@ -186,6 +223,18 @@ def _table_for(source: str, root: str, tables: Sequence[str], table: str | None)
         f"{', '.join(tables)} on its path): pass --table", path=root)
 
 
+def _metadata_for(root: str, manifest: str | None, listing: list[tuple[str, int]]
+                  ) -> str | None:
+    """The metadata file of ``manifest`` (same ``<query id>_<UUID>`` prefix), else the
+    folder's only one."""
+    metas = [u for u, _ in listing if _parent(u) == root and u.endswith("_metadata.json")]
+    if manifest is not None:
+        twin = manifest[: -len("_manifest.json")] + "_metadata.json"
+        if twin in metas:
+            return twin
+    return metas[0] if len(metas) == 1 else None
+
+
 def _export(
     source: str, root: str, manifest: str | None, listing: list[tuple[str, int]],
     sizes: dict[str, int], settings: Settings, tables: Sequence[str], table: str | None,
@@ -193,14 +242,14 @@ def _export(
     warnings: list[str] = []
     results_prefix = root + "/results/"
     on_disk = {u[len(results_prefix):]: s for u, s in listing if u.startswith(results_prefix)}
-    metas = [u for u, _ in listing if _parent(u) == root and u.endswith("_metadata.json")]
+    meta_url = _metadata_for(root, manifest, listing)
     types: dict[str, str] = {}
-    if metas:
+    if meta_url:
         try:
-            doc = json.loads(read_bytes(metas[0], settings))
+            doc = json.loads(read_bytes(meta_url, settings))
             types = column_types(doc["ColumnInfo"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise SourceError(f"metadata file unreadable: {exc}", path=metas[0]) from exc
+            raise SourceError(f"metadata file unreadable: {exc}", path=meta_url) from exc
     files: list[UnloadFile] = []
     total_rows: int | None = None
     fmt = ""
@@ -231,17 +280,14 @@ def _export(
         if missing:
             raise SourceError(f"{len(missing)} result files listed in the manifest are missing "
                               f"(first: {missing[0]})", path=manifest)
-        listed = {f.url for f in files}
-        extra = [u for u in on_disk if results_prefix + u not in listed]
-        if extra:
-            warnings.append(f"{len(extra)} files under results/ not in the manifest, ignored "
-                            f"(first: {extra[0]})")
         counted = sum(int(f.rows or 0) for f in files)
         if total_rows is not None and counted != int(total_rows):
             raise SourceError(f"manifest total_row_count {total_rows} differs from the sum of "
                               f"its files' row_count {counted}", path=manifest)
     else:
-        warnings.append("no manifest: row counts cannot be checked against it")
+        warnings.append(f"{root}: no manifest (--no-manifest): a failed or unfinished UNLOAD "
+                        "leaves none; its files are migrated as found and their row counts "
+                        "cannot be checked")
         files = [UnloadFile(results_prefix + rel, size, None, partition_of(rel))
                  for rel, size in sorted(on_disk.items())]
     if not fmt and files:

@@ -24,9 +24,10 @@ from typing import Any
 
 import polars as pl
 
-from ..aws import error_code, translate_botocore
+from ..aws import client_config, error_code, translate_botocore
 from ..exceptions import ObjectBusy, StateStoreError
 from ..frames import REJECT_SCHEMA
+from ..retry import RetryPolicy
 from .store import FAILED, OK, RUNNING, DeadLetter, ObjectRecord
 
 _FIELDS = ("fingerprint", "status", "rows", "points", "rejected", "duplicates", "time_min_ns",
@@ -47,7 +48,7 @@ class DynamoStateStore:
 
     def __init__(self, table: str, *, region: str, queue_url: str | None = None,
                  lease_seconds: float = 900.0, session: Any = None,
-                 endpoint_url: str | None = None) -> None:
+                 endpoint_url: str | None = None, retry: RetryPolicy | None = None) -> None:
         import boto3
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -55,24 +56,37 @@ class DynamoStateStore:
         self.table = table
         self.queue_url = queue_url
         self.lease_seconds = lease_seconds
-        self._ddb = session.client("dynamodb", endpoint_url=endpoint_url)
-        self._sqs = session.client("sqs", endpoint_url=endpoint_url) if queue_url else None
+        self._ddb = session.client("dynamodb", endpoint_url=endpoint_url, config=client_config())
+        self._sqs = (session.client("sqs", endpoint_url=endpoint_url, config=client_config())
+                     if queue_url else None)
+        self._retry = retry or RetryPolicy()
         self._ser, self._de = TypeSerializer(), TypeDeserializer()
 
     # ------------------------------------------------------------------ plumbing
     def _call(self, op: str, **kwargs: Any) -> Any:
+        """One DynamoDB call on our table under the retry policy."""
+        return self._send(self._ddb, "DynamoDB", op, TableName=self.table, **kwargs)
+
+    def _send(self, client: Any, service: str, op: str, **kwargs: Any) -> Any:
+        """One AWS call under the retry policy, its errors translated (a failed
+        condition is passed through: it is an answer, not an error)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            return getattr(self._ddb, op)(TableName=self.table, **kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise
-            raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
-                                     terminal=StateStoreError) from exc
-        except BotoCoreError as exc:
-            raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
-                                     terminal=StateStoreError) from exc
+        where = f"{op} on {self.table!r}"
+
+        def once(_attempt: int) -> Any:
+            try:
+                return getattr(client, op)(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    raise
+                raise translate_botocore(exc, service=service, where=where,
+                                         terminal=StateStoreError) from exc
+            except BotoCoreError as exc:
+                raise translate_botocore(exc, service=service, where=where,
+                                         terminal=StateStoreError) from exc
+
+        return self._retry.call(once, what=f"{service} {where}")
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
         clean = {k: (Decimal(str(v)) if isinstance(v, float) else v)
@@ -124,9 +138,13 @@ class DynamoStateStore:
         """Put/delete requests 25 at a time, until DynamoDB has processed every one."""
         for i in range(0, len(requests), 25):
             batch: dict[str, Any] = {self.table: requests[i:i + 25]}
+            rounds = 0
             while batch:  # DynamoDB may hand back what it did not write this time
-                out = self._ddb.batch_write_item(RequestItems=batch)
+                if rounds:  # AWS asks for backoff before sending the unprocessed ones again
+                    self._retry.sleep(self._retry.backoff(rounds))
+                out = self._send(self._ddb, "DynamoDB", "batch_write_item", RequestItems=batch)
                 batch = out.get("UnprocessedItems") or {}
+                rounds += 1
 
     @staticmethod
     def _record(item: dict[str, Any]) -> ObjectRecord:
@@ -199,9 +217,9 @@ class DynamoStateStore:
         }
         self._call("put_item", Item=self._item(letter))
         if self._sqs is not None:
-            self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(
-                {"key": key, "fingerprint": fingerprint, "kind": kind, "reason": reason,
-                 "failed_at": now}))
+            self._send(self._sqs, "SQS", "send_message", QueueUrl=self.queue_url,
+                       MessageBody=json.dumps({"key": key, "fingerprint": fingerprint,
+                                               "kind": kind, "reason": reason, "failed_at": now}))
 
     def add_rejects(self, key: str, rejects: pl.DataFrame) -> None:
         if rejects.height == 0:

@@ -21,6 +21,7 @@ import polars as pl
 
 from ..exceptions import ConfigError
 from ..frames import REJECT_SCHEMA
+from ..retry import RetryPolicy
 from ..settings import Settings
 
 # object status values
@@ -280,7 +281,7 @@ class SqliteStateStore(SqliteFile):
 
 
 def open_store(location: str, *, region: str = "us-east-1", queue_url: str | None = None,
-               endpoint_url: str | None = None) -> StateStore:
+               endpoint_url: str | None = None, retry: RetryPolicy | None = None) -> StateStore:
     """Open the store named by ``ONSFLUX_STATE``: a SQLite path or ``dynamodb://TABLE``."""
     if location.startswith("dynamodb://"):
         table = location.removeprefix("dynamodb://").strip("/")
@@ -289,11 +290,11 @@ def open_store(location: str, *, region: str = "us-east-1", queue_url: str | Non
         from .dynamodb import DynamoStateStore
 
         return DynamoStateStore(table, region=region, queue_url=queue_url,
-                                endpoint_url=endpoint_url)
+                                endpoint_url=endpoint_url, retry=retry)
     return SqliteStateStore(location)
 
 
 def store_for(settings: Settings) -> StateStore:
     """The state store the settings name (SQLite by default, DynamoDB + SQS in AWS)."""
     return open_store(settings.state_path, region=settings.aws_region,
-                      queue_url=settings.dlq_queue_url)
+                      queue_url=settings.dlq_queue_url, retry=RetryPolicy.from_settings(settings))
