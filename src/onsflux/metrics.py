@@ -17,8 +17,10 @@ Where the values go:
   the end, which CloudWatch Logs turns into metrics in the ``onsflux`` namespace with the
   dimension ``service=onsflux`` (plus the labels a definition lists in
   ``cw_dimensions``). Counters are summed per invocation, histograms keep every value
-  (CloudWatch computes p95 from them), gauges keep the last. Labels that are not
-  dimensions are summed away: CloudWatch charges per dimension combination.
+  (CloudWatch computes p95 from them), gauges keep their last value per label set and
+  report the largest over the labels that are not dimensions (the worst table's sync
+  lag). Labels that are not dimensions are summed away for counters: CloudWatch charges
+  per dimension combination.
 
 Why Powertools for AWS Lambda ``Metrics`` (its EMF provider) rather than
 ``aws-embedded-metrics``: Powertools is synchronous (aws-embedded-metrics flushes through
@@ -122,7 +124,7 @@ CATALOG: tuple[MetricDef, ...] = (
               ("table",), cw_unit="Seconds", area="migrate"),
     # ---------------------------------------------------------------- cutover
     MetricDef("onsflux_cutover_phase", "gauge",
-              "cutover phase: 0 blue, 1 shadow, 2 canary, 3 green, 4 green-shadow",
+              "cutover phase: 0 blue, 1 shadow, 2 canary, 3 green, 4 green-shadow, 5 rolled-back",
               cw_unit="None", area="cutover"),
     MetricDef("onsflux_cutover_canary_percent", "gauge",
               "share of requests served by InfluxDB during the canary phase",
@@ -139,7 +141,7 @@ BY_NAME: dict[str, MetricDef] = {d.name: d for d in CATALOG}
 
 #: ``onsflux_cutover_phase`` values, in the order the cutover moves through them
 CUTOVER_PHASES: dict[str, int] = {"blue": 0, "shadow": 1, "canary": 2, "green": 3,
-                                  "green-shadow": 4}
+                                  "green-shadow": 4, "rolled-back": 5}
 BREAKER_STATES: dict[str, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 REGISTRY = CollectorRegistry()
@@ -163,13 +165,19 @@ class _EmfBuffer:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        # (name, dimension values) -> list of values (counters summed at flush)
+        # (name, dimension values) -> values (counters summed at flush, histograms kept)
         self.values: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = {}
+        # gauges: (name, dimension values) -> {all labels: last value}
+        self.gauges: dict[tuple[str, tuple[tuple[str, str], ...]],
+                          dict[tuple[tuple[str, str], ...], float]] = {}
 
     def add(self, d: MetricDef, labels: dict[str, str], value: float) -> None:
         dims = tuple((k, labels[k]) for k in d.cw_dimensions)
         with self.lock:
-            self.values.setdefault((d.name, dims), []).append(value)
+            if d.kind == "gauge":
+                self.gauges.setdefault((d.name, dims), {})[tuple(sorted(labels.items()))] = value
+            else:
+                self.values.setdefault((d.name, dims), []).append(value)
 
 
 _emf: _EmfBuffer | None = None
@@ -272,7 +280,10 @@ def emf_documents(buffer: _EmfBuffer, *, function: str | None = None) -> list[di
 
     groups: dict[tuple[tuple[str, str], ...], list[tuple[MetricDef, list[float]]]] = {}
     with buffer.lock:
-        items = list(buffer.values.items())
+        # a gauge's labels that are not dimensions (sync lag per table) collapse to their
+        # maximum: the worst table is what an alarm on the metric must see
+        items = list(buffer.values.items()) + [
+            (key, [max(last.values())]) for key, last in buffer.gauges.items()]
     for (name, dims), values in items:
         groups.setdefault(dims, []).append((BY_NAME[name], values))
     docs: list[dict[str, Any]] = []
@@ -284,7 +295,7 @@ def emf_documents(buffer: _EmfBuffer, *, function: str | None = None) -> list[di
             if d.kind == "counter":
                 provider.add_metric(name=d.name, unit=d.cw_unit, value=sum(values))
             elif d.kind == "gauge":
-                provider.add_metric(name=d.name, unit=d.cw_unit, value=values[-1])
+                provider.add_metric(name=d.name, unit=d.cw_unit, value=values[0])
             else:
                 for one in values[:100]:  # EMF: at most 100 values per metric per document
                     provider.add_metric(name=d.name, unit=d.cw_unit, value=one)

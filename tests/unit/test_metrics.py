@@ -111,3 +111,23 @@ def test_lambda_handler_decorator_prints_emf(capsys: pytest.CaptureFixture[str])
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert out[0]["onsflux_migrate_points_total"] in (42, [42])
     assert out[0]["function"] == "handler"
+
+
+def test_migrate_sync_iteration_as_emf() -> None:
+    """`migrate sync --emf`: one EMF document per iteration with the lag the alarm reads
+    (the largest lag over tables, since table is not a CloudWatch dimension)."""
+    from types import SimpleNamespace
+
+    from onsflux.cli.migrate import emit_sync_emf
+
+    it = SimpleNamespace(tables=[
+        {"table": "load", "status": "idle", "points": 0, "lag_s": 1200.0},
+        {"table": "generation", "status": "done", "points": 120, "lag_s": 75.5}])
+    lines: list[str] = []
+    emit_sync_emf(it, emit=lines.append)
+    [doc] = [json.loads(x) for x in lines]
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert doc["onsflux_migrate_points_total"] in (120, [120])
+    assert doc["onsflux_migrate_partitions_done_total"] in (1, [1])
+    assert "onsflux_migrate_partitions_failed_total" not in doc
+    assert doc["onsflux_migrate_sync_lag_seconds"] in (1200.0, [1200.0])  # the worst table

@@ -299,6 +299,10 @@ def sync_cmd(
     once: Annotated[bool, typer.Option("--once", help="One iteration, then stop.")] = False,
     max_iterations: Annotated[int | None, typer.Option(help="Stop after N iterations.")] = None,
     metrics_port: MetricsPortOpt = None,
+    emf: Annotated[bool, typer.Option(
+        "--emf", help="Also print each iteration's metrics (sync lag, partitions, points) "
+                      "as CloudWatch embedded-metric-format lines on stdout, for the "
+                      "CloudWatch agent or a log driver that extracts EMF.")] = False,
     json: JsonOpt = False,
 ) -> None:
     """Replicate new Timestream data until cutover; SIGTERM stops cleanly."""
@@ -311,6 +315,8 @@ def sync_cmd(
     stopper.install()
 
     def show(it: Any) -> None:
+        if emf:
+            emit_sync_emf(it)
         if not json:
             for t in it.tables:
                 console.print(f"#{it.iteration} {t['table']}: {t['from']} → {t['to']} "
@@ -325,3 +331,17 @@ def sync_cmd(
         console.print(f"sync stopped ({report.stopped_by})")
     if report.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def emit_sync_emf(it: Any, emit: Any = print) -> None:
+    """One sync iteration as EMF lines: the same names as ``/metrics`` (lag per table,
+    partitions done or failed, points), for CloudWatch's sync-lag alarm."""
+    from .. import metrics
+
+    with metrics.emf_scope(function="migrate_sync", emit=emit):
+        for t in it.tables:
+            metrics.set_gauge("onsflux_migrate_sync_lag_seconds", t["lag_s"], table=t["table"])
+            if t["status"] in ("done", "failed"):
+                metrics.inc("onsflux_migrate_partitions_done_total" if t["status"] == "done"
+                            else "onsflux_migrate_partitions_failed_total")
+                metrics.inc("onsflux_migrate_points_total", int(t.get("points") or 0))
