@@ -64,7 +64,7 @@ test: lint
 
 # ruff, mypy --strict (pyproject) and the import-linter layer contracts (.importlinter)
 lint: setup
-	@$(BIN)/ruff check src tests bench
+	@$(BIN)/ruff check src tests
 	@$(BIN)/mypy src
 	@$(BIN)/lint-imports .importlinter
 

@@ -171,7 +171,8 @@ resource "aws_lambda_function" "ingest" {
   }
 
   environment {
-    variables = merge(local.common_environment, local.ingest_environment, local.token_environment)
+    variables = merge(local.common_environment, local.ingest_environment, local.token_environment,
+    local.cutover_ingest_environment)
   }
 
   lifecycle {
@@ -214,6 +215,7 @@ resource "aws_lambda_function" "api" {
   function_name = "${var.name}-api"
   description   = "onsflux: HTTP API (questions, queries) behind API Gateway"
   role          = aws_iam_role.api.arn
+  publish       = true # versions behind the alias "live" (cutover.tf)
   architectures = [var.lambda_architecture]
   memory_size   = var.api_memory_mb
   timeout       = var.api_timeout_seconds
@@ -242,7 +244,7 @@ resource "aws_lambda_function" "api" {
 
   environment {
     variables = merge(local.common_environment, local.api_environment, local.token_environment,
-    local.api_keys_environment)
+    local.api_keys_environment, local.cutover_api_environment)
   }
 
   lifecycle {

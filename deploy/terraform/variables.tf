@@ -192,6 +192,66 @@ variable "enable_ingest_trigger" {
   default     = false
 }
 
+# ------------------------------------------------------------------ cutover (blue-green)
+
+variable "timestream_blue_database" {
+  description = "The Timestream (LiveAnalytics) database the platform served from (blue), e.g. ons_energy_data; null when there is none"
+  type        = string
+  default     = null
+}
+
+variable "dual_write_timestream" {
+  description = "Ingest also writes every batch to Timestream (WriteRecords) until blue is retired"
+  type        = bool
+  default     = false
+}
+
+variable "api_stable_version" {
+  description = "API Lambda version the live alias points to (null: the latest published)"
+  type        = string
+  default     = null
+}
+
+variable "api_canary_version" {
+  description = "A second API Lambda version taking api_canary_weight of the traffic (null: none)"
+  type        = string
+  default     = null
+}
+
+variable "api_canary_weight" {
+  description = "Share (0-1) of invocations the canary version receives"
+  type        = number
+  default     = 0.1
+  validation {
+    condition     = var.api_canary_weight > 0 && var.api_canary_weight < 1
+    error_message = "api_canary_weight must be between 0 and 1 (exclusive)."
+  }
+}
+
+variable "api_error_alarm_threshold" {
+  description = "Errors per minute on the live alias that fire the alarm (and stop a CodeDeploy deployment)"
+  type        = number
+  default     = 5
+}
+
+variable "enable_codedeploy" {
+  description = "Create a CodeDeploy deployment group that shifts the live alias with a canary and rolls back on alarms"
+  type        = bool
+  default     = false
+}
+
+variable "codedeploy_config" {
+  description = "CodeDeploy Lambda deployment configuration"
+  type        = string
+  default     = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+}
+
+variable "codedeploy_alarm_names" {
+  description = "More CloudWatch alarms that stop a deployment and roll it back"
+  type        = list(string)
+  default     = []
+}
+
 # --- operations ------------------------------------------------------------------------
 
 variable "alarm_emails" {

@@ -82,17 +82,17 @@ def answers(client: InfluxClient) -> list[tuple[str, str, list[list[Any]]]]:
 
 def run(settings: Settings, out: Path, *, days: int = 30, console: Console | None = None) -> Summary:
     console = console or Console()
-    console.rule("[bold]1. local InfluxDB")
+    console.rule("1. local InfluxDB", style="bold")
     handle = LocalServer(settings.state_dir).up()
     console.print(f"running at {handle.url} (pid {handle.pid}), data under {settings.state_dir}")
 
-    console.rule(f"[bold]2. {days} days of ONS-shaped sample files")
+    console.rule(f"2. {days} days of ONS-shaped sample files", style="bold")
     data = sample.generate(days=days)
     paths = sample.write(data, out / "ons", "ons")
     for p in paths:
         console.print(f"  {p}  ({p.stat().st_size:,} bytes)")
 
-    console.rule("[bold]3. ingest")
+    console.rule("3. ingest", style="bold")
     s = settings.with_overrides(influxdb_url=handle.url)
     store = store_for(s)
     with InfluxClient(s, url=handle.url) as client:
@@ -100,28 +100,28 @@ def run(settings: Settings, out: Path, *, days: int = 30, console: Console | Non
         for o in summary.objects:
             console.print(f"  {Path(o.key).name}: {o.status}, {o.rows:,} rows, {o.points:,} points,"
                           f" {o.rejected} rejected, verify {o.verified or o.error}")
-        console.print(f"[bold]{summary.points:,} points in {summary.seconds:.2f} s "
-                      f"({summary.points_per_s:,.0f} points/s)[/]")
+        console.print(f"{summary.points:,} points in {summary.seconds:.2f} s "
+                      f"({summary.points_per_s:,.0f} points/s)", style="bold")
 
-        console.rule("[bold]4. answers (InfluxQL on the data just ingested)")
+        console.rule("4. answers (InfluxQL on the data just ingested)", style="bold")
         for title, query, rows in answers(client):
-            console.print(f"[bold]{title}[/]")
-            console.print(f"  [dim]{query}[/]")
+            console.print(title, style="bold", markup=False)
+            console.print(f"  {query}", style="dim", markup=False)
             for r in rows:
                 console.print("  " + "  ".join(str(v) for v in r))
 
-        console.rule("[bold]5. questions in Portuguese and English (onsflux ask)")
+        console.rule("5. questions in Portuguese and English (onsflux ask)", style="bold")
         service = AnswerService(Executor(s, client), store=store)
         for question in QUESTIONS:
             reply = service.ask(question)
-            console.print(f"[bold]? {question}[/]", markup=True)
+            console.print(f"? {question}", style="bold", markup=False)
             console.print(f"  {reply['answer']}", markup=False, soft_wrap=True)
             used = reply["query_used"]["text"] if reply["query_used"] else "no query run"
             console.print(f"  [{reply['status']} · confidence {reply['confidence_score']}] {used}",
                           style="dim", markup=False, soft_wrap=True)
     store.close()
 
-    console.rule("[bold]next")
+    console.rule("next", style="bold")
     console.print(
         "  .venv/bin/onsflux ask \"Qual foi a carga média do Nordeste em novembro?\"\n"
         "  .venv/bin/onsflux serve                       # HTTP API + web page on :8000\n"

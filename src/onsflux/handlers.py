@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
 from .metrics import lambda_metrics
+from .redact import install_log_redaction
 from .retry import is_retryable
 from .secrets import resolve_secrets
 from .settings import Settings
@@ -27,6 +28,9 @@ class RetryableIngestError(TransientError):
     """Raised to Lambda when at least one record failed for a transient reason."""
 
     kind = "retryable"
+
+
+install_log_redaction()  # every log line a handler writes goes through onsflux.redact
 
 
 def s3_event_urls(event: dict[str, Any]) -> list[str]:

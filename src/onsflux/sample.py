@@ -543,7 +543,12 @@ def _write_wide(sample: SampleData, out: Path) -> list[Path]:
 
 def write(sample: SampleData, out: Path, fmt: Format) -> list[Path]:
     """Write ``sample`` under ``out`` in format ``fmt``; return the paths written."""
+    from .exceptions import ConfigError
+
     out = Path(out)
+    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(f"--out {out}: {blocker} is a file, not a folder")
     if fmt == "ons":
         return _write_ons(sample, out)
     if fmt == "processed":

@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         default="required", description="ONSFLUX_API_AUTH=disabled: no API key (local use only)"
     )
 
+    # --- cutover (blue-green from Timestream) ---
+    also_write: Literal["timestream"] | None = Field(
+        default=None, description="ONSFLUX_ALSO_WRITE=timestream: ingest also writes every "
+                                  "batch to Timestream (dual-write during the cutover)")
+    timestream_database: str = Field(default="ons_energy_data",
+                                     description="ONSFLUX_TIMESTREAM_DATABASE (blue)")
+
     @property
     def state_path(self) -> str:
         """Where the state store lives: an explicit ONSFLUX_STATE or STATE_DIR/state.sqlite."""

@@ -107,3 +107,23 @@ def test_no_data_in_a_named_period_says_where_the_data_starts(
     en = service.ask("Southeast load in February 2024")
     assert "the data starts on 2024-06-03" in en["answer"]
     assert datetime.fromisoformat(en["time_range"]["start"]).astimezone(UTC).month == 2
+
+
+def test_sin_per_day_uses_complete_hours_and_marks_the_day_with_a_gap_partial(
+        settings: Settings, influx: InfluxClient, files: list[Path]) -> None:
+    csv = _load_csv(files)
+    gap = (pl.col("id_subsistema") == "N") & (pl.col("din_instante") == "2024-06-05 03:00:00")
+    kept = _hourly(_drop_rows(csv, ~gap))
+    service = _service(settings, influx, files)
+
+    body = service.ask("Carga do SIN por dia na semana passada")
+    assert body["status"] == "ok", body
+    sums = (kept.group_by("t").agg(pl.col("v").sum(), pl.len().alias("n"))
+            .filter(pl.col("n") == 4).with_columns(pl.col("t").dt.date().alias("d")))
+    daily = sums.group_by("d").agg(pl.col("v").mean()).sort("d")
+    got = {datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")).astimezone(BRT).date():
+           p["value"] for p in body["time_series_data"]}
+    assert set(got) == set(daily["d"].to_list())
+    for d, v in daily.iter_rows():
+        assert got[d] == pytest.approx(v, rel=1e-12)
+    assert "1 janela(s) parcial(is)" in body["answer"]  # 2024-06-05 has 23 complete hours

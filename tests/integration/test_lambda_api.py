@@ -50,4 +50,6 @@ def test_api_gateway_event_round_trip(influx_server: ServerHandle, influx: Influ
     assert body["answer"].startswith("Não encontrei dados")
 
     health = handlers.api(event("GET", "/health"), None)
-    assert health["statusCode"] == 200 and json.loads(health["body"])["checks"]["influxdb"]["ok"]
+    assert health["statusCode"] == 200 and json.loads(health["body"]) == {"status": "ok"}
+    health = handlers.api(event("GET", "/health", headers={"x-api-key": "lambda-key"}), None)
+    assert json.loads(health["body"])["checks"]["influxdb"]["ok"]

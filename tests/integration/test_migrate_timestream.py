@@ -60,7 +60,8 @@ def env(settings: Settings) -> Iterator[tuple[Settings, object, Stubber]]:
         c.query(f'DROP DATABASE "{DB}"')
 
 
-MAPPING = mapping_from_dict({"tables": {"generation_data": {"bucket": DB}}})
+MAPPING = mapping_from_dict({"tables": {"generation_data": {"bucket": DB,
+                                                           "canonical_tags": False}}})
 
 
 def test_plan_run_verify_through_the_api(env: tuple[Settings, object, Stubber]) -> None:
@@ -125,3 +126,26 @@ def test_sync_overlaps_idempotently_and_stops(env: tuple[Settings, object, Stubb
     assert count["count_power_mw"] == 4 and count["count_units"] == 4  # no duplicates
     assert wm == now - 60 * 1_000_000_000
     assert report.iterations[-1].tables[0]["lag_s"] == 60.0
+
+
+def test_sync_keeps_the_details_of_rejected_rows(env: tuple[Settings, object, Stubber]) -> None:
+    """Timestream cannot run here, so the Stubber stands in (real service model)."""
+    from onsflux.state.store import store_for
+
+    settings, client, stub = env
+    now = T0 + 10 * HOUR_NS
+    page = rows(now - 2 * HOUR_NS, 6)
+    page[0]["Data"][4] = {"ScalarValue": "NaN"}  # a DOUBLE line protocol cannot carry
+    stub.add_response("query", {"QueryId": "w", "ColumnInfo": COLS, "Rows": page})
+    with Migration(settings, "timestream://ons_energy_data/generation_data", MAPPING,
+                   boto_client=client) as mig, \
+            InfluxClient(settings, url=settings.influxdb_url or "") as c:
+        report = sync(mig, c, lag_s=60, overlap_s=3 * 3600, once=True, now_ns=lambda: now)
+    (entry,) = report.iterations[0].tables
+    assert entry["rejected"] == 1 and "1 rejected" in entry["explain"]
+    store = store_for(settings)
+    try:
+        got = store.rejects(entry["rejects_key"])
+    finally:
+        store.close()
+    assert got.height == 1 and "NaN" in got["reason"][0] and got["row"][0] == 1

@@ -58,7 +58,7 @@ def db(settings: Settings, request: pytest.FixtureRequest) -> Iterator[tuple[str
     name = "migtest_" + request.node.name.split("[")[0].removeprefix("test_")[:30]
     mapping = settings.state_dir / "mapping.toml"
     mapping.write_text(f'[tables.generation_data]\nbucket = "{name}"\n'
-                       'fields = { status = "status" }\n')
+                       'fields = { status = "status" }\ncanonical_tags = false\n')
     yield name, mapping
     with InfluxClient(settings, url=settings.influxdb_url or "") as c:
         c.query(f'DROP DATABASE "{name}"')

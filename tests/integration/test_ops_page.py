@@ -64,9 +64,19 @@ def state(settings: Settings, influx: InfluxClient, tmp_path: Path) -> dict[str,
             "migrated": 3 * n}
 
 
-def test_pipeline_json_and_auth(state: dict[str, Any], settings: Settings) -> None:
-    with Server(state["settings"]) as api:
-        body = httpx.get(f"{api.url}/ops/pipeline.json", timeout=60).json()
+def _pipeline(api_url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.get(f"{api_url}/ops/sections", headers=headers or {}, timeout=60)
+
+
+def test_pipeline_data_and_auth(state: dict[str, Any], settings: Settings) -> None:
+    from onsflux.ops.health import pipeline_health
+
+    s = state["settings"]
+    store = SqliteStateStore(s.state_path)
+    try:
+        body = pipeline_health(s, store)
+    finally:
+        store.close()
     ing = body["ingest"]
     assert ing["by_status"] == {"ok": 2, "failed": 1}
     assert ing["points"] == state["good_rows"] + state["good_rows"] - 1
@@ -77,44 +87,43 @@ def test_pipeline_json_and_auth(state: dict[str, Any], settings: Settings) -> No
     assert (m["done"], m["partitions"], m["failed"]) == (state["partitions"],) * 2 + (0,)
     assert m["points"] == state["migrated"] and m["eta_s"] == 0.0
     assert m["cumulative"][-1]["points"] == state["migrated"]
-    assert body["queries"]["breaker"] == "closed"
-    keyed = settings.with_overrides(api_keys="k1")
+    assert body["queries"]["breaker"] in ("closed", "half_open", "open")
+    keyed = s.with_overrides(api_keys="k1", api_auth="required")
     with Server(keyed) as api:
-        assert httpx.get(f"{api.url}/ops/pipeline.json", timeout=60).status_code == 401
-        ok = httpx.get(f"{api.url}/ops/pipeline.json", headers={"X-API-Key": "k1"}, timeout=60)
+        assert _pipeline(api.url).status_code == 401
+        ok = _pipeline(api.url, {"X-API-Key": "k1"})
         assert ok.status_code == 200
-        assert httpx.get(f"{api.url}/ops", timeout=30).status_code == 200  # the page is static
+        ids = [x["id"] for x in ok.json()["sections"]]
+        assert ids[0] == "pipeline" and "cutover" in ids  # one page, both sections
+        assert httpx.get(f"{api.url}/ops", timeout=30).status_code == 200  # the static shell
 
 
 def test_ops_page_in_headless_chromium(state: dict[str, Any]) -> None:
     with Server(state["settings"]) as api:
         dom = dump_dom(f"{api.url}/ops")
-    section = dom.by_id("pipeline-health")
-    assert section is not None
-    status = dom.by_id("ph-status")
-    assert status is not None and status.text.startswith("Updated"), status and status.text
+    section = dom.by_id("ops-pipeline")
+    assert section is not None and section.attrs.get("data-ok") == "true"
+    assert section.find("h2").text == "Pipeline health"  # type: ignore[union-attr]
     summary = dom.by_id("ph-ingest-summary").text  # type: ignore[union-attr]
     assert "3 objects (1 failed, 2 ok)" in summary and "1 rows rejected" in summary
-    assert dom.by_id("ph-dead-count").text == "1 waiting"  # type: ignore[union-attr]
-    dead_rows = dom.by_id("ph-dead").find("tbody").find_all("tr")  # type: ignore[union-attr]
+    assert dom.by_id("ph-dead-count").text == "1 dead letters waiting"  # type: ignore[union-attr]
+    dead_rows = section.find(cls="ph-dead").find("tbody").find_all("tr")  # type: ignore[union-attr]
     assert len(dead_rows) == 1 and "broken.parquet" in dead_rows[0].text
-    recent = dom.by_id("ph-recent").find("tbody").find_all("tr")  # type: ignore[union-attr]
+    recent = section.find(cls="ph-recent").find("tbody").find_all("tr")  # type: ignore[union-attr]
     assert len(recent) == 3
-    mig = dom.by_id("ph-migrations").find("tbody").find("tr")  # type: ignore[union-attr]
+    mig = section.find(cls="ph-migrations").find("tbody").find("tr")  # type: ignore[union-attr]
     cells = [td.text for td in mig.find_all("td")]  # type: ignore[union-attr]
     parts = state["partitions"]
     assert cells[1] == f"{parts} / {parts}" and cells[2] == "0" and cells[5] == "done"
     assert cells[3] == f"{state['migrated']:,}"
-    assert dom.by_id("ph-breaker").text == "closed"  # type: ignore[union-attr]
-    for chart_id, y_title in (("ph-chart-points", "points per hour"),
-                              ("ph-chart-rejects", "rows / objects per hour"),
-                              ("ph-chart-migration", "points (cumulative)"),
-                              ("ph-chart-fallback", "answers (cumulative) / state")):
-        fig = dom.by_id(chart_id)
-        assert fig is not None, chart_id
-        assert fig.find("figcaption").text  # type: ignore[union-attr]
-        svg = fig.find("svg")
-        assert svg is not None, chart_id
-        assert svg.find(cls="x-title").text == "time (UTC)"  # type: ignore[union-attr]
-        assert svg.find(cls="y-title").text == y_title  # type: ignore[union-attr]
-    assert dom.by_id("ph-chart-points").find("path") is not None  # type: ignore[union-attr]
+    assert dom.by_id("ph-breaker").text in ("closed", "half_open", "open")  # type: ignore[union-attr]
+    charts = section.find_all("svg")
+    titles = [c.find(cls="title").text for c in charts]  # type: ignore[union-attr]
+    assert titles == ["Points written per hour, last 24 h", "Rows rejected per hour, last 24 h",
+                      "Points migrated over time",
+                      "Fallback answers (cumulative) while this API runs"]
+    for c in charts:  # axis titles with units, times in UTC
+        axes = [t.text for t in c.find_all(cls="axis")]
+        assert any(a.startswith("time (UTC") for a in axes), axes
+        assert len(axes) == 2
+    assert dom.by_id("ops-cutover") is not None  # the cutover's section on the same page

@@ -175,3 +175,35 @@ def test_rollups_follow_a_reingest_and_a_deletion(loaded: tuple[Settings, Path])
         _assert_same(q, got, raw)
     gone, _ = _both(s, spec)
     assert not [r for r in gone.rows if r.tags == {"region": "northeast", "source": "wind"}]
+
+
+def test_an_object_sharing_hours_with_another_uncovers_them(
+        loaded: tuple[Settings, Path]) -> None:
+    """A second object with other plants in the same hours: the first object's rollup no
+    longer holds every point of those hours, so they are uncovered and read raw — and the
+    answer counts both objects' points."""
+    s, tmp = loaded
+    spec = _spec("count", "1d", {}, ["region"])
+    before, _ = _both(s, spec)
+    assert "generation_data_1h" in before.query
+    extra = tmp / "extra.parquet"
+    pl.DataFrame({
+        "time": pl.Series([1709532000000000000, 1709535600000000000]).cast(
+            pl.Datetime("ns", "UTC")),                                   # 2024-03-04 06:00Z, 07:00Z
+        "region": ["northeast", "northeast"], "source": ["wind", "wind"],
+        "plant": ["extra_plant", "extra_plant"], "power_mw": [10.0, 20.0],
+    }).write_parquet(extra)
+    store = SqliteStateStore(s.state_path)
+    with InfluxClient(s, url=s.influxdb_url or "") as client:
+        try:
+            summary = Ingestor(s, store, client).ingest([str(extra)])
+        finally:
+            store.close()
+    assert summary.failed == 0, summary.as_dict()
+    got, raw = _both(s, spec)
+    assert "generation_data_1h" not in got.query  # those hours are no longer covered
+    _assert_same(spec, got, raw)
+    old = {r.key(): r.value for r in before.rows}
+    assert sum(r.value or 0 for r in got.rows) == sum(v or 0 for v in old.values()) + 2
+    later = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-05T03:00:00Z"})
+    assert "generation_data_1h" in _both(s, later)[0].query  # other days still covered

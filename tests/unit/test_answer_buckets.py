@@ -115,3 +115,26 @@ def test_month_by_month_answer_names_calendar_months() -> None:
     text = compose(parsed, QueryResult(rows, False, "influxdb", "influxql", "SELECT")).answer
     assert "meses do calendário" in text and "12 pontos" in text
     assert "mínimo 200,0 MW em 01/01/2023" in text
+
+
+def test_a_top_one_ranking_names_the_winner() -> None:
+    now = datetime(2024, 6, 12, 15, 30, tzinfo=BRT)
+    parsed = parse("Qual região teve a maior carga média em maio de 2024?", now=now)
+    assert parsed.spec is not None and parsed.spec.top == 1
+    rows = [row("2024-05-01", 43_952.0, region="southeast")]
+    text = compose(parsed, QueryResult(rows, False, "influxdb", "influxql", "SELECT")).answer
+    assert "Sudeste/Centro-Oeste: 43.952 MW" in text
+
+
+def test_growth_answers_say_what_changed_and_between_which_buckets() -> None:
+    now = datetime(2024, 6, 12, 15, 30, tzinfo=BRT)
+    parsed = parse("Qual fonte mais cresceu em 2023?", now=now)
+    assert parsed.postprocess == ["bucket:month:sum", "growth:top:1"]
+    rows = [Row(ns(f"2023-{m:02d}-{d:02d}"), "generation_data", "power_mw", v, {"source": s})
+            for s, base in (("wind", 10.0), ("hydro", 500.0))
+            for m in (1, 12) for d in (1, 2)
+            for v in [base * (3 if (m == 12 and s == "wind") else 1)]]
+    text = compose(parsed, QueryResult(rows, False, "influxdb", "influxql", "SELECT")).answer
+    # wind: December 2 × 30 − January 2 × 10 = +40; hydro: 0
+    assert text.startswith("Variação da geração entre o primeiro e o último mês completo")
+    assert "1. Eólica: 40,0 MWh" in text

@@ -144,3 +144,10 @@ def test_the_default_period_only_when_none_is_named_and_the_answer_says_so() -> 
     assert any("nenhum período" in w for w in got.warnings)
     named = parse("Qual a carga do Sul no Carnaval?", now=NOW)
     assert named.status == "unanswerable"
+
+
+def test_since_a_month_without_year_starts_at_its_latest_occurrence() -> None:
+    got = parse("Carga média do SIN mês a mês desde outubro", now=NOW)
+    assert got.status == "ok" and got.time_range is not None
+    assert got.time_range.start.isoformat() == "2023-10-01T00:00:00-03:00"
+    assert got.time_range.stop == NOW and got.postprocess == ["bucket:month:mean"]

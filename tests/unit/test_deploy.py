@@ -258,7 +258,7 @@ def test_http_api_proxies_everything_to_the_api_function(tf: dict[str, Any]) -> 
     integration = tf["resource"]["aws_apigatewayv2_integration"]["api"]
     assert integration["integration_type"] == "AWS_PROXY"
     assert integration["payload_format_version"] == "2.0"
-    assert integration["integration_uri"] == "${aws_lambda_function.api.invoke_arn}"
+    assert integration["integration_uri"] == "${aws_lambda_alias.api_live.invoke_arn}"
     route = tf["resource"]["aws_apigatewayv2_route"]["default"]
     assert route["route_key"] == "$default"
     assert route["target"] == "integrations/${aws_apigatewayv2_integration.api.id}"

@@ -247,3 +247,87 @@ def test_an_interrupted_partition_is_not_left_running(
             run(mig, client=Recorder(), url=UNUSED)  # type: ignore[arg-type]
         (p,) = mig.partitions()
     assert p.status == FAILED and "interrupted" in (p.error or "")
+
+
+# ------------------------------------------------------------------ 11. tags and fields
+
+def test_plan_lists_tags_and_fields_and_warns_when_a_measure_becomes_a_tag(
+        tmp_path: Path) -> None:
+    cols = [("region", "VARCHAR"), ("energy_source", "VARCHAR"), ("measure_name", "VARCHAR"),
+            ("time", "TIMESTAMP"), ("power_mw", "DOUBLE"), ("status", "VARCHAR")]
+    data = [["north" if i % 2 else "south", "hydro", "metrics", ts(T0 + i * H),
+             f"{i}.5", f"ok after {i} checks"] for i in range(200)]
+    src = tmp_path / "generation_data"
+    write_export(src, cols, [data])
+    state = tmp_path / "state"
+    as_field = tmp_path / "mapping.toml"
+    as_field.write_text('[tables.generation_data]\nfields = { status = "status" }\n')
+    r = cli(state, "plan", "--source", str(src), "--mapping", str(as_field), "--json")
+    assert r.exit_code == 0, r.output
+    (t,) = json.loads(r.stdout)["tables"]
+    assert t["tags"] == ["region", "source"] and t["series"] == 2
+    assert t["fields"] == {"power_mw": "float", "status": "string"}
+    assert not json.loads(r.stdout)["warnings"]
+    default = tmp_path / "default.toml"
+    default.write_text("")
+    r = cli(state, "plan", "--source", str(src), "--mapping", str(default), "--yes")
+    assert r.exit_code == 0, r.output
+    assert "tags region, source, status; fields power_mw (float)" in r.stdout
+    err = " ".join(r.stderr.split())
+    assert "VARCHAR column 'status' becomes tag 'status'" in err
+    assert "multiplies the series from 2 to 200" in err
+    assert "100× the 2 of the previous plan" in err
+
+
+def test_plan_reports_duplicates_in_text(tmp_path: Path) -> None:
+    data = rows(5)
+    data.append(list(data[2]))
+    data[-1][4] = "42.5"
+    write_export(tmp_path / "generation_data", COLUMNS, [data])
+    r = cli(tmp_path / "state", "plan", "--source", str(tmp_path / "generation_data"), "--yes")
+    assert r.exit_code == 0, r.output
+    err = " ".join(r.stderr.split())
+    assert "1 rows land on a point (series and time) another row also has (2 field values " \
+           "superseded)" in err
+    assert "region=north,source=hydro at 2024-01-01T02:00:00.000000007Z" in err
+
+
+# ------------------------------------------------------------------ same plant, same tags
+
+def test_a_migrated_plant_carries_the_tag_values_the_ingest_writes(tmp_path: Path) -> None:
+    from onsflux.sources.adapters import make_adapter
+    from onsflux.sources.detect import detect_format
+
+    ons = pl.DataFrame({
+        "din_instante": ["2024-01-01 00:00:00"], "id_subsistema": ["SE"],
+        "nom_subsistema": ["SUDESTE"], "id_estado": ["PR"], "nom_estado": ["PARANA"],
+        "cod_modalidadeoperacao": ["TIPO I"], "nom_tipousina": ["HIDROELÉTRICA"],
+        "nom_tipocombustivel": ["Hídrica"], "nom_usina": ["Itaipu 60 Hz"],
+        "id_ons": ["PRUHIT6"], "ceg": ["UHE.PH.PR.000001-1.01"], "val_geracao": ["7000.5"],
+        "_row": pl.Series([1], dtype=pl.UInt64)})
+    (chunk,) = [c for c in make_adapter(detect_format(ons.columns[:-1]), "ons.csv").adapt(ons)
+                if c.frame.height]
+    ingested = {t: chunk.frame[t][0] for t in ("region", "source", "plant")}
+    cols = [("subsystem", "VARCHAR"), ("energy_source", "VARCHAR"), ("plant_name", "VARCHAR"),
+            ("measure_name", "VARCHAR"), ("time", "TIMESTAMP"), ("power_mw", "DOUBLE")]
+    write_export(tmp_path / "generation_data", cols, [
+        [["Sudeste", "HIDROELÉTRICA", "Itaipu 60 Hz", "metrics", ts(T0), "7000.5"],
+         ["Sudeste/Centro-Oeste?", "hydro", "Itaipu 60 Hz", "metrics", ts(T0), "1.5"]]])
+    with Migration(Settings().with_overrides(state_dir=tmp_path / "s"),
+                   str(tmp_path / "generation_data")) as mig:
+        plan = mig.plan()
+        mig.save(plan)
+        summary = run(mig, dry_run=True)
+        (p,) = mig.partitions()
+        (chunk2,) = list(mig.source.chunks(p.table_name, p.start_ns, p.stop_ns, p.files))
+    from onsflux.migrate.mapping import map_frame
+
+    mapped = map_frame(mig.mapping.table("generation_data"), chunk2.frame, chunk2.types,
+                       source="x")
+    first = mapped.frame.row(0, named=True)
+    assert {t: first[t] for t in ("region", "source", "plant")} == ingested
+    # a value the catalog does not know is kept, counted and named by plan
+    assert mapped.unresolved == {"region": ["Sudeste/Centro-Oeste?"]}
+    assert any("region values the catalog does not know" in w and "Centro-Oeste?" in w
+               for w in plan.warnings)
+    assert summary.failed == 0

@@ -41,7 +41,8 @@ AWAITING_CUTOVER = {"onsflux_cutover_phase", "onsflux_cutover_canary_percent",
                     "onsflux_cutover_consistency_ratio", "onsflux_cutover_comparisons_total"}
 #: alarms on AWS's own metrics: no local series to mirror
 AWS_ONLY = {"influxdb-cpu", "influxdb-disk-warning", "influxdb-disk-critical",
-            "influxdb-iops-headroom", "lambda-errors", "lambda-throttles", "lambda-duration-p95"}
+            "influxdb-iops-headroom", "lambda-errors", "lambda-throttles", "lambda-duration-p95",
+            "api-live-errors"}
 #: runbooks that are procedures, reached from alarms' runbooks
 PROCEDURES = {"cutover-rollback", "dlq-replay"}
 _HELPERS = {"breaker_state": {"onsflux_influx_breaker_state"},

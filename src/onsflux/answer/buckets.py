@@ -34,7 +34,8 @@ from ..query.result import Row
 from ..query.spec import QuerySpec
 from .timeexpr import LOCAL
 
-__all__ = ["STEP_PREFIXES", "apply_step", "apply_steps", "bucket_window", "partial_keys", "series_key"]
+__all__ = ["STEP_PREFIXES", "apply_step", "apply_steps", "bucket_window", "calendar_start",
+           "partial_keys", "series_key"]
 
 STEP_PREFIXES = ("days:", "bucket:", "reduce:", "growth:", "rank:")
 NS = 1_000_000_000
@@ -51,6 +52,11 @@ def _local(ns: int) -> datetime:
 
 def _ns(d: date) -> int:
     return int(datetime(d.year, d.month, d.day, tzinfo=LOCAL).timestamp()) * NS
+
+
+def calendar_start(ns: int, unit: str) -> int:
+    """Start (ns) of the local calendar day, Monday week or month holding ``ns``."""
+    return _ns(_calendar_start(ns, unit))
 
 
 def _calendar_start(ns: int, unit: str) -> date:
@@ -96,10 +102,14 @@ def _by_series(rows: Iterable[Row]) -> dict[SeriesKey, list[Row]]:
 
 def bucket_window(row_ns: int, spec: QuerySpec, unit: str | None) -> tuple[int, int]:
     """``[start, stop)`` of the bucket a row stands for: a calendar unit, or ``every``."""
+    every = spec.every_ns or 0
+    if unit is None and every in (86_400 * NS, 7 * 86_400 * NS):  # windows from local midnight
+        unit = "day" if every == 86_400 * NS else "week"
     if unit is not None:
         d = _calendar_start(row_ns, unit)
         return _ns(d), _ns(_calendar_next(d, unit))
-    return row_ns, row_ns + (spec.every_ns or 0)
+    start = row_ns - row_ns % every if every else row_ns  # a row may carry its extreme's time
+    return start, start + every
 
 
 def _rank(rows: list[Row], direction: str, n: int) -> list[Row]:
@@ -187,18 +197,21 @@ def partial_keys(rows: Sequence[Row], spec: QuerySpec, steps: Sequence[str],
         hours = (b - a) / (3600 * NS)
         if hours <= 0 or c.value is None:
             continue
-        start = _bucket_start(c.time_ns, unit)
+        start = _bucket_start(c.time_ns, unit, spec)
         per_hour = c.value / hours
         rate[(series_key(c), start)] = per_hour
         if _inside((a, b), spec):
             best[series_key(c)] = max(best.get(series_key(c), 0.0), per_hour)
-    for r in rows:
-        k = series_key(r)
-        got = rate.get((k, _bucket_start(r.time_ns, unit)))
+    only = next(iter(best)) if len(best) == 1 else None  # one count series for every row
+    for r in rows:                                          # (the SIN summed from subsystems)
+        k = series_key(r) if only is None else only
+        got = rate.get((k, _bucket_start(r.time_ns, unit, spec)))
         if got is not None and k in best and got < best[k] * 0.999:
             partial.add(r.key())
     return partial
 
 
-def _bucket_start(ns: int, unit: str | None) -> int:
+def _bucket_start(ns: int, unit: str | None, spec: QuerySpec | None = None) -> int:
+    if spec is not None:
+        return bucket_window(ns, spec, unit)[0]
     return ns if unit is None else _ns(_calendar_start(ns, unit))

@@ -15,12 +15,16 @@ reading less certain:
 - an answer served from the Parquet fallback (InfluxDB down): −0.05;
 - no rows at all: capped at 0.2.
 The result is clamped to [0.05, 1] and rounded to two decimals. ``confidence_parts``
-lists each factor so a person can see why.
+lists each factor so a person can see why, and ``warnings`` says each deduction in the
+question's language. The covered fraction is measured on the data (hours with samples
+against the hours of the period up to now), so migrated history counts like ingested
+files.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -145,36 +149,95 @@ def per_bucket(parsed: ParsedQuestion) -> bool:
         p.startswith(("reduce:", "growth:", "rank:")) for p in parsed.postprocess)
 
 
-def confidence(parsed: ParsedQuestion, result: QueryResult | None, coverage: float | None
-               ) -> tuple[float, list[str]]:
-    score, parts = 1.0, []
+_DEFAULTS = {  # what a default the parser applied means, as the warning says it
+    "measure:power_mw": ("medida não informada: usada a geração",
+                         "no measure given: generation used"),
+    "region:sin": ("região não informada: usado o sistema inteiro (SIN)",
+                   "no region given: the whole system (SIN) used"),
+    "top_n:5": ("quantidade não informada: usadas as 5 primeiras", "no count given: top 5 used"),
+    "intent:total": ("tipo de resposta não informado: usado o total",
+                     "no kind of answer given: the total used"),
+    "intent:average": ("tipo de resposta não informado: usada a média",
+                       "no kind of answer given: the average used"),
+}
+
+
+def _default_words(item: str, lang: str) -> str:
+    if item.startswith("time_range:last_"):
+        days = item.removeprefix("time_range:last_").removesuffix("_days")
+        return (f"nenhum período informado: usados os últimos {days} dias" if lang == "pt"
+                else f"no period given: the last {days} days used")
+    pt, en = _DEFAULTS.get(item, (f"valor padrão aplicado ({item})", f"default applied ({item})"))
+    return pt if lang == "pt" else en
+
+
+def deductions(parsed: ParsedQuestion, result: QueryResult | None, coverage: float | None
+               ) -> tuple[float, list[str], list[str]]:
+    """The confidence, its parts (``confidence_parts``) and one warning per deduction in
+    the question's language, so every point taken off is explained where users look."""
+    lang = parsed.language
+    score, parts, warnings = 1.0, [], []
+
+    def num(v: float) -> str:
+        return fmt_number(v, lang, 2)
+
+    def say(pt: str, en: str) -> None:
+        warnings.append(pt if lang == "pt" else en)
+
     sig = parsed.signals
     if sig.fuzzy_scores:
         low = min(sig.fuzzy_scores)
         low = low / 100 if low > 1 else low
         score *= low
         parts.append(f"fuzzy match ×{low:.2f}")
+        say(f"confiança ×{num(low)}: um nome foi reconhecido por aproximação",
+            f"confidence ×{num(low)}: a name was matched approximately")
     if sig.defaults:
         score -= 0.15 * sig.defaults
         parts.append(f"{sig.defaults} default(s) applied −{0.15 * sig.defaults:.2f}")
+        items = list(parsed.defaults_applied)[:sig.defaults]
+        for item in items + ["?"] * (sig.defaults - len(items)):
+            say(f"confiança −{num(0.15)}: {_default_words(item, lang)}",
+                f"confidence −{num(0.15)}: {_default_words(item, lang)}")
     if sig.narrowed_by_context:
-        score -= 0.1 * sig.narrowed_by_context
-        parts.append(f"{sig.narrowed_by_context} entity narrowed by context "
-                     f"−{0.1 * sig.narrowed_by_context:.2f}")
+        cut = 0.1 * sig.narrowed_by_context
+        score -= cut
+        parts.append(f"{sig.narrowed_by_context} entity narrowed by context −{cut:.2f}")
+        say(f"confiança −{num(cut)}: nome de usina compartilhado, escolhido pela região ou "
+            "fonte da pergunta",
+            f"confidence −{num(cut)}: a plant name shared by several plants, chosen by the "
+            "region or source asked")
     if sig.unknown_words:
         cut = min(0.15, 0.03 * len(sig.unknown_words))
         score -= cut
         parts.append(f"{len(sig.unknown_words)} word(s) not understood −{cut:.2f}")
+        words = ", ".join(f"“{w}”" for w in sig.unknown_words[:5])
+        say(f"confiança −{num(cut)}: palavras não entendidas: {words}",
+            f"confidence −{num(cut)}: words not understood: {words}")
     if coverage is not None and coverage < 0.999:
         score *= max(coverage, 0.0)
         parts.append(f"data covers {coverage:.0%} of the period ×{coverage:.2f}")
+        pct = fmt_number(100 * coverage, lang, 0)
+        say(f"confiança ×{num(coverage)}: os dados cobrem {pct} % das horas do período",
+            f"confidence ×{num(coverage)}: the data covers {pct} % of the period's hours")
     if result is not None and result.served_from == "s3_fallback":
         score -= 0.05
         parts.append("served from the Parquet fallback −0.05")
+        say(f"confiança −{num(0.05)}: respondido pelos arquivos Parquet (InfluxDB indisponível)",
+            f"confidence −{num(0.05)}: answered from the Parquet files (InfluxDB unavailable)")
     if result is not None and not result.rows:
         score = min(score, 0.2)
         parts.append("no data in the period: at most 0.20")
-    return round(min(max(score, 0.05), 1.0), 2), parts
+        say(f"confiança limitada a {num(0.2)}: nenhum dado no período",
+            f"confidence capped at {num(0.2)}: no data in the period")
+    return round(min(max(score, 0.05), 1.0), 2), parts, warnings
+
+
+def confidence(parsed: ParsedQuestion, result: QueryResult | None, coverage: float | None
+               ) -> tuple[float, list[str]]:
+    """The confidence (0.05–1) and the factors behind it (see the module docstring)."""
+    score, parts, _ = deductions(parsed, result, coverage)
+    return score, parts
 
 
 def _period(parsed: ParsedQuestion, lang: str) -> str:
@@ -238,9 +301,10 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
     ``counts``: samples per window (the same query with ``count``), to find partial buckets."""
     lang = parsed.language
     rows, unit = postprocess(parsed, result.rows)
-    conf, parts = confidence(parsed, result, coverage)
+    conf, parts, explained = deductions(parsed, result, coverage)
     what, period = _what(parsed, lang, names), _period(parsed, lang)
     warnings = list(parsed.warnings) + list(result.warnings)
+    warnings += [w for w in explained if w not in warnings]
     if not rows:
         text = (f"Não encontrei dados para {what} ({period})." if lang == "pt"
                 else f"I found no data for {what} ({period}).")
@@ -256,7 +320,9 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
     spec = parsed.spec
     assert spec is not None
     bucketed = per_bucket(parsed)
-    if len(rows) == 1 and not bucketed:
+    ranked = bool(spec.group_by) or any(p.startswith(("growth:", "rank:"))
+                                        for p in parsed.postprocess)
+    if len(rows) == 1 and not bucketed and not ranked:
         r = rows[0]
         when = ""
         if spec.aggregate in ("max", "min", "first", "last") or intent in ("peak", "minimum",
@@ -307,10 +373,16 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
                     f"{val(Row(0, '', '', mean, {}))}, maximum {val(hi)} on "
                     f"{t_hi}, minimum {val(lo)} on {t_lo}")
         size: str = next((p.split(":")[1] for p in parsed.postprocess
-                          if p.startswith("bucket:")), spec.every or "")
-        size_pt = {"day": "dias", "week": "semanas", "month": "meses do calendário"}.get(size, size)
-        size_en = {"day": "days", "week": "weeks", "month": "calendar months"}.get(size, size)
-        windows = (f"em janelas de {size_pt}" if lang == "pt" else f"in {size_en} windows")
+                          if p.startswith("bucket:")),
+                         {"1h": "hour", "1d": "day", "7d": "week"}.get(spec.every or "",
+                                                                      spec.every or ""))
+        size_pt = {"hour": "janelas horárias", "day": "janelas diárias",
+                   "week": "janelas semanais (segunda a domingo)",
+                   "month": "janelas de meses do calendário"}.get(size, f"janelas de {size}")
+        size_en = {"hour": "hourly windows", "day": "daily windows",
+                   "week": "weekly windows (Monday to Sunday)",
+                   "month": "calendar-month windows"}.get(size, f"{size} windows")
+        windows = (f"em {size_pt}" if lang == "pt" else f"in {size_en}")
         text = f"{head} ({period}), {windows}: " + "; ".join(summaries[:max_items]) + "."
         if not series:
             text = (f"{head} ({period}), {windows}: só há janelas parciais, nenhuma completa "
@@ -327,7 +399,18 @@ def compose(parsed: ParsedQuestion, result: QueryResult, *, coverage: float | No
             warnings.append(note)
         return Composed(text, conf, parts, warnings, rows)
 
+    growth = next((p for p in parsed.postprocess if p.startswith("growth:")), None)
+    if growth is not None:  # the value is a change between the first and last whole bucket
+        size = "mês" if any(p.startswith("bucket:month") for p in parsed.postprocess) else (
+            "hora" if spec.every == "1h" else "dia")
+        size_en = {"mês": "month", "hora": "hour", "dia": "day"}[size]
+        of_what = re.sub(r"^(a|o|as|os) ", lambda m: f"d{m.group(1)} ", what)
+        head = (f"Variação {of_what} entre o primeiro e o último {size} completo"
+                if lang == "pt" else
+                f"Change in {what} between the first and the last whole {size_en}")
     ordered = sorted(rows, key=lambda r: -(r.value or 0.0))
+    if (growth is not None and growth.split(":")[1] == "bottom") or spec.bottom:
+        ordered.reverse()  # the smallest first, as asked
     items = [f"{i}. {_label(r.tags, lang, names) or r.field}: {val(r)}"
              + (f" ({fmt_time(r.time_ns, lang)})" if intent in ("peak", "minimum", "latest")
                 else "")

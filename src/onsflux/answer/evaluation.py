@@ -9,7 +9,8 @@ resolve differently); ``lang`` is the question's language as its author wrote it
 parser's guess is used only when a case does not say). ``postprocess`` and
 ``defaulted``, when given, must match too: a breakdown by calendar month or a weekend
 filter lives in the postprocess steps, and a question that names no period must be
-answered for the default period and say so.
+answered for the default period and say so. ``batch`` 2 of the new questions was written
+after the parser changes, before running any of them, as a second held-out check.
 A spec matches when the parsed spec equals the expected one after both go through
 ``QuerySpec.parse`` (times compared as instants; tag filter values as sets, since a
 filter is an OR of its values). Ambiguous cases match when the candidate values are the
@@ -52,6 +53,7 @@ class CaseResult:
     split: str = "dev"
     lang: str = "pt"
     cls: str | None = None
+    batch: int = 1
 
 
 def run_case(case: dict[str, Any], vocabulary: Vocabulary | None = None) -> CaseResult:
@@ -77,7 +79,8 @@ def run_case(case: dict[str, Any], vocabulary: Vocabulary | None = None) -> Case
     lang = case.get("lang") or parsed.language
     return CaseResult(case["id"], case["question"], exp["status"], parsed.status,
                       exp.get("intent"), parsed.intent, ok, detail, parsed,
-                      split=case.get("split", "dev"), lang=lang, cls=case.get("class"))
+                      split=case.get("split", "dev"), lang=lang, cls=case.get("class"),
+                      batch=int(case.get("batch", 1)))
 
 
 @dataclass
@@ -99,7 +102,7 @@ class Report:
     def ambiguous(self) -> list[CaseResult]:
         return [r for r in self.results if r.expected_status == "ambiguous"]
 
-    def accuracy(self, **where: str | None) -> dict[str, Any]:
+    def accuracy(self, **where: str | int | None) -> dict[str, Any]:
         """Share of cases passed (any status) among those whose attributes match ``where``,
         overall and per language."""
         rows = [r for r in self.results if all(getattr(r, k) == v for k, v in where.items())]

@@ -9,10 +9,11 @@ composer tell partial buckets (the data starts or ends inside them) from whole o
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from ..exceptions import OnsfluxError
-from ..query import Executor, QuerySpec
-from ..query.result import Row
+from ..query import QuerySpec
+from ..query.result import QueryResult, Row
 from .intents import SUBSYSTEMS
 from .parse import RETENTION_DAYS
 from .timeexpr import LOCAL
@@ -20,7 +21,13 @@ from .timeexpr import LOCAL
 __all__ = ["counts_for", "data_extent", "no_data_reason"]
 
 
-def counts_for(executor: Executor, spec: QuerySpec) -> list[Row] | None:
+class Runner(Protocol):
+    """What runs a spec: the executor, or the cutover router in front of it."""
+
+    def run(self, spec: QuerySpec, *, window_note: bool = True) -> QueryResult: ...
+
+
+def counts_for(executor: Runner, spec: QuerySpec) -> list[Row] | None:
     """Samples per window and series for a windowed ``spec`` (None when it cannot be run)."""
     if not spec.every:
         return None
@@ -32,7 +39,7 @@ def counts_for(executor: Executor, spec: QuerySpec) -> list[Row] | None:
         return None
 
 
-def data_extent(executor: Executor, spec: QuerySpec, now: datetime) -> tuple[int, int] | None:
+def data_extent(executor: Runner, spec: QuerySpec, now: datetime) -> tuple[int, int] | None:
     """First and last sample time (ns) of ``spec``'s field and filters within retention."""
     kept_from = now - timedelta(days=RETENTION_DAYS)
     out: list[int] = []
@@ -56,7 +63,7 @@ def _day(ns: int, lang: str) -> str:
     return f"{t:%d/%m/%Y}" if lang == "pt" else f"{t:%Y-%m-%d}"
 
 
-def no_data_reason(executor: Executor, spec: QuerySpec, now: datetime, lang: str) -> str | None:
+def no_data_reason(executor: Runner, spec: QuerySpec, now: datetime, lang: str) -> str | None:
     """Why a period has no rows: it lies before the first sample or after the last one."""
     extent = data_extent(executor, spec, now)
     if extent is None and spec.measurement == "consumption_data" and spec.where.get(

@@ -312,7 +312,8 @@ TOP_N = [
     re.compile(rf"(?<![a-z0-9])bottom\s*(?P<n>\d+|{_NUMW})(?![a-z0-9])"),
 ]
 PLURAL_SUBJECT = _rx(r"usinas", r"plants", r"fontes", r"sources", r"regioes", r"regions",
-                     r"geradoras", r"subsistemas", r"subsystems", r"complexos", r"parques")
+                     r"geradoras", r"subsistemas", r"subsystems", r"complexos", r"parques",
+                     r"linhas", r"lines", r"circuitos", r"interligacoes", r"interconnections")
 QUANTITY = _rx(r"quanto", r"quanta", r"quantos", r"how much", r"how many", r"qual foi",
                r"what was", r"what is", r"what's", r"qual e", r"qual o", r"qual a", r"valor",
                r"value", r"numeros?", r"numbers?", r"dados", r"data")

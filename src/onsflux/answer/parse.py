@@ -177,6 +177,24 @@ def parse(question: str, *, now: datetime, vocabulary: Vocabulary | None = None)
 
 
 class _Parser:
+    """One question through the steps of :meth:`run` (each a method, in order)."""
+
+    spans: list[tuple[int, int]]
+    tag_spans: list[tuple[int, int]]
+    unknown: list[str]
+    groups: list[PlantGroup]
+    plants: list[str]
+    ambiguous: list[PlantGroup]
+    state_matches: list[EntityMatch]
+    measures: list[EntityMatch]
+    regions: list[EntityMatch]
+    sources: list[EntityMatch]
+    sectors: list[EntityMatch]
+    state_values: list[str]
+    region_values: list[str]
+    source_values: list[str]
+    sector_values: list[str]
+
     def __init__(self, question: str, cased: str, folded: str, lang: Language, now: datetime,
                  vocab: Vocabulary) -> None:
         self.question, self.cased, self.folded = question, cased, folded
@@ -187,6 +205,18 @@ class _Parser:
         self.narrowed = 0
         self.states: list[str] = []  # state filter for generation (set once the measure is known)
         self.day_filter: str | None = None
+        # what the steps of ``run`` find, in order (each step reads what the earlier set)
+        self.tm: TimeMatch | None = None
+        self.spans, self.tag_spans, self.unknown = [], [], []
+        self.groups, self.plants, self.ambiguous = [], [], []
+        self.state_matches, self.measures, self.regions, self.sources, self.sectors = (
+            [], [], [], [], [])
+        self.state_values, self.region_values, self.source_values, self.sector_values = (
+            [], [], [], [])
+        self.mod = it.Modifiers()
+        self.start = self.stop = now
+        self.expression: str | None = None
+        self.kind, self.fld = "default", ""
 
     def t(self, pt: str, en: str) -> str:
         return _t(self.lang, pt, en)
@@ -226,7 +256,20 @@ class _Parser:
     # -------------------------------------------------------------- main flow
 
     def run(self) -> ParsedQuestion:
-        folded, cased = self.folded, self.cased
+        """The steps in order; each either answers (a refusal, an ambiguity) or goes on."""
+        for step in (self._screen, self._find_period, self._find_entities, self._check_scope,
+                     self._resolve_plants, self._resolve_time, self._choose_measure,
+                     self._scope_to_measure):
+            answer = step()
+            if answer is not None:
+                return answer
+        if self.ambiguous:
+            return self._ambiguous_plant()
+        return self._answer()
+
+    def _screen(self) -> ParsedQuestion | None:
+        """No words, an injection, or a subject out of scope: refuse before anything else."""
+        folded = self.folded
         if not re.search(r"[a-z]", folded):
             return self.refuse("unknown")
         if it.refusal(folded, self.question) == "injection":
@@ -234,45 +277,57 @@ class _Parser:
         # out-of-scope words are looked for outside plant names ("Futura" is a solar park)
         code = it.refusal(mask(folded, [g.span for g in find_plants_exact(self.vocab, folded)]),
                           self.question)
-        if code:
-            return self.refuse(code)
+        return self.refuse(code) if code else None
 
-        tm = find_time(folded, self.now)
+    def _find_period(self) -> ParsedQuestion | None:
+        """The time expression (refused when it cannot be answered) and a day filter."""
+        folded = self.folded
+        self.tm = tm = find_time(folded, self.now)
         refused = self._period_refusal(tm, folded)
         if refused is not None:
             return refused
-        spans: list[tuple[int, int]] = [tm.span] if tm else []
-        day_filter: str | None = None
+        self.spans = [tm.span] if tm else []
         for name, rx in DAY_FILTERS:
-            fm = rx.search(mask(folded, spans))
+            fm = rx.search(mask(folded, self.spans))
             if fm is not None:
-                day_filter = name
-                spans.append(fm.span())
+                self.day_filter = name
+                self.spans.append(fm.span())
                 break
+        return None
 
-        # names before words: "Norte Fluminense" is a plant, not the North
-        groups = find_plants_exact(self.vocab, mask(folded, spans))
-        spans += [g.span for g in groups]
-        states = find_states(mask(folded, spans), cased)
-        spans += [s.span for s in states]
-        measures = find_measures(mask(folded, spans), cased)
-        mspans = [m.span for m in measures]
+    def _find_entities(self) -> None:
+        """Plants, states, measures, regions, sources and sectors, each in what the
+        previous ones left (names before words: "Norte Fluminense" is a plant, not the North)."""
+        folded, cased, spans = self.folded, self.cased, self.spans
+        self.groups = find_plants_exact(self.vocab, mask(folded, spans))
+        spans += [g.span for g in self.groups]
+        self.state_matches = find_states(mask(folded, spans), cased)
+        spans += [s.span for s in self.state_matches]
+        self.measures = find_measures(mask(folded, spans), cased)
+        mspans = [m.span for m in self.measures]
         names_masked = mask(folded, spans + mspans)
-        regions = find_regions(names_masked, mask(cased, spans + mspans), self.lang)
-        sources = find_sources(mask(names_masked, [r.span for r in regions]), cased, self.lang)
-        tag_spans = [e.span for e in (*regions, *sources)]
-        sectors = find_sectors(mask(names_masked, tag_spans), cased, self.lang)
-        tag_spans += [e.span for e in sectors]
-        rest = mask(folded, spans + mspans + tag_spans)
+        self.regions = find_regions(names_masked, mask(cased, spans + mspans), self.lang)
+        self.sources = find_sources(mask(names_masked, [r.span for r in self.regions]), cased,
+                                    self.lang)
+        self.tag_spans = [e.span for e in (*self.regions, *self.sources)]
+        self.sectors = find_sectors(mask(names_masked, self.tag_spans), cased, self.lang)
+        self.tag_spans += [e.span for e in self.sectors]
+        rest = mask(folded, spans + mspans + self.tag_spans)
         fuzzy = find_plants_fuzzy(self.vocab, rest)
-        groups += fuzzy
+        self.groups += fuzzy
         rest = mask(rest, [g.span for g in fuzzy])
-        unknown = [w for w in re.findall(r"[a-z]+", rest) if w not in KNOWN_WORDS and len(w) > 2]
+        self.unknown = [w for w in re.findall(r"[a-z]+", rest)
+                        if w not in KNOWN_WORDS and len(w) > 2]
+
+    def _check_scope(self) -> ParsedQuestion | None:
+        """Refusals that need the entities (off-topic words, unknown periods and plants),
+        the "why" warning, and the modifiers (aggregate, ranking, grouping)."""
+        folded, spans, groups = self.folded, self.spans, self.groups
         # scope: common words hint at an out-of-scope subject only when nothing of the
         # catalog is named ("qual a capital do Brasil?" vs "carga do SIN, região da capital")
         soft = it.soft_refusal(mask(folded, [g.span for g in groups]))
-        if soft and not (measures or groups or sources or sectors):
-            return self.refuse(soft, unknown_words=unknown)
+        if soft and not (self.measures or groups or self.sources or self.sectors):
+            return self.refuse(soft, unknown_words=self.unknown)
         if it.WHY.search(folded):
             self.warnings.append(self.t(
                 "os dados mostram o que aconteceu, não as causas: esta resposta traz os números, "
@@ -280,22 +335,25 @@ class _Parser:
                 "gives the numbers, not the why"))
         hint = unexplained_period(mask(folded, spans + [g.span for g in groups]))
         if hint is not None:
-            return self.refuse("period_unknown", {"detail": hint}, unknown_words=unknown)
+            return self.refuse("period_unknown", {"detail": hint}, unknown_words=self.unknown)
         if not groups and it.named_unknown_plant(mask(folded, spans), KNOWN_WORDS):
-            return self.refuse("unknown_plant", unknown_words=unknown)
-        mod = it.detect_modifiers(mask(folded, spans + [g.span for g in groups] + tag_spans))
-        self.day_filter = day_filter
+            return self.refuse("unknown_plant", unknown_words=self.unknown)
+        self.mod = it.detect_modifiers(mask(folded, spans + [g.span for g in groups]
+                                            + self.tag_spans))
+        self.entities += (self.measures + self.regions + self.sources + self.sectors
+                          + self.state_matches)
+        self.state_values = _unique(s.value for s in self.state_matches)
+        self.region_values = _unique(r.value for r in self.regions)
+        self.source_values = _unique(s.value for s in self.sources)
+        self.sector_values = _unique(s.value for s in self.sectors)
+        return None
 
-        self.entities += measures + regions + sources + sectors + states
-        state_values = _unique(s.value for s in states)
-        region_values = _unique(r.value for r in regions)
-        source_values = _unique(s.value for s in sources)
-        sector_values = _unique(s.value for s in sectors)
-
-        # plants: resolve, narrow by context, or collect ambiguities
-        plants: list[str] = []
-        ambiguous: list[PlantGroup] = []
-        for g in groups:
+    def _resolve_plants(self) -> None:
+        """Each plant group: one plant, narrowed by region/source context, or ambiguous."""
+        cased = self.cased
+        region_values, source_values = self.region_values, self.source_values
+        self.plants, self.ambiguous = [], []
+        for g in self.groups:
             slugs = set(g.slugs)
             if len(slugs) > 1:
                 narrowed = {s for s in slugs
@@ -307,8 +365,8 @@ class _Parser:
             if len(slugs) == 1:
                 slug_ = next(iter(slugs))
                 entry = self.vocab.plants[slug_]
-                if slug_ not in plants:
-                    plants.append(slug_)
+                if slug_ not in self.plants:
+                    self.plants.append(slug_)
                 self.entities.append(EntityMatch(
                     kind="plant", text=cased[g.span[0]:g.span[1]], value=slug_, display=entry.name,
                     match=g.match, score=g.score, span=g.span))
@@ -317,97 +375,120 @@ class _Parser:
                                                 f"{entry.name}",
                                                 f"“{cased[g.span[0]:g.span[1]]}” read as {entry.name}"))
             else:
-                ambiguous.append(PlantGroup(g.text, g.span, frozenset(slugs), g.match, g.score))
+                self.ambiguous.append(PlantGroup(g.text, g.span, frozenset(slugs), g.match,
+                                                 g.score))
 
-        # time range
+    def _resolve_time(self) -> None:
+        """[start, stop): the period named, cut at the retention, or the default one."""
+        tm = self.tm
         if tm is None:
-            start, stop = default_range(self.now)
+            self.start, self.stop = default_range(self.now)
             self.defaults.append(f"time_range:last_{DEFAULT_DAYS}_days")
             self.warnings.append(self.t(f"nenhum período informado: considerados os últimos "
                                         f"{DEFAULT_DAYS} dias",
                                         f"no time given: last {DEFAULT_DAYS} days assumed"))
-            expression, kind = None, "default"
-        else:
-            start, stop = tm.start, tm.stop
-            expression, kind = cased[tm.span[0]:tm.span[1]], tm.kind
-            kept_from = self.now - timedelta(days=RETENTION_DAYS)
-            if start < kept_from:
-                start = kept_from
-                self.warnings.append(self.t(
-                    f"os dados são guardados por 7 anos: o período começa em {kept_from:%d/%m/%Y}, "
-                    "não antes",
-                    f"data is kept for 7 years: the period starts on {kept_from:%Y-%m-%d}, "
-                    "not earlier"))
-            if kind == "season":
-                self.warnings.append(self.t(
-                    "estações do hemisfério sul em datas fixas (verão: 21/12 a 20/03, com início "
-                    "no dezembro do ano anterior)",
-                    "southern-hemisphere seasons on fixed dates (summer: Dec 21 – Mar 20, "
-                    "starting in December of the previous year)"))
+            self.expression, self.kind = None, "default"
+            return
+        self.start, self.stop = tm.start, tm.stop
+        self.expression, self.kind = self.cased[tm.span[0]:tm.span[1]], tm.kind
+        kept_from = self.now - timedelta(days=RETENTION_DAYS)
+        if self.start < kept_from:
+            self.start = kept_from
+            self.warnings.append(self.t(
+                f"os dados são guardados por 7 anos: o período começa em {kept_from:%d/%m/%Y}, "
+                "não antes",
+                f"data is kept for 7 years: the period starts on {kept_from:%Y-%m-%d}, "
+                "not earlier"))
+        if self.kind == "season":
+            self.warnings.append(self.t(
+                "estações do hemisfério sul em datas fixas (verão: 21/12 a 20/03, com início "
+                "no dezembro do ano anterior)",
+                "southern-hemisphere seasons on fixed dates (summer: Dec 21 – Mar 20, "
+                "starting in December of the previous year)"))
 
-        # the measure
-        fields = _unique(m.value for m in measures)
+    def _measures_ambiguous(self, fields: list[str]) -> ParsedQuestion:
+        return self._ambiguous_measures(fields, self.start, self.stop, self.expression,
+                                        self.kind, self.tm is None, self.mod,
+                                        self.region_values, self.unknown)
+
+    def _choose_measure(self) -> ParsedQuestion | None:
+        """The one field asked about, a default one, or an ambiguity between measures."""
+        mod = self.mod
+        fields = _unique(m.value for m in self.measures)
         specific = [f for f in fields if f not in ("power_mw", "demand_mw")]
         if "losses_mwh" in specific and "flow_mw" in specific:
             specific.remove("flow_mw")  # "perdas no intercâmbio": the interchange names the lines
         if len(set(map(catalog.FIELD_TO_MEASUREMENT.get, specific))) > 1 or len(specific) > 1:
-            return self._ambiguous_measures(specific, start, stop, expression, kind, tm is None,
-                                            mod, region_values, unknown)
+            return self._measures_ambiguous(specific)
         if specific:
-            fld = specific[0]
+            self.fld = specific[0]
         elif "power_mw" in fields and "demand_mw" in fields:
-            return self._ambiguous_measures(["power_mw", "demand_mw"], start, stop, expression,
-                                            kind, tm is None, mod, region_values, unknown)
+            return self._measures_ambiguous(["power_mw", "demand_mw"])
         elif fields:
-            fld = fields[0]
-        elif plants or ambiguous or source_values or mod.share or (
+            self.fld = fields[0]
+        elif self.plants or self.ambiguous or self.source_values or mod.share or (
                 mod.ranking and mod.ranking_subject in ("plant", "source")):
-            fld = "power_mw"
+            self.fld = "power_mw"
             self.defaults.append("measure:power_mw")
-        elif (region_values or sector_values) and mod.quantity:
-            return self._ambiguous_measures(["power_mw", "demand_mw"], start, stop, expression,
-                                            kind, tm is None, mod, region_values, unknown)
+        elif (self.region_values or self.sector_values) and mod.quantity:
+            return self._measures_ambiguous(["power_mw", "demand_mw"])
         else:
-            return self.refuse("unknown", unknown_words=unknown)
-        measurement = catalog.FIELD_TO_MEASUREMENT[fld]
-        if measurement == "generation_data" and sector_values:
-            sector_values = []
-        if measurement != "generation_data" and (state_values or mod.group_by == "state"):
-            return self.refuse("state_scope", unknown_words=unknown)
-        self.states = state_values if not plants else []
-        if measurement != "generation_data" and (plants or ambiguous):
+            return self.refuse("unknown", unknown_words=self.unknown)
+        return None
+
+    def _scope_to_measure(self) -> ParsedQuestion | None:
+        """Drop (with a warning) or refuse what the chosen measure does not have."""
+        measurement = catalog.FIELD_TO_MEASUREMENT[self.fld]
+        if measurement == "generation_data" and self.sector_values:
+            self.sector_values = []
+        if measurement != "generation_data" and (self.state_values or self.mod.group_by == "state"):
+            if self.mod.group_by == "state" or not self.region_values:
+                return self.refuse("state_scope", unknown_words=self.unknown)
+            # a state named beside a subsystem is context ("o Sudeste, onde fica São Paulo")
+            self.warnings.append(self.t(
+                "estado ignorado: carga e intercâmbio são por subsistema",
+                "state ignored: load and interchange are per subsystem"))
+            self.state_values = []
+        self.states = self.state_values if not self.plants else []
+        if measurement != "generation_data" and (self.plants or self.ambiguous):
             self.warnings.append(self.t("usinas ignoradas: a medida não é de geração",
                                         "plants ignored: the measure is not generation"))
-            plants, ambiguous = [], []
-        if measurement != "generation_data" and source_values:
+            self.plants, self.ambiguous = [], []
+        if measurement != "generation_data" and self.source_values:
             self.warnings.append(self.t("fonte ignorada: a medida não é de geração",
                                         "source ignored: the measure is not generation"))
-            source_values = []
+            self.source_values = []
+        return None
 
-        def time_range(grain: str | None = None) -> TimeRange:
-            return TimeRange(start=start, stop=stop, expression=expression, kind=kind,
-                             defaulted=tm is None, grain=grain)
-        if ambiguous:
-            g = ambiguous[0]
-            cands = []
-            for slug_ in sorted(g.slugs):
-                plan, intent = self._plan(fld, mod, region_values, source_values,
-                                          sector_values, [slug_], regions, quiet=True)
-                spec, _, _ = self._spec(plan, start, stop, mod)
-                cands.append(Candidate(kind="plant", value=slug_,
-                                       label=self.vocab.plants[slug_].name, spec=spec))
-            text = cased[g.span[0]:g.span[1]]
-            names = ", ".join(c.label for c in cands)
-            return self.result("ambiguous", intent=intent, candidates=cands,
-                               time_range=time_range(),
-                               reason=self.t(f"“{text}” pode ser: {names}",
-                                             f"“{text}” could be: {names}"),
-                               unknown_words=unknown)
+    def _time_range(self, grain: str | None = None) -> TimeRange:
+        return TimeRange(start=self.start, stop=self.stop, expression=self.expression,
+                         kind=self.kind, defaulted=self.tm is None, grain=grain)
 
-        plan, intent = self._plan(fld, mod, region_values, source_values, sector_values,
-                                  plants, regions)
+    def _ambiguous_plant(self) -> ParsedQuestion:
+        """One candidate spec per plant a name could be."""
+        g = self.ambiguous[0]
+        cands = []
+        intent = None
+        for slug_ in sorted(g.slugs):
+            plan, intent = self._plan(self.fld, self.mod, self.region_values, self.source_values,
+                                      self.sector_values, [slug_], self.regions, quiet=True)
+            spec, _, _ = self._spec(plan, self.start, self.stop, self.mod)
+            cands.append(Candidate(kind="plant", value=slug_,
+                                   label=self.vocab.plants[slug_].name, spec=spec))
+        text = self.cased[g.span[0]:g.span[1]]
+        names = ", ".join(c.label for c in cands)
+        return self.result("ambiguous", intent=intent, candidates=cands,
+                           time_range=self._time_range(),
+                           reason=self.t(f"“{text}” pode ser: {names}",
+                                         f"“{text}” could be: {names}"),
+                           unknown_words=self.unknown)
+
+    def _answer(self) -> ParsedQuestion:
+        """The plan, the spec and its warnings."""
+        plan, intent = self._plan(self.fld, self.mod, self.region_values, self.source_values,
+                                  self.sector_values, self.plants, self.regions)
         try:
-            spec, grain, post = self._spec(plan, start, stop, mod)
+            spec, grain, post = self._spec(plan, self.start, self.stop, self.mod)
         except OnsfluxError as exc:
             return self.refuse("other", unknown_words=[str(exc)])
         if spec.window_note is not None:  # day windows start at local midnight, but DST...
@@ -417,8 +498,8 @@ class _Parser:
                 f"{spec.every} windows follow the Brasília UTC offset at the start of the range; "
                 "with daylight saving time (until 2019) some start at 01:00 or 23:00"))
         return self.result("ok", intent=intent, spec=spec,
-                           time_range=time_range(grain),
-                           postprocess=post, unknown_words=unknown)
+                           time_range=self._time_range(grain),
+                           postprocess=post, unknown_words=self.unknown)
 
     # -------------------------------------------------------------- pieces
 

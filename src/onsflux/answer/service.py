@@ -22,8 +22,9 @@ from ..query.execute import Executor
 from ..query.render import DIALECTS, render
 from ..query.result import QueryResult, Row
 from ..query.spec import QuerySpec
-from ..state.store import OK, StateStore
+from ..state.base import OK, StateStore
 from .bedrock import BedrockKnowledge, BedrockPhraser
+from .buckets import calendar_start
 from .compose import Composed, compose, coverage_of, per_bucket, refuse
 from .entities import Vocabulary
 from .extent import counts_for, no_data_reason
@@ -55,19 +56,16 @@ class Source:
 def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Source], float | None]:
     """Ingested objects whose measurement and time range overlap the query, and coverage.
 
-    Relevance is the share of the query's period the object covers (0–1).
+    Relevance is the share of the query's period the object covers (0–1). One lookup
+    by measurement and time (``objects_overlapping``): never a scan of the store.
     """
     if store is None:
         return [], None
     start, stop = spec.start_ns, spec.stop_ns
     spans: list[tuple[int, int]] = []
     out: list[Source] = []
-    for o in store.objects():
-        if o.status != OK or spec.measurement not in o.measurements:
-            continue
-        if o.time_min_ns is None or o.time_max_ns is None:
-            continue
-        if o.time_max_ns < start or o.time_min_ns >= stop:
+    for o in store.objects_overlapping(spec.measurement, start, stop):
+        if o.status != OK or o.time_min_ns is None or o.time_max_ns is None:
             continue
         spans.append((o.time_min_ns, o.time_max_ns))
         share = coverage_of([(o.time_min_ns, o.time_max_ns)], start, stop)
@@ -75,6 +73,65 @@ def object_sources(store: StateStore | None, spec: QuerySpec) -> tuple[list[Sour
                           {"start": rfc3339(o.time_min_ns), "stop": rfc3339(o.time_max_ns)}))
     out.sort(key=lambda s: -s.relevance_score)
     return out, coverage_of(spans, start, stop)
+
+
+class PartitionSource(Protocol):
+    """Where migrated partitions are recorded (``migrate.state.MigrationStore``)."""
+
+    def partitions_overlapping(self, measurement: str, start_ns: int, stop_ns: int
+                               ) -> list[Any]: ...
+
+
+def partition_sources(migrations: PartitionSource | None, spec: QuerySpec) -> list[Source]:
+    """Migrated partitions (Timestream history) behind the query's period, named like
+    ``timestream://db/table · partition ID``; relevance = share of the period covered."""
+    if migrations is None:
+        return []
+    start, stop = spec.start_ns, spec.stop_ns
+    out = []
+    for p in migrations.partitions_overlapping(spec.measurement, start, stop):
+        first = p.written_min_ns if p.written_min_ns is not None else p.start_ns
+        last = p.written_max_ns if p.written_max_ns is not None else p.stop_ns - HOUR_NS
+        share = coverage_of([(first, last)], start, stop)
+        out.append(Source(f"{p.migration} · {p.table_name} · partition {p.id}", round(share, 3),
+                          {"start": rfc3339(first), "stop": rfc3339(last)}))
+    return sorted(out, key=lambda s: -s.relevance_score)
+
+
+HOUR_NS = 3_600_000_000_000
+_MAX_WINDOWS = 2_000
+
+
+def data_coverage(runner: SpecRunner, spec: QuerySpec, now: datetime) -> float | None:
+    """Share of the period's sample windows that hold data, measured on the data itself.
+
+    Counts the points per sample interval (one hour for ONS data; one day when the period
+    has more than 2,000 hours) across every series the filters select, up to the last
+    whole interval before ``now``, and divides the windows with points by the windows
+    expected. Data from any origin counts — ingested files, migrated history — which
+    ingest records alone cannot see. None when the period lies in the future or the
+    count cannot be run.
+    """
+    step = max(int(spec.interval_hours * HOUR_NS), HOUR_NS)
+    horizon = min(spec.stop_ns, int(now.timestamp() * 1e9))
+    if (horizon - spec.start_ns) // step > _MAX_WINDOWS:
+        step = 24 * HOUR_NS
+    expected = (horizon - spec.start_ns) // step
+    if expected <= 0:
+        return None
+    stop = spec.start_ns + expected * step
+    try:
+        probe = spec.replace(
+            stop=datetime.fromtimestamp(stop / 1e9, UTC).isoformat(),
+            every="1d" if step == 24 * HOUR_NS else f"{step // HOUR_NS}h",
+            aggregate="count", group_by=[], top=None, bottom=None, fill="none", order="asc",
+            limit=min(expected + 10, 1_000_000))
+        rows = runner.run(probe, window_note=False).rows
+    except OnsfluxError:
+        return None
+    found = {r.time_ns for r in rows
+             if r.value and spec.start_ns - step < r.time_ns < stop}
+    return min(len(found) / expected, 1.0)
 
 
 class AnswerService:
@@ -90,12 +147,14 @@ class AnswerService:
         phraser: BedrockPhraser | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         runner: SpecRunner | None = None,
+        migrations: PartitionSource | None = None,
     ) -> None:
         """``runner``: what runs the specs when not the executor itself (the cutover
         router, which serves each spec from the backend its phase says)."""
         self.executor = executor
         self.runner: SpecRunner = runner if runner is not None else executor
         self.store = store
+        self.migrations = migrations
         self.knowledge = knowledge or KnowledgeBase.from_folder()
         self.vocabulary = vocabulary
         self.phraser = phraser
@@ -112,14 +171,23 @@ class AnswerService:
         if parsed.status == "ok" and parsed.spec is not None:
             # the parser already words the spec's daylight-saving note in the question's language
             result = self.runner.run(parsed.spec, window_note=False)
+            counted = parsed.spec  # the data the answer used, for counts and coverage
             if not result.rows:
-                result = sin_from_subsystems(self.runner, parsed.spec) or result
-            sources, coverage = object_sources(self.store, parsed.spec)
-            counts = counts_for(self.executor, parsed.spec) if per_bucket(parsed) else None
+                sin = sin_from_subsystems(self.runner, parsed.spec)
+                if sin is not None:  # the samples behind it are the four subsystems'
+                    result = sin
+                    counted = parsed.spec.replace(
+                        where={**parsed.spec.where, "region": list(SUBSYSTEMS)})
+            sources, recorded = object_sources(self.store, parsed.spec)
+            sources += partition_sources(self.migrations, parsed.spec)
+            sources.sort(key=lambda src: -src.relevance_score)
+            measured = data_coverage(self.runner, counted, now)
+            coverage = measured if measured is not None else recorded
+            counts = counts_for(self.runner, counted) if per_bucket(parsed) else None
             composed = compose(parsed, result, coverage=coverage, names=self._names,
                                counts=counts)
             if not result.rows:  # say why: the data starts later, or ended earlier
-                why = no_data_reason(self.executor, parsed.spec, now, parsed.language)
+                why = no_data_reason(self.runner, parsed.spec, now, parsed.language)
                 if why:
                     composed.answer = f"{composed.answer} {why}"
             if self.phraser is not None and result.rows:
@@ -140,6 +208,9 @@ class AnswerService:
             close = getattr(self.runner, "close", None)
             if close is not None:
                 close()
+        close_migrations = getattr(self.migrations, "close", None)
+        if close_migrations is not None:
+            close_migrations()
         self.executor.close()
 
     def _passages(self, parsed: ParsedQuestion) -> list[Source]:
@@ -226,7 +297,8 @@ def sin_from_subsystems(executor: SpecRunner, spec: QuerySpec) -> QueryResult | 
     Returns None when the spec is not a whole-system load question this can answer.
     """
     if (spec.measurement != "consumption_data" or spec.where.get("region") != ("sin",)
-            or spec.every or spec.aggregate not in _REDUCE or spec.group_by):
+            or spec.aggregate not in _REDUCE or spec.group_by
+            or spec.every not in (None, "1h", "1d", "7d")):
         return None
     try:
         hourly = spec.replace(where={**spec.where, "region": list(SUBSYSTEMS)}, every="1h",
@@ -241,7 +313,6 @@ def sin_from_subsystems(executor: SpecRunner, spec: QuerySpec) -> QueryResult | 
             per_hour.setdefault(r.time_ns, {})[r.tags["region"]] = r.value
     if not per_hour:
         return None
-    field = spec.fields[0]
     tags = {"region": "sin"}
     complete = {t: sum(v.values()) for t, v in per_hour.items() if len(v) == len(SUBSYSTEMS)}
     incomplete = {t: sorted(set(SUBSYSTEMS) - set(v)) for t, v in per_hour.items()
@@ -257,23 +328,36 @@ def sin_from_subsystems(executor: SpecRunner, spec: QuerySpec) -> QueryResult | 
             f"there ({', '.join(missing)} missing; first at {rfc3339(first)}); "
             f"{len(complete)} complete hour(s) used")
     rows: list[Row] = []
-    if complete:
-        agg = spec.aggregate
-        if agg in ("max", "min"):
-            t = (max if agg == "max" else min)(complete, key=lambda k: complete[k])
-            rows = [Row(t, spec.measurement, field, complete[t], tags)]
-        elif agg in ("first", "last"):
-            t = (min if agg == "first" else max)(complete)
-            rows = [Row(t, spec.measurement, field, complete[t], tags)]
-        else:
-            total = sum(complete.values())
-            if agg == "mean":
-                total /= len(complete)
-            elif agg == "energy":
-                total *= spec.interval_hours
-            rows = [Row(spec.start_ns, spec.measurement, field, total, tags)]
+    if complete and spec.every:  # windows: the complete hours of each local day/week
+        unit = {"1d": "day", "7d": "week"}.get(spec.every)
+        windows: dict[int, dict[int, float]] = {}
+        for t, v in complete.items():
+            windows.setdefault(calendar_start(t, unit) if unit else t, {})[t] = v
+        for w, hours in sorted(windows.items()):
+            rows.append(_reduce_hours(hours, spec, w, tags))
+    elif complete:
+        rows = [_reduce_hours(complete, spec, spec.start_ns, tags)]
     return QueryResult(rows, False, result.served_from, result.dialect, result.query,
                        result.elapsed_ms, warnings)
+
+
+def _reduce_hours(hours: dict[int, float], spec: QuerySpec, at: int,
+                  tags: dict[str, str]) -> Row:
+    """One value from whole-system hourly sums, as the spec's aggregate asks."""
+    field = spec.fields[0]
+    agg = spec.aggregate
+    if agg in ("max", "min"):
+        t = (max if agg == "max" else min)(hours, key=lambda k: hours[k])
+        return Row(t, spec.measurement, field, hours[t], tags)
+    if agg in ("first", "last"):
+        t = (min if agg == "first" else max)(hours)
+        return Row(t, spec.measurement, field, hours[t], tags)
+    total = sum(hours.values())
+    if agg == "mean":
+        total /= len(hours)
+    elif agg == "energy":
+        total *= spec.interval_hours
+    return Row(at, spec.measurement, field, total, tags)
 
 
 def _render_or_none(spec: QuerySpec, dialect: str) -> str | None:

@@ -522,6 +522,9 @@ _RULES: list[tuple[str, str, Handler]] = [
     ("weekday", rf"(?:n?[ao]\s+)?(?P<a>{_WD})\s+(?:passad[oa]|anterior)", _last_weekday),
     ("weekend", r"(?:n?o\s+)?(?:ultimo|last|past|previous)\s+(?:fim de semana|final de semana|weekend)"
                 r"|(?:n?o\s+)?(?:fim|final) de semana passado", _last_weekend),
+    ("since", rf"(?:desde|since|a partir de)\s+(?:o\s+mes\s+de\s+|o\s+inicio\s+de\s+|the\s+start\s+of\s+)?"
+              rf"(?P<m>{_FM})(?!\s*(?:de\s+|of\s+|/|-|,)?\s*(?:19|20)\d\d)",
+     lambda m, now: _since_month(m, now)),
     # any year and decades (so that 1850 or 3000 are refused, not replaced by a default)
     ("year", r"(?:(?:em|in|no ano(?: de)?|the year|year|ano|during|durante)\s+)(?P<y>[1-9]\d{3})(?![\d/-])",
      _any_year),
@@ -554,6 +557,12 @@ _RULES: list[tuple[str, str, Handler]] = [
                r"|spring|quarter|half|weekend|" + _FM[3:-1] + r")|ano que vem|semana que vem"
                r"|mes que vem|coming\s+(?:days|weeks|months))", _future),
 ]
+
+
+def _since_month(m: re.Match[str], now: datetime) -> Range:
+    """"desde outubro": from the start of the month's latest occurrence to now."""
+    rng = _month_alone(m, now)
+    return None if rng is None else (rng[0], now)
 
 
 def _decade_any(m: re.Match[str], now: datetime) -> Range:

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import inspect
-import sys
-from collections.abc import Callable
+import pkgutil
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
 
 from ..exceptions import OnsfluxError
+from ..redact import redact
 from ..settings import Settings
-from .output import bar_lines, console, emit_json, err_console, fmt_int, table, unit_progress
+
+# the shared pieces live in _common; the "X as X" names stay importable from here for
+# subcommand modules written before it (new ones import _common)
+from ._common import EXIT_FAILED as EXIT_FAILED
+from ._common import EXIT_REJECTS as EXIT_REJECTS
+from ._common import EXIT_USAGE as EXIT_USAGE
+from ._common import JsonOpt as JsonOpt
+from ._common import client as _client
+from ._common import friendly as friendly
+from ._common import settings as settings
+from ._common import store as _store
+from ._common import use_settings
+from .output import (
+    bar_lines,
+    console,
+    emit_json,
+    err_console,
+    fmt_int,
+    print_error,
+    styled,
+    table,
+    unit_progress,
+)
 
 app = typer.Typer(
     help="Move ONS electricity time series onto InfluxDB and answer questions about them.",
@@ -31,19 +52,6 @@ dlq_app = typer.Typer(help="Objects whose ingest failed (dead letters).", no_arg
 app.add_typer(local_app, name="local")
 app.add_typer(dlq_app, name="dlq")
 
-EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 1, 2, 3
-
-F = TypeVar("F", bound=Callable[..., Any])
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-class _State:
-    settings: Settings | None = None
-
-
-_state = _State()
-
-
 @app.callback()
 def _root(
     state_dir: Annotated[
@@ -57,7 +65,7 @@ def _root(
         settings = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        err_console.print(f"[red]error:[/] invalid setting {first['loc']}: {first['msg']}")
+        print_error(f"invalid setting {first['loc']}: {first['msg']}")
         raise typer.Exit(EXIT_USAGE) from None
     settings = settings.with_overrides(state_dir=state_dir, influxdb_url=influxdb_url)
     if settings.influxdb_token_secret_arn or settings.api_keys_secret_arn:
@@ -66,42 +74,9 @@ def _root(
         try:
             settings = resolve_secrets(settings)
         except OnsfluxError as exc:
-            err_console.print(f"[red]error:[/] {exc}")
+            print_error(exc)
             raise typer.Exit(EXIT_FAILED) from None
-    _state.settings = settings
-
-
-def settings() -> Settings:
-    assert _state.settings is not None
-    return _state.settings
-
-
-def friendly(fn: F) -> F:
-    """Map our errors to a one-line message and exit code 1 — never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except OnsfluxError as exc:
-            err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
-            raise typer.Exit(EXIT_FAILED) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _client() -> Any:
-    from ..influx.client import InfluxClient
-    from ..influx.local import resolve_url
-
-    s = settings()
-    return InfluxClient(s, url=resolve_url(s))
-
-
-def _store() -> Any:
-    from ..state.store import store_for
-
-    return store_for(settings())
+    use_settings(settings)
 
 
 # ---------------------------------------------------------------------------- local
@@ -137,7 +112,7 @@ def local_up(
     if json:
         emit_json(out)
     else:
-        console.print(f"InfluxDB {info.version} running at [bold]{handle.url}[/] (pid {handle.pid});"
+        console.print(f"InfluxDB {info.version} running at {handle.url} (pid {handle.pid});"
                       f" buckets {', '.join(BUCKETS)} with retention {s.retention}")
         if with_prometheus:
             p = out["prometheus"]
@@ -217,7 +192,7 @@ def _print_summary(summary: Any, title: str) -> None:
                      fmt_int(o.rejected), o.verified or ("see below" if o.error else "")])
     console.print(table(title, ["object", "status", "rows", "points", "rejected", "verify"], rows))
     console.print(
-        f"[bold]{summary.files}[/] files, {fmt_int(summary.rows)} rows, "
+        f"{summary.files} files, {fmt_int(summary.rows)} rows, "
         f"{fmt_int(summary.points)} points, {fmt_int(summary.rejected)} rejected "
         f"({fmt_int(summary.duplicates)} duplicates), {summary.skipped} unchanged, "
         f"{summary.failed} failed in {summary.seconds:.2f} s "
@@ -225,7 +200,7 @@ def _print_summary(summary: Any, title: str) -> None:
     )
     for o in summary.objects:
         if o.error:
-            console.print(f"  [red]failed:[/] {o.error}", soft_wrap=True)
+            console.print(styled("  ", ("failed:", "red"), " ", redact(o.error)), soft_wrap=True)
         for note in o.notes:
             console.print(f"  note {o.key.rsplit('/', 1)[-1]}: {note}")
         for r in o.rejects_sample:
@@ -240,11 +215,12 @@ def _print_summary(summary: Any, title: str) -> None:
 
 def _exit_for(summary: Any, allow_rejects: bool) -> None:
     if summary.failed:
-        err_console.print(f"[red]{summary.failed} objects failed[/]: see `onsflux dlq list`")
+        err_console.print(styled((f"{summary.failed} objects failed", "red"),
+                                 ": see `onsflux dlq list`"))
         raise typer.Exit(EXIT_FAILED)
     if summary.rejected and not allow_rejects:
-        err_console.print(f"[yellow]{fmt_int(summary.rejected)} rows rejected[/] "
-                          "(use --allow-rejects to exit 0 anyway)")
+        err_console.print(styled((f"{fmt_int(summary.rejected)} rows rejected", "yellow"),
+                                 " (use --allow-rejects to exit 0 anyway)"))
         raise typer.Exit(EXIT_REJECTS)
 
 
@@ -259,13 +235,21 @@ def ingest_cmd(
         "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
     workers: Annotated[int | None, typer.Option(help="Concurrent writes.")] = None,
     batch_lines: Annotated[int | None, typer.Option(help="Lines per write request.")] = None,
+    also_write: Annotated[str | None, typer.Option(
+        "--also-write", help="timestream: also write every batch to Timestream (dual-write "
+                             "during the cutover; env ONSFLUX_ALSO_WRITE).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Ingest ONS, processed or wide files (disk or S3) into InfluxDB."""
     from ..ingest.pipeline import Ingestor
 
-    s = settings().with_overrides(write_workers=workers, batch_lines=batch_lines)
-    _state.settings = s
+    if also_write not in (None, "timestream"):
+        from ..exceptions import ConfigError
+
+        raise ConfigError(f"--also-write must be timestream, not {also_write!r}")
+    s = settings().with_overrides(write_workers=workers, batch_lines=batch_lines,
+                                  also_write=also_write)
+    use_settings(s)
     client = None if dry_run else _client()
     store = _store()
     try:
@@ -304,7 +288,7 @@ def status_cmd(json: JsonOpt = False) -> None:
                         [[o.key, o.status, fmt_int(o.rows), fmt_int(o.points), fmt_int(o.rejected),
                           o.attempts, o.error or o.verified or ""] for o in objects]))
     if dead:
-        console.print(f"[yellow]{len(dead)} dead letters[/]: `onsflux dlq list`")
+        console.print(styled((f"{len(dead)} dead letters", "yellow"), ": `onsflux dlq list`"))
 
 
 @app.command("rejects")
@@ -323,13 +307,27 @@ def rejects_cmd(
     finally:
         store.close()
     if csv:
-        frame.write_csv(csv)
+        _write_csv(frame, csv)
         console.print(f"{fmt_int(frame.height)} rejects written to {csv}")
     elif json:
         emit_json(frame.to_dicts())
     else:
         console.print(table(f"{frame.height} rejects", list(frame.columns),
                             [list(r) for r in frame.rows()]))
+
+
+def _write_csv(frame: Any, path: Path) -> None:
+    """``frame`` as CSV at ``path``; a missing folder or a refused write is a clear error."""
+    from ..exceptions import ConfigError
+
+    if not path.parent.is_dir():
+        raise ConfigError(f"--csv {path}: the folder {path.parent} does not exist; create it "
+                          "or choose another path")
+    try:
+        frame.write_csv(path)
+    except OSError as exc:
+        raise ConfigError(f"--csv {path}: cannot write ({exc.strerror or type(exc).__name__})"
+                          ) from exc
 
 
 # ---------------------------------------------------------------------------- dlq
@@ -375,30 +373,32 @@ def dlq_retry(
 
 # ---------------------------------------------------------------------------- bench
 def _bench_module(name: str) -> Any:
+    """The benchmark ``name`` from the installed package (never the current directory)."""
+    from .. import bench
     from ..exceptions import ConfigError
 
-    root = Path(__file__).resolve().parents[3]
-    for candidate in (root, Path.cwd()):
-        if (candidate / "bench" / f"{name}.py").exists():
-            if str(candidate) not in sys.path:
-                sys.path.insert(0, str(candidate))
-            return importlib.import_module(f"bench.{name}")
-    available = sorted(p.stem for p in (root / "bench").glob("*.py")
-                       if not p.stem.startswith("_") and p.stem != "common")
-    raise ConfigError(f"no benchmark {name!r}; available: {', '.join(available) or 'none'}")
+    available = sorted(m.name for m in pkgutil.iter_modules(bench.__path__)
+                       if not m.name.startswith("_") and m.name not in bench.HELPERS)
+    if name not in available:
+        raise ConfigError(f"no benchmark {name!r}; available: {', '.join(available) or 'none'}")
+    return importlib.import_module(f"{bench.__name__}.{name}")
 
 
 @app.command("bench")
 @friendly
 def bench_cmd(
-    name: Annotated[str, typer.Argument(help="encode | ingest")],
+    name: Annotated[str, typer.Argument(
+        help="encode | ingest | query | seed | api | migrate | nl | …")],
     repeats: Annotated[int, typer.Option(help="Runs per contender; the median is reported.")] = 3,
     rows: Annotated[int | None, typer.Option(help="Rows (points) to use.")] = None,
+    duration: Annotated[float | None, typer.Option(
+        help="Seconds of sustained load (seed: the write test).")] = None,
+    rate: Annotated[int | None, typer.Option(help="Offered points/s (seed: the write test).")] = None,
     option: Annotated[list[str] | None, typer.Option(
         "--set", help="Benchmark parameter KEY=VALUE, e.g. --set pin=true.")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Run a benchmark from bench/ and print its figures (JSON with --json)."""
+    """Run a benchmark (onsflux.bench) and print its figures (JSON with --json)."""
     from ..exceptions import ConfigError
 
     module = _bench_module(name)
@@ -418,8 +418,11 @@ def bench_cmd(
             kwargs[key] = float(raw)
         else:
             kwargs[key] = raw
-    if rows is not None:
-        kwargs["rows"] = rows
+    for key, value in (("rows", rows), ("duration", duration), ("rate", rate)):
+        if value is not None:
+            if key not in params:
+                raise ConfigError(f"--{key} does not apply to the {name!r} benchmark")
+            kwargs[key] = value
     if "json" in params:
         kwargs["json"] = json
     if "settings" in params:

@@ -10,7 +10,7 @@ from .output import chart_for, console, emit_json, err_console
 
 
 def register(app: typer.Typer) -> None:
-    from .app import friendly, settings
+    from ._common import friendly, settings
 
     @app.command("ask")
     @friendly
@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
             service.close()
         if json:
             emit_json(out)
+            if out["status"] != "ok":  # the same exit code as the text mode (README)
+                raise typer.Exit(4)
             return
         console.print(out["answer"], soft_wrap=True, markup=False, style="bold")
         console.print(f"status {out['status']} · confidence {out['confidence_score']} · "

@@ -37,7 +37,7 @@ def show_status(out: dict[str, Any]) -> None:
     if not out["configured"]:
         console.print("no cutover configured: every front door serves InfluxDB as usual "
                       "(start with onsflux cutover shadow --blue timestream|files)")
-    console.print(f"phase [bold]{phase}[/]  blue={st['blue']} green={st['green']}  "
+    console.print(f"phase {phase}  blue={st['blue']} green={st['green']}  "
                   f"sample={st['sample']:g} control={st['control_sample']:g}  "
                   f"version {st['version']}" + (f" · {st['reason']}" if st["reason"] else ""),
                   soft_wrap=True)
@@ -61,7 +61,7 @@ def show_status(out: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from .app import friendly, settings
+    from ._common import friendly, settings
 
     app.add_typer(cutover_app, name="cutover")
 
@@ -184,5 +184,5 @@ def _done(st: Any, as_json: bool) -> None:
         emit_json(st.as_dict())
         return
     phase = st.phase + (f" {st.percent:g}%" if st.phase == "canary" else "")
-    console.print(f"cutover phase is now [bold]{phase}[/] (version {st.version}, by "
+    console.print(f"cutover phase is now {phase} (version {st.version}, by "
                   f"{st.updated_by}); running API processes follow within seconds")

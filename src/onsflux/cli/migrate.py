@@ -11,8 +11,18 @@ from typing import Annotated, Any
 
 import typer
 
-from .app import EXIT_FAILED, EXIT_REJECTS, JsonOpt, _client, friendly, settings
-from .output import console, emit_json, err_console, fmt_int, table, unit_progress
+from ._common import EXIT_FAILED, EXIT_REJECTS, JsonOpt, friendly, settings
+from ._common import client as _client
+from .output import (
+    console,
+    emit_json,
+    err_console,
+    fmt_int,
+    print_error,
+    styled,
+    table,
+    unit_progress,
+)
 
 migrate_app = typer.Typer(help="Timestream → InfluxDB: plan, run, verify, roll back, sync.",
                           no_args_is_help=True)
@@ -84,8 +94,7 @@ def _migration(source: str, mapping: str | None, table_name: str | None, *,
 def _warn(warnings: list[str]) -> None:
     """Warnings go to every output mode: stderr in text mode (JSON carries them too)."""
     for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", soft_wrap=True, markup=True,
-                          highlight=False)
+        err_console.print(styled(("warning:", "yellow"), f" {w}"), soft_wrap=True)
 
 
 def _confirm(question: str, yes: bool, *, required: bool = False) -> bool:
@@ -93,7 +102,7 @@ def _confirm(question: str, yes: bool, *, required: bool = False) -> bool:
         return True
     if not sys.stdin.isatty():
         if required:
-            err_console.print(f"[red]refused:[/] {question} needs --yes when not on a terminal")
+            print_error(f"{question} needs --yes when not on a terminal", "refused:")
             return False
         return True
     return typer.confirm(question, default=False)
@@ -125,6 +134,12 @@ def plan_cmd(
                   "" if t["manifest_rows"] is None else fmt_int(t["manifest_rows"]),
                   t["first"], t["last"], fmt_int(t["series"]), t["partitions"]]
                  for t in out["tables"]]))
+            for t in out["tables"]:
+                console.print(
+                    f"{t['bucket']}/{t['measurement']} ← {t['table']}: tags "
+                    f"{', '.join(t['tags']) or '(none)'}; fields "
+                    + (", ".join(f"{k} ({v})" for k, v in t["fields"].items()) or "(none)"),
+                    soft_wrap=True, markup=False, highlight=False)
             _warn(out["warnings"])
         if not _confirm(f"Found {fmt_int(plan.rows)} rows in {len(plan.partitions)} partitions. "
                         "Record this plan?", yes or json):
@@ -179,19 +194,19 @@ def run_cmd(
                              for p in out["partitions"]]))
         for p in out["partitions"]:
             if p["error"] and p["status"] != "skipped":
-                console.print(f"  [red]{p['id']}:[/] {p['error']}", soft_wrap=True,
-                              markup=True, highlight=False)
+                console.print(styled("  ", (f"{p['id']}:", "red"), f" {p['error']}"),
+                              soft_wrap=True)
         _print_duplicates(out["partitions"])
         for e in out["errors"]:
-            console.print(f"  [red]error:[/] {e}", soft_wrap=True)
+            console.print(styled("  ", ("error:", "red"), f" {e}"), soft_wrap=True)
         console.print(out["explain"], soft_wrap=True, markup=False, highlight=False)
         console.print(f"{out['failed']} failed in {out['seconds']} s "
                       f"({fmt_int(out['points_per_s'] or 0)} points/s)")
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
     if summary.rejected and not allow_rejects:
-        err_console.print(f"[yellow]{fmt_int(summary.rejected)} rows rejected[/]: "
-                          "`onsflux rejects` lists them (--allow-rejects to exit 0)")
+        err_console.print(styled((f"{fmt_int(summary.rejected)} rows rejected", "yellow"),
+                                 ": `onsflux rejects` lists them (--allow-rejects to exit 0)"))
         raise typer.Exit(EXIT_REJECTS)
 
 
@@ -247,10 +262,10 @@ def verify_cmd(
                                 [[m.partition, m.series, m.field, m.stat, m.source, m.target]
                                  for m in report.mismatches[:limit]]))
         colour = "green" if report.ok else "red"
-        console.print(f"{len(out['partitions'])} partitions, {fmt_int(out['values'])} values "
-                      f"checked in {out['seconds']} s: "
-                      f"[{colour}]{report.verdict.upper() if not report.ok else report.verdict}"
-                      f"[/]")
+        console.print(styled(f"{len(out['partitions'])} partitions, {fmt_int(out['values'])} "
+                             f"values checked in {out['seconds']} s: ",
+                             (report.verdict.upper() if not report.ok else report.verdict,
+                              colour)))
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -320,7 +335,12 @@ def sync_cmd(
         if not json:
             for t in it.tables:
                 console.print(f"#{it.iteration} {t['table']}: {t['from']} → {t['to']} "
-                              f"{t['status']} {fmt_int(t['points'])} points, lag {t['lag_s']} s")
+                              f"{t['status']} {fmt_int(t['points'])} points, lag {t['lag_s']} s",
+                              markup=False, highlight=False)
+                if t.get("rejected"):
+                    console.print(f"  {t['explain']}; rejects: onsflux rejects "
+                                  f"{t['rejects_key']}", soft_wrap=True, markup=False,
+                                  highlight=False)
 
     with _migration(source, mapping, None) as mig, _client() as client:
         report = sync(mig, client, lag_s=lag, overlap_s=overlap, interval_s=interval, once=once,

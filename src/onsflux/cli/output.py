@@ -1,4 +1,10 @@
-"""How the CLI shows things: rich on a terminal, JSON with ``--json``, never secrets."""
+"""How the CLI shows things: rich on a terminal, JSON with ``--json``, never secrets.
+
+Both consoles print text literally (``markup=False``): a path such as ``data[2024]/a.csv``
+or a server message with brackets must come out as it is, so styles are given as
+``style=`` or with ``styled`` (rich ``Text``), never as ``[red]`` markup in a string.
+Everything printed as an error, a table cell or JSON passes through ``onsflux.redact``.
+"""
 
 from __future__ import annotations
 
@@ -18,21 +24,37 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+from ..redact import redact, redact_data
+
+console = Console(stderr=False, highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Literal, redacted text with styled pieces: ``styled(("error:", "red"), " ", msg)``."""
+    return Text.assemble(*(redact(p) if isinstance(p, str) else (redact(p[0]), p[1])
+                           for p in parts))
+
+
+def print_error(message: object, label: str = "error:") -> None:
+    """One error line on stderr: literal (brackets kept) and redacted."""
+    err_console.print(styled((label, "red"), " ", redact(str(message))), soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(redact_data(data), indent=2, default=str, ensure_ascii=False)
+                     + "\n")
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left")
+    """A table whose title and cells are literal text (no markup) and redacted."""
+    t = Table(title=Text(title), title_justify="left")
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        t.add_row(*(Text("" if v is None else redact(str(v))) for v in r))
     return t
 
 
@@ -57,9 +79,9 @@ def unit_progress(
         yield lambda event, payload: None
         return
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn(f"{{task.fields[n]:,}} {unit}"), TimeElapsedColumn(),
-        TextColumn("{task.fields[current]}"), console=err_console, transient=False,
+        TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+        TextColumn(f"{{task.fields[n]:,}} {unit}", markup=False), TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}", markup=False), console=err_console, transient=False,
     )
     task: dict[str, TaskID] = {}
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .output import console, emit_json, table
+from .output import console, emit_json, styled, table
 
 
 def _default_range() -> tuple[str, str]:
@@ -21,7 +21,7 @@ def _default_range() -> tuple[str, str]:
 
 
 def register(app: typer.Typer) -> None:
-    from .app import friendly, settings
+    from ._common import friendly, settings
 
     @app.command("query")
     @friendly
@@ -81,6 +81,9 @@ def register(app: typer.Typer) -> None:
                 text = spec.read_text(encoding="utf-8")
             except OSError as exc:
                 raise ConfigError(f"cannot read --spec {spec}: {exc.strerror}") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"--spec {spec}: not UTF-8 text (byte {exc.start}); a spec "
+                                  "is a JSON file") from None
             q = QuerySpec.parse(text)
             changes = {k: v for k, v in (("start", start), ("stop", stop), ("timezone", timezone),
                                          ("limit", limit)) if v is not None}
@@ -126,7 +129,7 @@ def _show(out: dict[str, Any], as_json: bool) -> None:
             [[r["timestamp"], r["field"], "" if r["value"] is None else f"{r['value']:.6g}",
               *(r["tags"].get(k, "") for k in tag_keys)] for r in rows]))
         for w in out.get("warnings") or []:
-            console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+            console.print(styled(("warning:", "yellow"), f" {w}"), soft_wrap=True)
     queries = out.get("queries") or {"influxql": out.get("query_used", {}).get("text", "")}
     for dialect, text in queries.items():
         console.rule(dialect)

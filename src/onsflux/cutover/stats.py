@@ -168,3 +168,23 @@ class SlidingWindow:
             breached.append(f"mismatch rate {mismatch:.1%} ({len(cmps)} comparisons in the "
                             f"last {self.seconds:g} s) > {max_mismatch_rate:.1%}")
         return WindowVerdict(n, rate, p95, mismatch, breached)
+
+
+def latency_series(records: Sequence[ComparisonRecord], *, bucket_seconds: float = 60.0,
+                   max_points: int = 120) -> dict[str, list[tuple[float, float]]]:
+    """p95 latency per side over time: ``{"blue": [(bucket_start_epoch_s, p95_ms)…], …}``,
+    from the shadow comparisons (each holds both sides' timings), newest ``max_points``."""
+    buckets: dict[str, dict[float, list[float]]] = {"blue": {}, "green": {}}
+    for r in records:
+        if r.outcome == DROPPED or r.control:
+            continue
+        start = r.at - r.at % bucket_seconds
+        for side, ms, err in (("blue", r.blue_ms, r.blue_error), ("green", r.green_ms,
+                                                                   r.green_error)):
+            if ms is not None and not err:
+                buckets[side].setdefault(start, []).append(ms)
+    out: dict[str, list[tuple[float, float]]] = {}
+    for side, by_time in buckets.items():
+        points = [(t, percentile(v, 95) or 0.0) for t, v in sorted(by_time.items())]
+        out[side] = points[-max_points:]
+    return out

@@ -200,7 +200,16 @@ class LocalServer:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        blocker = next((p for p in (self.state_dir, *self.state_dir.parents) if p.exists()),
+                       None)
+        if blocker is not None and not blocker.is_dir():
+            raise LocalServerError(f"state folder {self.state_dir}: {blocker} is a file, not a "
+                                   "folder; point ONSFLUX_STATE_DIR (or --state-dir) at a folder")
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalServerError(f"cannot create the state folder {self.state_dir} "
+                                   f"({exc.strerror or type(exc).__name__})") from exc
         with open(self.state_dir / "influxd.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

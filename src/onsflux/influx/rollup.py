@@ -20,8 +20,13 @@ from __future__ import annotations
 import threading
 import time
 
+import polars as pl
+
+from ..catalog import FieldType
 from ..exceptions import QueryError
-from ..query.rollup import HOUR_NS, MARKERS, ROLLUPS, Plan, hour_range, marker_lines
+from ..frames import TIME
+from ..ingest.encode import batches, encode_lines
+from ..query.rollup import HOUR_NS, MARKERS, ROLLUPS, STATS, Plan, Rollup, hour_range, marker_lines
 from ..quoting import quote_ident, quote_literal
 from .client import InfluxClient
 
@@ -54,6 +59,42 @@ def refresh(client: InfluxClient, measurement: str, tmin_ns: int, tmax_ns: int, 
     return written
 
 
+def keep_partials(client: InfluxClient, rollup: Rollup, partials: pl.DataFrame,
+                  start_ns: int, stop_ns: int) -> None:
+    """Write the hourly statistics an object's writer computed (per chunk, combined here)
+    and mark ``[start_ns, stop_ns)`` covered. Only for hours the object owns alone: the
+    caller proved it (the ingest's count over the hours equals what it wrote)."""
+    stats = [rollup.column(f, st) for f in rollup.fields for st in STATS]
+    present = [c for c in stats if c in partials.columns]
+    combine = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
+    rows = partials.group_by([TIME, *rollup.tags]).agg(
+        [getattr(pl.col(c), combine[c.rsplit("_", 1)[1]])().alias(c) for c in present]
+    ).with_columns([pl.col(c).cast(pl.Int64) for c in present if c.endswith("_count")])
+    types: dict[str, FieldType] = {c: "integer" if c.endswith("_count") else "float"
+                                   for c in present}
+    lines = encode_lines(rollup.name, rows, list(rollup.tags), types)
+    bucket = rollup.source
+    for a, b, body in batches(lines, 5000, 1 << 22):
+        client.write(bucket, body, lines=b - a)
+    body = marker_lines(rollup.source, start_ns, stop_ns)
+    client.write(bucket, body, lines=body.count(b"\n"))
+
+
+def uncover(client: InfluxClient, measurement: str, start_ns: int, stop_ns: int) -> None:
+    """Mark the hours of ``[start_ns, stop_ns)`` not covered: their raw points changed in a
+    way the rollup cannot follow (another object's points, a rollback). Queries touching
+    them read the raw series until ``refresh`` recomputes them."""
+    if measurement not in ROLLUPS or client.kind == "2.x":
+        return
+    start, stop = hour_range(start_ns, stop_ns - 1)
+    try:
+        client.query(f"DELETE FROM {quote_ident(MARKERS)} WHERE time >= {start} "
+                     f"AND time < {stop}", db=measurement)
+    except QueryError as exc:
+        if "database not found" not in str(exc):
+            raise
+
+
 def refresh_many(client: InfluxClient, ranges: dict[str, tuple[int, int]], *,
                  clear: bool = False) -> None:
     """``refresh`` each ``measurement -> (tmin, tmax)``."""
@@ -64,12 +105,14 @@ def refresh_many(client: InfluxClient, ranges: dict[str, tuple[int, int]], *,
 class Coverage:
     """Answers "is every hour of this plan's period refreshed?", cached briefly.
 
-    One small query per (measurement, period) on the markers (one point per hour), kept
-    for ``ttl`` seconds: a query made right after an ingest may read the raw series once
-    more, never a stale rollup, because markers are written after the rollup rows.
+    One small query per (measurement, period) on the markers (one point per hour: 720 for
+    30 days, a few ms). ``ttl`` > 0 caches the answer, at the price of reading a rollup
+    for up to ``ttl`` seconds after another process uncovered its hours; the default does
+    not cache. Markers are written after the rollup rows and deleted before raw points
+    change under them, so a covered hour's rollup is never older than its raw data.
     """
 
-    def __init__(self, ttl: float = 5.0) -> None:
+    def __init__(self, ttl: float = 0.0) -> None:
         self.ttl = ttl
         self._cache: dict[tuple[str, int, int], tuple[float, bool]] = {}
         self._lock = threading.Lock()

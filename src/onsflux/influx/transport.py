@@ -40,6 +40,7 @@ from typing import Any, Literal, TypedDict
 import httpx
 
 from ..exceptions import CircuitOpen, ConfigError, ServerUnavailable
+from ..redact import redact
 from ..retry import RetryPolicy
 from ..settings import Settings
 
@@ -230,16 +231,14 @@ class Transport:
     # ------------------------------------------------------------------ secrets
 
     def scrub(self, text: str) -> str:
-        """``text`` with any secret we hold replaced by ``***`` (servers may echo them)."""
+        """``text`` with every credential form and any secret we hold replaced by ``***``
+        (servers and proxies may echo them): ``onsflux.redact``, the one redaction."""
         s = self.settings
-        for secret in (
+        return redact(text, (
             s.influxdb_token.get_secret_value() if s.influxdb_token else None,
             s.influxdb_password.get_secret_value() if s.influxdb_password else None,
             self._url_password,
-        ):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        ))
 
     def brief(self, text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
         """A server's text, scrubbed and cut for a message."""

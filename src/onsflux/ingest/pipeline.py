@@ -24,13 +24,13 @@ from .. import catalog, metrics
 from ..exceptions import ObjectBusy, OnsfluxError, TerminalError
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
 from ..influx.client import InfluxClient, WriteOutcome
-from ..influx.rollup import refresh_many
-from ..query.rollup import ROLLUPS, hour_range
+from ..influx.rollup import keep_partials, uncover
+from ..query.rollup import HOUR_NS, ROLLUPS, STATS, hour_range
 from ..quoting import quote_ident
 from ..settings import Settings
 from ..sources.objects import list_objects
 from ..sources.readers import read_object
-from ..state.store import FAILED, OK, ObjectRecord, StateStore
+from ..state.base import FAILED, OK, ObjectRecord, StateStore
 from .dropped import server_rejects, write_batch
 from .encode import batches, encode_lines
 from .validate import Validator
@@ -179,6 +179,11 @@ class _Expect:
     seen: dict[str, _Seen] = field(default_factory=dict)
     tmin: int | None = None
     tmax: int | None = None
+    #: hourly rollup statistics of what was written (``query/rollup.py``), per chunk
+    partials: list[pl.DataFrame] = field(default_factory=list)
+    #: False once a row was repeated across chunks or dropped by the server: the
+    #: partials would no longer be exactly what the server keeps
+    rollup_exact: bool = True
 
 
 class Ingestor:
@@ -192,6 +197,7 @@ class Ingestor:
         *,
         now_ns: Callable[[], int] = time.time_ns,
         progress: Progress = _no_progress,
+        also: Sequence[Any] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -199,6 +205,9 @@ class Ingestor:
         self.now_ns = now_ns
         self.progress = progress
         self._ensured: set[str] = set()
+        #: other stores every validated batch is also written to (the cutover's dual-write
+        #: to Timestream, ``settings.also_write``); their refusals become rejects
+        self.also: list[Any] = list(also) if also is not None else _also_writers(settings)
 
     # ------------------------------------------------------------------ front door
     def ingest(
@@ -315,6 +324,10 @@ class Ingestor:
                         written_points += lines.len()
                         continue
                     self._ensure_bucket(spec.bucket)
+                    for sink in self.also:  # dual-write (cutover): blue stays current
+                        with _timer(phases, f"also_{sink.name}"):
+                            rejects.append(sink.write(ref.key, spec.name, frame, checked.tags,
+                                                      list(checked.fields)))
                     # Pipelining with bounded memory: while this chunk's batches are
                     # written, the next chunk is read, validated and encoded; before its
                     # batches are queued, everything older than this chunk must be done.
@@ -358,10 +371,6 @@ class Ingestor:
         if dry_run:
             return
         assert record is not None
-        if self.settings.rollups and self.client is not None:
-            with _timer(phases, "rollup"):
-                refresh_many(self.client, {m: (e.tmin, e.tmax) for m, e in expect.items()
-                                           if e.tmin is not None and e.tmax is not None})
         with _timer(phases, "verify"):
             result.verified, verify_notes = self._verify(expect)
         result.notes.extend(verify_notes)
@@ -405,6 +414,16 @@ class Ingestor:
             [pl.col(f"__new_{f}").sum().cast(pl.Int64).alias(f) for f in fields]
         )
         e.counts.append(counts)
+        rollup = ROLLUPS.get(measurement)
+        if rollup is not None and e.rollup_exact:
+            if not all(bool(fresh[f].all()) for f in fields):
+                e.rollup_exact = False  # a repeat: the server kept the later value
+            elif set(rollup.tags) <= set(frame.columns):
+                rolled = [f for f in rollup.fields if f in fields]
+                e.partials.append(frame.group_by(
+                    [(pl.col(TIME) // HOUR_NS * HOUR_NS).alias(TIME), *rollup.tags]
+                ).agg([getattr(pl.col(f), stat)().alias(rollup.column(f, stat))
+                       for f in rolled for stat in STATS]))
         lo, hi = frame[TIME].min(), frame[TIME].max()
         e.tmin = lo if e.tmin is None else min(e.tmin, lo)  # type: ignore[type-var, assignment]
         e.tmax = hi if e.tmax is None else max(e.tmax, hi)  # type: ignore[type-var, assignment]
@@ -415,6 +434,7 @@ class Ingestor:
         rows = dropped["row"].drop_nulls()
         gone = batch.filter(pl.col(ROW).is_in(rows.implode()))
         if gone.height:
+            e.rollup_exact = False
             tags = [t for t in e.tags if t in gone.columns]
             fields = [f for f in e.fields if f in gone.columns]
             neg = gone.group_by(tags).agg(
@@ -422,22 +442,30 @@ class Ingestor:
             )
             e.counts.append(neg)
 
-    def _rolled_totals(self, name: str, fields: Sequence[str], tmin: int,
-                       tmax: int) -> dict[str, int] | None:
-        """Per-field totals read from the rollup just refreshed, when it keeps every field:
-        the ``SELECT … INTO`` already scanned the raw points, so verify need not scan them
-        again. None: read the raw series (no rollup, rollups off, or a field it lacks)."""
+    def _keep_rollup(self, name: str, e: _Expect, want: dict[str, int]) -> dict[str, int] | None:
+        """Write the object's hourly rollup rows when they are exactly what the server keeps,
+        else mark its hours uncovered (queries on them then read the raw series).
+
+        Exact when the server holds, in the object's whole hours, as many points per field
+        as the object wrote: then every point of those hours is this object's, and the
+        statistics computed from its frames are the statistics of the raw series. One count
+        over the hours, the scan verify needs anyway, proves it.
+        Returns those per-field totals when they equal ``want`` (verify needs no other scan),
+        else None.
+        """
         rollup = ROLLUPS.get(name)
-        if not self.settings.rollups or rollup is None or not set(fields) <= set(rollup.fields):
+        if rollup is None or not self.settings.rollups or e.tmin is None or e.tmax is None:
             return None
         assert self.client is not None
-        start, stop = hour_range(tmin, tmax)
-        selects = ", ".join(f"sum({quote_ident(rollup.column(f, 'count'))}) AS {quote_ident(f)}"
-                            for f in fields)
-        rows = self.client.query_points(
-            f"SELECT {selects} FROM {quote_ident(rollup.name)} "
-            f"WHERE time >= {start} AND time < {stop}", db=catalog.measurement(name).bucket)
-        return {f: int((rows[0].get(f) if rows else 0) or 0) for f in fields}
+        start, stop = hour_range(e.tmin, e.tmax)
+        bucket = catalog.measurement(name).bucket
+        held = count_totals(self.client, bucket, name, e.fields, start, stop - 1)
+        if held == want and e.rollup_exact and e.partials:
+            keep_partials(self.client, rollup, pl.concat(e.partials, how="diagonal_relaxed"),
+                          start, stop)
+        else:
+            uncover(self.client, name, start, stop)
+        return held if held == want else None
 
     def _verify(self, expect: dict[str, _Expect]) -> tuple[str, list[str]]:
         """Read back what the server holds for this object and compare with what was written.
@@ -457,9 +485,8 @@ class Ingestor:
                 [pl.col(f).sum() for f in e.fields]
             )
             want = {f: int(wrote[f].sum()) for f in e.fields}
-            have = self._rolled_totals(name, e.fields, e.tmin, e.tmax)
-            if have != want:  # the rollup's whole hours may hold other objects' points
-                have = count_totals(self.client, spec.bucket, name, e.fields, e.tmin, e.tmax)
+            have = (self._keep_rollup(name, e, want)
+                    or count_totals(self.client, spec.bucket, name, e.fields, e.tmin, e.tmax))
             if have == want:
                 continue
             found = count_by_series(self.client, spec.bucket, name, e.tags, e.fields,
@@ -526,6 +553,14 @@ def count_by_series(
     ]
     frame = pl.DataFrame(data, schema=schema)
     return frame.group_by(list(tags)).agg(pl.col(f"{f}__found").sum() for f in fields)
+
+
+def _also_writers(settings: Settings) -> list[Any]:
+    if settings.also_write == "timestream":
+        from ..cutover.dualwrite import TimestreamWriter
+
+        return [TimestreamWriter(settings, database=settings.timestream_database)]
+    return []
 
 
 def dead_letter_keys(store: StateStore) -> list[str]:

@@ -15,6 +15,7 @@ key is optional and the three ONS tables have defaults (:func:`default_mapping`)
     measure_names = { }                              # single-measure measure_name -> field
     fields = { }                                     # multi-measure column -> field
     ignore = ["measure_name"]                        # columns not migrated
+    canonical_tags = true                            # catalog tags as the ingest writes them
 
 How a frame (Timestream column names, typed as the source said) becomes points:
 
@@ -31,7 +32,13 @@ How a frame (Timestream column names, typed as the source said) becomes points:
   a row with every measure NULL is skipped and counted;
 - **dimensions** → tags (``tags`` renames; unlisted ones keep their name), or string
   fields via ``dimension_fields``. Tag values are kept *verbatim*: spaces, commas,
-  quotes, ``=`` and accents are escaped by the encoder and read back exactly. A value
+  quotes, ``=`` and accents are escaped by the encoder and read back exactly — except
+  the catalog's tags of a catalog measurement (``region``, ``source``, ``plant``…),
+  which get the canonical value the ingest writes for the same name (``Sudeste`` →
+  ``southeast``, ``HIDROELÉTRICA`` → ``hydro``, a plant name → its slug), so a plant
+  migrated and a plant ingested are one series; a value the catalog does not know is
+  kept as it is and counted (``Mapped.unresolved``; ``plan`` names it). ``canonical_tags
+  = false`` keeps every value verbatim. A value
   the line protocol cannot carry (a newline or carriage return, or ending with a
   backslash) makes its row a reject with that reason — never silently dropped. A NULL
   dimension means the tag is absent on that point;
@@ -74,11 +81,18 @@ class TableMapping:
     measure_names: dict[str, str] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()
+    canonical_tags: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {"bucket": self.bucket, "measurement": self.measurement, "tags": self.tags,
                 "dimension_fields": self.dimension_fields, "measure_names": self.measure_names,
-                "fields": self.fields, "ignore": list(self.ignore)}
+                "fields": self.fields, "ignore": list(self.ignore),
+                "canonical_tags": self.canonical_tags}
+
+    def canonical(self, tag: str) -> bool:
+        """Whether ``tag`` gets the ingest's canonical values (see the module docstring)."""
+        spec = catalog.MEASUREMENTS.get(self.measurement)
+        return self.canonical_tags and spec is not None and tag in spec.tags
 
 
 @dataclass(frozen=True)
@@ -134,7 +148,7 @@ def mapping_from_dict(doc: dict[str, Any]) -> Mapping:
         if not isinstance(t, dict):
             raise ConfigError(f"mapping: tables.{name} must be a table")
         allowed = {"bucket", "measurement", "tags", "dimension_fields", "measure_names",
-                   "fields", "ignore"}
+                   "fields", "ignore", "canonical_tags"}
         bad = set(t) - allowed
         if bad:
             raise ConfigError(f"mapping: tables.{name}: unknown keys {sorted(bad)}")
@@ -149,6 +163,7 @@ def mapping_from_dict(doc: dict[str, Any]) -> Mapping:
             measure_names=dict(t.get("measure_names") or {}),
             fields=dict(t.get("fields") or {}),
             ignore=tuple(t.get("ignore") or ()),
+            canonical_tags=bool(t.get("canonical_tags", prev.canonical_tags if prev else True)),
         )
     try:
         return Mapping(tables=tables,
@@ -172,6 +187,8 @@ class Mapped:
     rejects: pl.DataFrame = field(default_factory=empty_rejects)
     null_measures: int = 0  # rows skipped: no measure value at all
     null_values: int = 0  # individual NULL measure values omitted (multi-measure)
+    #: catalog tag → distinct values the catalog does not know (kept as they are)
+    unresolved: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def points(self) -> int:
@@ -333,6 +350,13 @@ def map_frame(
         raise ConfigError(f"table {tm.table}: names used twice (tags {sorted(tag_cols.values())}, "
                           f"fields {sorted(field_types)})")
     wide = wide.with_columns([pl.col(d).cast(pl.Utf8) for d in tag_cols])
+    unresolved: dict[str, list[str]] = {}
+    for d, tag in tag_cols.items():
+        if tm.canonical(tag):
+            canon, unknown = canonical_values(tag, wide.get_column(d))
+            wide = wide.with_columns(canon.alias(d))
+            if unknown:
+                unresolved[tag] = unknown
     keep, tag_rej = _tag_rejects(wide, source, tag_cols)
     rejects += tag_rej
     # floats that cannot be written
@@ -353,8 +377,22 @@ def map_frame(
         frame=wide, tags=list(tag_cols.values()), fields=field_types, rows=n_rows,
         rejects=pl.concat(rejects, how="vertical") if rejects else
         pl.DataFrame(schema=REJECT_SCHEMA),
-        null_measures=null_rows, null_values=null_values,
+        null_measures=null_rows, null_values=null_values, unresolved=unresolved,
     )
+
+
+def canonical_values(tag: str, values: pl.Series) -> tuple[pl.Series, list[str]]:
+    """The ingest's canonical value of each (the catalog's resolver for ``tag``, else
+    its slug), the value itself when there is none; and those without one."""
+    resolver = catalog.RESOLVERS.get(tag)
+    fn = resolver if resolver is not None else (lambda text: catalog.slug(text) or None)
+    distinct = values.drop_nulls().unique()
+    table = {v: fn(v) for v in distinct.to_list()}
+    unknown = sorted(v for v, c in table.items() if c is None)
+    known = {v: c for v, c in table.items() if c is not None and c != v}
+    if not known:
+        return values, unknown
+    return values.replace(known), unknown
 
 
 def _scalar_of(dtype: pl.DataType) -> str:

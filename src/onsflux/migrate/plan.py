@@ -109,7 +109,8 @@ class TablePlan:
                 "null_measures": s.null_measures, "manifest_rows": s.manifest_rows,
                 "first": iso(s.first_ns) if s.first_ns is not None else None,
                 "last": iso(s.last_ns) if s.last_ns is not None else None,
-                "series": s.series, "partitions": self.partitions, "warnings": s.warnings}
+                "series": s.series, "partitions": self.partitions, "warnings": s.warnings,
+                "tags": s.tags, "fields": s.fields, "duplicates": s.duplicates.as_dict()}
 
 
 @dataclass
@@ -149,6 +150,42 @@ def csv_options_from(doc: dict[str, Any] | None) -> CsvOptions:
     return CsvOptions(delimiter=doc.get("field_delimiter", DEFAULT_CSV.delimiter),
                       escape=doc.get("escaped_by", DEFAULT_CSV.escape),
                       header=doc.get("include_header", DEFAULT_CSV.header))
+
+
+def _mapping_warnings(measurement: str, table: str, s: TableStats, before: int | None
+                      ) -> list[str]:
+    """What the mapping may silently turn into something else: a VARCHAR column that
+    became a tag by default (a measure?), the series estimate jumping, duplicates."""
+    out = []
+    for tag, col in s.guessed_tags.items():
+        text = (f"{measurement}: VARCHAR column {col!r} becomes tag {tag!r} (not a tag of the "
+                f"catalog, not named in the mapping): if it is a measure, map it as a field "
+                f"with [tables.{table}] fields = {{ {col} = \"{col}\" }}")
+        without = s.series_without.get(tag)
+        if without and s.series >= 2 * without:
+            text += (f"; as a tag it multiplies the series from {without:,} to "
+                     f"{s.series:,}")
+        out.append(text)
+    for tag, values in sorted(s.unresolved.items()):
+        shown = ", ".join(repr(v) for v in sorted(values)[:3])
+        out.append(f"{measurement}: {len(values):,}{'+' if len(values) >= 100 else ''} {tag} "
+                   f"values the catalog does not know are kept as they are ({shown}"
+                   f"{' …' if len(values) > 3 else ''}): the ingest would write another value "
+                   f"for a known name; fix them, or set canonical_tags = false to keep every "
+                   "value verbatim")
+    if before and s.series >= 2 * before and s.series - before >= 100:
+        out.append(f"{measurement}: about {s.series:,} series, {s.series / before:.0f}× the "
+                   f"{before:,} of the previous plan: did a measure become a tag?")
+    d = s.duplicates
+    if d.rows:
+        ex = d.examples[0] if d.examples else None
+        out.append(
+            f"{table}: {d.rows:,} rows land on a point (series and time) another row also "
+            f"has ({d.superseded:,} field values superseded): one point is written, the last "
+            "row in export order wins each field"
+            + (f"; e.g. {ex['series']} at {ex['time']}: rows {', '.join(ex['rows'])}"
+               if ex else ""))
+    return out
 
 
 class Migration:
@@ -232,6 +269,9 @@ class Migration:
         partitions: list[Partition] = []
         table_plans: list[TablePlan] = []
         warnings: list[str] = list(src.warnings)
+        rec = self.store.migration(self.id)
+        previous = {str(x.get("table")): int(x.get("series") or 0)
+                    for x in (rec.plan.get("tables") or [] if rec else [])}
         for t in tables:
             s = stats[t]
             tm = self.mapping.table(t)
@@ -253,6 +293,7 @@ class Migration:
                     f"{self.mapping.cardinality_warning:,} warning threshold: check that no "
                     "high-cardinality dimension (an id, a timestamp) became a tag; map it to a "
                     "field with dimension_fields")
+            warnings += _mapping_warnings(tm.measurement, t, s, previous.get(t))
             if s.manifest_rows is not None and s.manifest_rows != s.rows:
                 warnings.append(f"{t}: manifest says {s.manifest_rows:,} rows, files hold "
                                 f"{s.rows:,}")

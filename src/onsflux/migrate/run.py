@@ -253,6 +253,7 @@ def run_partition(
     dups = Duplicates()
     seen = SeenKeys()
     overlap = False  # a chunk had points an earlier chunk wrote
+    rewritten = 0  # its rows: written again onto those points
     recorded = set(mig.store.series(p.migration, p.id)) if not dry_run else set()
     stage = "read"
 
@@ -306,6 +307,7 @@ def run_partition(
                     if n_again:
                         overlap = True
                         dups.rows += n_again
+                        rewritten += n_again
                     stage = "encode"
                     lines = encode_lines(tm.measurement, frame, mapped.tags, mapped.fields)
                     if dry_run or client is None:
@@ -345,6 +347,9 @@ def run_partition(
         if overlap:  # duplicates across chunks: count them (and the statistics) whole
             stage = "verify statistics"
             whole, dups = partition_aggregates(mig, p)
+            p.points -= rewritten  # lines written twice onto one point: one point
+            p.field_values = sum(int(v.get("count") or 0) for per in whole.result().values()
+                                 for v in per.values())
             if stats is not None:
                 stats.replace(whole)
         p.status = DONE

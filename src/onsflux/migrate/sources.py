@@ -22,13 +22,23 @@ from typing import Any
 
 import polars as pl
 
+from .. import catalog
 from ..exceptions import ConfigError, SourceError
 from ..frames import ROW
 from ..settings import Settings
 from ..sources import objects
 from ..sources.timestream import TimestreamQuery, quote_ts_ident, ts_literal
 from ..sources.unload import DEFAULT_CSV, CsvOptions, UnloadExport, discover, iter_file, read_file
-from .mapping import Mapping, dimensions, map_frame
+from .dedupe import EXAMPLES, Duplicates, collapse, key_hashes
+from .mapping import (
+    TS_TO_FIELD,
+    Mapping,
+    TableMapping,
+    classify,
+    dimensions,
+    is_single_measure,
+    map_frame,
+)
 
 HOUR_NS = 3_600_000_000_000
 #: rows per chunk ``run`` reads at a time from a Parquet file (whole row groups): small
@@ -51,6 +61,30 @@ class TableStats:
     null_measures: int = 0
     manifest_rows: int | None = None
     warnings: list[str] = field(default_factory=list)
+    #: what the measurement will hold: tags in first-seen order, field → type
+    tags: list[str] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+    #: tag → source column, for the tags a VARCHAR column became by default (not named
+    #: in the mapping, not a tag of the catalog): maybe a measure
+    guessed_tags: dict[str, str] = field(default_factory=dict)
+    #: tag → series count without that tag (how much it multiplies the series)
+    series_without: dict[str, int] = field(default_factory=dict)
+    duplicates: Duplicates = field(default_factory=Duplicates)
+    #: catalog tag → values the catalog does not know (kept as they are; up to 100)
+    unresolved: dict[str, set[str]] = field(default_factory=dict)
+
+    def add_mapped(self, tm: TableMapping, types: dict[str, str], tags: list[str],
+                   fields: dict[str, Any], time_column: str) -> None:
+        self.tags += [t for t in tags if t not in self.tags]
+        self.fields.update({f: str(v) for f, v in fields.items()})
+        spec = catalog.MEASUREMENTS.get(tm.measurement)
+        known = set(spec.tags) if spec else set()
+        for col in dimensions(tm, types, time_column):
+            tag = tm.tags.get(col, col)
+            if col in tm.dimension_fields or tag not in tags:
+                continue
+            if col not in tm.tags and tag not in known and not is_single_measure(list(types)):
+                self.guessed_tags[tag] = col
 
     def add_times(self, times: pl.Series, label: str | None = None) -> None:
         if times.len() == 0:
@@ -111,12 +145,16 @@ class UnloadSource:
 
     def explore(self, table: str) -> TableStats:
         """Read every file of ``table`` once: rows per hour, per-file row counts checked
-        against the manifest, points/rejects/series as the mapping would produce."""
+        against the manifest, points/rejects/series as the mapping would produce, the
+        tags and fields it writes, and duplicates (rows on one point, see
+        :mod:`.dedupe`): within a file exactly with examples; across files by point key
+        (the files holding the first ones read again for examples)."""
         stats = TableStats(table)
         tm = self.mapping.table(table)
         tcol = self.mapping.time_column
         series: set[tuple[Any, ...]] | None = set()
         manifest_rows = 0
+        keys: list[tuple[str, pl.Series]] = []
         for export in (e for e in self.exports if e.table == table):
             if export.total_rows is not None:
                 manifest_rows += export.total_rows
@@ -127,17 +165,64 @@ class UnloadSource:
                                       path=f.url)
                 stats.add_times(frame.get_column(tcol), f.url)
                 mapped = map_frame(tm, frame, export.types, source=f.url, time_column=tcol)
-                stats.points += mapped.points
                 stats.rejected += mapped.rejects.height
                 stats.null_measures += mapped.null_measures
+                stats.add_mapped(tm, export.types, mapped.tags, mapped.fields, tcol)
+                for tag, values in mapped.unresolved.items():
+                    kept = stats.unresolved.setdefault(tag, set())
+                    kept.update(values[: max(0, 100 - len(kept))])
+                merged, found = collapse(mapped.frame, mapped.tags, list(mapped.fields), f.url)
+                stats.points += merged.height
+                stats.duplicates.merge(found)
+                if merged.height:
+                    keys.append((f.url, key_hashes(merged, mapped.tags)))
                 if series is not None and mapped.tags:
-                    series.update(mapped.frame.select(mapped.tags).unique().iter_rows())
+                    series.update(merged.select(sorted(mapped.tags)).unique().iter_rows())
                     if len(series) > 10 * self.mapping.cardinality_warning:
                         series = None  # far above the threshold: stop counting exactly
+        self._across_files(stats, tm, keys)
         stats.series = len(series) if series is not None else 10 * self.mapping.cardinality_warning
+        if series is not None and stats.guessed_tags:
+            order = sorted(stats.tags)
+            for tag in stats.guessed_tags:
+                if tag in order:
+                    i = order.index(tag)
+                    stats.series_without[tag] = len({t[:i] + t[i + 1:] for t in series})
         stats.manifest_rows = manifest_rows if any(
             e.total_rows is not None for e in self.exports if e.table == table) else None
         return stats
+
+    def _across_files(self, stats: TableStats, tm: TableMapping,
+                      keys: list[tuple[str, pl.Series]]) -> None:
+        """Points found in more than one file: counted, their superseded values and
+        examples from the files that hold them, read again (only those rows kept)."""
+        if len(keys) < 2:
+            return
+        every = pl.concat([h for _, h in keys])
+        again = every.len() - every.n_unique()
+        if not again:
+            return
+        stats.points -= again
+        stats.duplicates.rows += again
+        first = every.filter(every.is_duplicated()).unique(maintain_order=True)
+        files = [u for u, h in keys if h.is_in(first.implode()).any()]
+        frames, labels, tags, fields = [], [], [], []
+        for i, url in enumerate(files):
+            export, f = self._by_file[url]
+            frame = read_file(export, f, self.settings, csv=self.csv,
+                              time_col=self.mapping.time_column)
+            mapped = map_frame(tm, frame, export.types, source=url,
+                               time_column=self.mapping.time_column)
+            merged, _ = collapse(mapped.frame, mapped.tags, list(mapped.fields), url)
+            keep = key_hashes(merged, mapped.tags).is_in(first.implode())
+            frames.append(merged.filter(keep).with_columns(pl.lit(i, pl.UInt32).alias("_c")))
+            labels.append(url)
+            tags += [t for t in mapped.tags if t not in tags]
+            fields += [x for x in mapped.fields if x not in fields]
+        _, shown = collapse(pl.concat(frames, how="diagonal_relaxed"), tags, fields, "",
+                            chunk_col="_c", labels=labels)
+        stats.duplicates.superseded += shown.superseded
+        stats.duplicates.examples = (shown.examples + stats.duplicates.examples)[:EXAMPLES]
 
     def chunks(self, table: str, start_ns: int, stop_ns: int, files: list[str]
                ) -> Iterator[Chunk]:
@@ -208,6 +293,14 @@ class TimestreamSource:
             stats.rows = sum(stats.hours.values())
             stats.first_ns = min(stats.hours)
             stats.last_ns = max(stats.hours) + HOUR_NS - 1
+        types = self.types(table)
+        tm = self.mapping.table(table)
+        if not is_single_measure(list(types)):  # multi-measure: the columns say it all
+            dims, measures = classify(tm, types, self.mapping.time_column)
+            stats.add_mapped(
+                tm, types, [tm.tags.get(d, d) for d in dims if d not in tm.dimension_fields],
+                {tm.fields.get(m, m): TS_TO_FIELD.get(types[m], "string") for m in measures},
+                self.mapping.time_column)
         dims = self.dimensions(table)
         if dims:
             cols = ", ".join(quote_ts_ident(d) for d in dims)

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..redact import redact
 from ..state.store import SqliteFile
 
 PENDING, RUNNING, DONE, FAILED, ROLLED_BACK = "pending", "running", "done", "failed", "rolled_back"
@@ -322,6 +323,7 @@ class MigrationStore(SqliteFile):
         what this attempt read from ``files`` (url, size), kept for ``verify`` — valid
         only while the partition stays ``done`` at this attempt (:meth:`aggregates`).
         """
+        p.error = redact(p.error) if p.error else p.error  # a server may echo credentials
         with self._tx() as db:
             db.execute("DELETE FROM migration_aggregates WHERE migration = ? AND id = ?",
                        (p.migration, p.id))
@@ -442,3 +444,15 @@ class MigrationStore(SqliteFile):
                 " VALUES (?, ?, ?, ?) ON CONFLICT(migration, table_name) DO UPDATE SET "
                 "watermark_ns = excluded.watermark_ns, updated_at = excluded.updated_at",
                 (migration_id, table, int(ns), time.time()))
+
+    def partitions_overlapping(self, measurement: str, start_ns: int, stop_ns: int
+                               ) -> list[Partition]:
+        """Migrated (``done``) partitions of ``measurement`` with data in ``[start, stop)``,
+        of every migration: the answer service names them as sources."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLS)} FROM migration_partitions WHERE status = ? "
+                "AND measurement = ? AND start_ns < ? AND stop_ns > ? "
+                "ORDER BY start_ns, migration, id",
+                (DONE, measurement, stop_ns, start_ns)).fetchall()
+        return [self._partition(r) for r in rows]

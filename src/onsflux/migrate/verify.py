@@ -367,7 +367,9 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
             mig.store.set_verified(mig.id, p.id, check.state if check.ok else
                                    f"{len(check.mismatches)} mismatches")
             report.partitions.append(check)
-    mig.store.event(mig.id, "verify", None, ok=report.ok, mismatches=len(report.mismatches),
-                    verdict=report.verdict)
+    # "ok" is what the cutover gate reads: InfluxDB holds the migration, identical
+    # (a rolled back or empty verify is consistent, but no reason to cut over)
+    mig.store.event(mig.id, "verify", None, ok=report.verdict == "identical",
+                    mismatches=len(report.mismatches), verdict=report.verdict)
     report.seconds = time.perf_counter() - started
     return report

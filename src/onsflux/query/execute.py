@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import time
 from datetime import datetime
@@ -32,6 +33,8 @@ from .guard import check_influxql
 from .render import render
 from .result import QueryResult, Row, bound
 from .spec import NS, QuerySpec
+
+log = logging.getLogger(__name__)
 
 Dialect = Literal["auto", "influxql", "flux"]
 RAW_LIMIT = 10_000
@@ -166,7 +169,9 @@ class Executor:
                 raise
             result = self.fallback.run(spec)
             metrics.inc("onsflux_query_fallback_total")
-            result.warnings.append(f"InfluxDB unavailable ({exc.kind}: {exc}); answered from "
+            # the warning reaches users (API bodies): the kind only; the address is logged
+            log.warning("InfluxDB unavailable, answered from the Parquet files: %s", exc)
+            result.warnings.append(f"InfluxDB unavailable ({exc.kind}); answered from "
                                    "the Parquet files")
         else:
             metrics.breaker_state(self.client.breaker.state)

@@ -70,8 +70,10 @@ class Rollup:
 
 #: the measurements with a rollup; others are small enough to read raw
 ROLLUPS: dict[str, Rollup] = {
+    # power only: each rolled field adds 4 values per (hour, region, source) to every
+    # ingest's writes, and the questions people ask of generation are about power
     "generation_data": Rollup("generation_data", "generation_data_1h", ("region", "source"),
-                              ("power_mw", "capacity_factor")),
+                              ("power_mw",)),
 }
 #: where refreshed hours are marked (one point per hour), so the planner knows coverage
 MARKERS = "onsflux_rollup_hours"

@@ -7,6 +7,12 @@ Single-table layout (``pk``/``sk`` strings):
 | ``obj#<key>`` | ``meta`` | the object record (status, counts, fingerprint…) |
 | ``obj#<key>`` | ``rej#<n>`` | one rejected row (source, row, column, value, reason) |
 | ``dlq#<key>`` | ``meta`` | the dead letter (open while it has no ``resolved_at``) |
+| ``src#<measurement>`` | ``<key>`` | an ingested (``ok``) object holding that measurement |
+| ``health#`` | ``meta`` | never written: ``ping`` reads it (a key lookup) |
+
+The ``src#`` items are an index kept by ``finish`` and ``fail``, so the answer service
+finds the objects behind a question with one ``Query`` on a key, and ``/health`` probes
+with one ``GetItem``: neither ever scans the table (a scan reads, and bills, every item).
 
 ``begin`` claims the object with a conditional write, so two Lambda invocations of the
 same S3 object (S3 delivers at least once) never ingest it at the same time: the second
@@ -27,8 +33,9 @@ import polars as pl
 from ..aws import client_config, error_code, translate_botocore
 from ..exceptions import ObjectBusy, StateStoreError
 from ..frames import REJECT_SCHEMA
+from ..redact import redact
 from ..retry import RetryPolicy
-from .store import FAILED, OK, RUNNING, DeadLetter, ObjectRecord
+from .base import FAILED, OK, RUNNING, DeadLetter, ObjectRecord, redacted_rejects
 
 _FIELDS = ("fingerprint", "status", "rows", "points", "rejected", "duplicates", "time_min_ns",
            "time_max_ns", "measurements", "attempts", "error", "verified", "started_at",
@@ -190,14 +197,30 @@ class DynamoStateStore:
 
     def finish(self, record: ObjectRecord) -> None:
         record.finished_at = time.time()
+        record.error = redact(record.error) if record.error else record.error
+        previous = self.get(record.key)
         values = record.as_dict()
         key = values.pop("key")
         self._call("put_item", Item=self._item({"pk": f"obj#{key}", "sk": "meta", **values}))
+        keep = set(record.measurements) if record.status == OK else set()
+        stale = set(previous.measurements if previous else []) - keep
+        requests: list[dict[str, Any]] = [
+            {"PutRequest": {"Item": self._item({"pk": f"src#{m}", "sk": key, **values})}}
+            for m in sorted(keep)]
+        requests += [{"DeleteRequest": {"Key": self._item({"pk": f"src#{m}", "sk": key})}}
+                     for m in sorted(stale)]
+        self._batch_write(requests)
         if record.status == OK:
             self.resolve_dead_letter(key, only_open=True)
 
     def fail(self, key: str, fingerprint: str, kind: str, reason: str) -> None:
         now = time.time()
+        reason = redact(reason)
+        previous = self.get(key)
+        if previous is not None and previous.measurements:  # no longer a source of answers
+            self._batch_write([{"DeleteRequest": {"Key": self._item({"pk": f"src#{m}",
+                                                                     "sk": key})}}
+                               for m in previous.measurements])
         self._call(
             "update_item", Key=self._item({"pk": f"obj#{key}", "sk": "meta"}),
             UpdateExpression="SET #s = :failed, #e = :reason, finished_at = :now",
@@ -226,7 +249,8 @@ class DynamoStateStore:
             return
         self._batch_write([
             {"PutRequest": {"Item": self._item({"pk": f"obj#{key}", "sk": f"rej#{i:010d}", **r})}}
-            for i, r in enumerate(rejects.select(list(REJECT_SCHEMA)).iter_rows(named=True))
+            for i, r in enumerate(redacted_rejects(rejects).select(list(REJECT_SCHEMA))
+                                  .iter_rows(named=True))
         ])
 
     def clear_rejects(self, key: str) -> None:
@@ -247,6 +271,31 @@ class DynamoStateStore:
 
     def objects(self) -> list[ObjectRecord]:
         return sorted((self._record(i) for i in self._scan_all("obj#")), key=lambda r: r.key)
+
+    def objects_overlapping(self, measurement: str, start_ns: int, stop_ns: int
+                            ) -> list[ObjectRecord]:
+        """Ingested objects holding ``measurement`` with data in ``[start, stop)``: one
+        ``Query`` on the ``src#`` index partition, never a scan."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "time_max_ns >= :start AND time_min_ns < :stop",
+            "ExpressionAttributeValues": {":pk": {"S": f"src#{measurement}"},
+                                          ":start": {"N": str(start_ns)},
+                                          ":stop": {"N": str(stop_ns)}},
+        }
+        while True:
+            page = self._call("query", **kwargs)
+            items.extend(self._plain_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted((self._record({**i, "pk": f"obj#{i['sk']}"}) for i in items),
+                      key=lambda r: r.key)
+
+    def ping(self) -> None:
+        """One ``GetItem`` on a key that is never written: proves the table answers."""
+        self._call("get_item", Key=self._item({"pk": "health#", "sk": "meta"}))
 
     def dead_letters(self) -> list[DeadLetter]:
         open_ = [i for i in self._scan_all("dlq#") if "resolved_at" not in i]

@@ -3,6 +3,10 @@
 SQLite by default (one file under the state folder, safe for several processes through
 WAL mode and short transactions). The interface is small so a DynamoDB implementation
 can sit behind it in AWS.
+
+Every ``sqlite3`` error (a folder where the file should be, a corrupted file, a full
+disk, a read-only folder) is translated where it is raised into a ``StateStoreError``
+naming the file and what to do, so no caller ever sees a foreign exception.
 """
 
 from __future__ import annotations
@@ -13,72 +17,23 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any
 
 import polars as pl
 
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, StateStoreError
 from ..frames import REJECT_SCHEMA
+from ..redact import redact
 from ..retry import RetryPolicy
 from ..settings import Settings
+from .base import FAILED, OK, RUNNING, DeadLetter, ObjectRecord, StateStore, redacted_rejects
 
-# object status values
-RUNNING = "running"
-OK = "ok"
-FAILED = "failed"
-
-
-@dataclass
-class ObjectRecord:
-    key: str
-    fingerprint: str
-    status: str
-    rows: int = 0
-    points: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    time_min_ns: int | None = None
-    time_max_ns: int | None = None
-    measurements: list[str] = field(default_factory=list)
-    attempts: int = 0
-    error: str | None = None
-    verified: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class DeadLetter:
-    key: str
-    fingerprint: str
-    kind: str
-    reason: str
-    attempts: int
-    first_failed_at: float
-    last_failed_at: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class StateStore(Protocol):
-    def get(self, key: str) -> ObjectRecord | None: ...
-    def begin(self, key: str, fingerprint: str) -> ObjectRecord: ...
-    def finish(self, record: ObjectRecord) -> None: ...
-    def fail(self, key: str, fingerprint: str, kind: str, reason: str) -> None: ...
-    def add_rejects(self, key: str, rejects: pl.DataFrame) -> None: ...
-    def clear_rejects(self, key: str) -> None: ...
-    def rejects(self, key: str | None = None, limit: int | None = None) -> pl.DataFrame: ...
-    def objects(self) -> list[ObjectRecord]: ...
-    def dead_letters(self) -> list[DeadLetter]: ...
-    def resolve_dead_letter(self, key: str) -> None: ...
-    def close(self) -> None: ...
-
+__all__ = [  # the records and the contract live in base; re-exported for older imports
+    "FAILED", "OK", "RUNNING", "DeadLetter", "ObjectRecord", "SqliteFile", "SqliteStateStore",
+    "StateStore", "open_store", "redacted_rejects", "sqlite_error", "store_for",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -127,6 +82,61 @@ _OBJECT_COLUMNS = (
 )
 
 
+def sqlite_error(exc: sqlite3.Error | OSError, path: Path) -> StateStoreError:
+    """The ``StateStoreError`` for a foreign error on the state file ``path``: what broke
+    and what to do, never a bare ``sqlite3`` message."""
+    text = str(exc).lower()
+    where = f"state store {path}"
+    if isinstance(exc, OSError):
+        parent = next((p for p in (path, *path.parents) if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            return StateStoreError(f"{where}: {parent} is a file, not a folder; point "
+                                   "ONSFLUX_STATE_DIR (or --state-dir) at a folder")
+        return StateStoreError(f"{where}: cannot create its folder "
+                               f"({exc.strerror or type(exc).__name__})")
+    if path.is_dir():
+        return StateStoreError(f"{where} is a folder; ONSFLUX_STATE must name a file "
+                               f"such as {path / 'state.sqlite'}")
+    if "disk is full" in text or "disk i/o" in text:
+        return StateStoreError(f"{where}: the disk is full (or failing); free space under "
+                               f"{path.parent} and run the command again")
+    if "not a database" in text or "malformed" in text or "encrypted" in text:
+        return StateStoreError(f"{where} is not a readable SQLite database (corrupted?); "
+                               "move it aside and run the command again to start a fresh one")
+    if "readonly" in text or "read-only" in text:
+        return StateStoreError(f"{where} is read-only; check the permissions of the file "
+                               "and its folder")
+    if "locked" in text or "busy" in text:
+        return StateStoreError(f"{where} stayed locked by another process; retry when it "
+                               "has finished")
+    if "unable to open" in text:
+        return StateStoreError(f"{where} cannot be opened; check that its folder exists "
+                               "and is writable")
+    return StateStoreError(f"{where}: SQLite refused: {exc}")
+
+
+class _TranslatingLock:
+    """The store's lock; leaving it with a ``sqlite3.Error`` raises ``StateStoreError``.
+
+    Every read (``with self._lock``) and write (``_tx``) of a SQLite store goes through
+    it, so translation happens where the error is raised — in this module and in the
+    stores built on ``SqliteFile`` — without a try block per method.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._path = path
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise sqlite_error(exc, self._path) from exc
+
+
 class SqliteFile:
     """One SQLite file shared by processes: WAL mode, short ``BEGIN IMMEDIATE`` writes.
 
@@ -137,13 +147,21 @@ class SqliteFile:
     def __init__(self, path: str | Path, schema: str, *, timeout: float = 30) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=timeout,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(schema)
+            if self.path.is_dir():
+                raise sqlite_error(sqlite3.OperationalError("is a directory"), self.path)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise sqlite_error(exc, self.path) from exc
+        self._lock = _TranslatingLock(self.path)
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=timeout,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(schema)
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, self.path) from exc
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -152,9 +170,15 @@ class SqliteFile:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def ping(self) -> None:
+        """A cheap check that the file is there and readable (``/health``)."""
+        with self._lock:
+            self._db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
 
     def close(self) -> None:
         with self._lock:
@@ -199,6 +223,7 @@ class SqliteStateStore(SqliteFile):
 
     def finish(self, record: ObjectRecord) -> None:
         record.finished_at = time.time()
+        record.error = redact(record.error) if record.error else record.error
         values = record.as_dict()
         values["measurements"] = json.dumps(record.measurements)
         sets = ", ".join(f"{c} = :{c}" for c in _OBJECT_COLUMNS if c != "key")
@@ -211,6 +236,7 @@ class SqliteStateStore(SqliteFile):
     def fail(self, key: str, fingerprint: str, kind: str, reason: str) -> None:
         """Record the object as failed and (re)open its dead letter."""
         now = time.time()
+        reason = redact(reason)
         with self._tx() as db:
             db.execute(
                 "UPDATE objects SET status = ?, error = ?, finished_at = ? WHERE key = ?",
@@ -234,7 +260,8 @@ class SqliteStateStore(SqliteFile):
         if rejects.height == 0:
             return
         now = time.time()
-        rows = rejects.select("source", "row", "column", "value", "reason").rows()
+        rows = redacted_rejects(rejects).select("source", "row", "column", "value",
+                                                "reason").rows()
         with self._tx() as db:
             db.executemany(
                 'INSERT INTO rejects (object_key, source, row, "column", value, reason, '
@@ -266,6 +293,17 @@ class SqliteStateStore(SqliteFile):
                 f"SELECT {', '.join(_OBJECT_COLUMNS)} FROM objects ORDER BY key"
             ).fetchall()
         return [self._record(r) for r in rows]
+
+    def objects_overlapping(self, measurement: str, start_ns: int, stop_ns: int
+                            ) -> list[ObjectRecord]:
+        """Ingested (``ok``) objects holding ``measurement`` with data in ``[start, stop)``."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_OBJECT_COLUMNS)} FROM objects WHERE status = ? "
+                "AND time_max_ns >= ? AND time_min_ns < ? AND measurements LIKE ? ORDER BY key",
+                (OK, start_ns, stop_ns, f'%{json.dumps(measurement)}%'),
+            ).fetchall()
+        return [r for r in map(self._record, rows) if measurement in r.measurements]
 
     def dead_letters(self) -> list[DeadLetter]:
         with self._lock:

@@ -11,6 +11,7 @@ warm-up; p50/p95 are reported in milliseconds. Goal: p95 < 250 ms on InfluxDB fo
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,10 +22,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from onsflux.influx import InfluxClient
+from onsflux.influx.client import InfluxClient
 from onsflux.influx.local import LocalServer
 from onsflux.ingest.pipeline import Ingestor
-from onsflux.query import Executor, ParquetFallback, QuerySpec, template
+from onsflux.query import QuerySpec, template
+from onsflux.query.execute import Executor
+from onsflux.query.fallback import ParquetFallback
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
@@ -132,8 +135,8 @@ def run(*, repeats: int = 3, rows: int | None = None,
             results: dict[str, Any] = {}
             with Executor(s, fallback=None) as ex:
                 for name, spec in queries.items():
-                    influx, r1 = _time(lambda spec=spec: ex.run(spec), iterations)
-                    polars, r2 = _time(lambda spec=spec: fallback.run(spec), iterations)
+                    influx, r1 = _time(functools.partial(ex.run, spec), iterations)
+                    polars, r2 = _time(functools.partial(fallback.run, spec), iterations)
                     results[name] = {"influxdb": influx, "parquet_fallback": polars,
                                      "rows": r1.row_count, "rows_fallback": r2.row_count,
                                      "query": r1.query}

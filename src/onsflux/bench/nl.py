@@ -8,7 +8,9 @@ changed for it):
   postprocess), each per language. The development part is the original set plus the
   new questions asked on 2024-06-12; the test part is the new questions asked on
   2025-11-19, a different "now", so relative periods resolve differently;
-- ``new_set``: accuracy on the new questions alone, per split, language and class;
+- ``new_set``: accuracy on the new questions alone, per split, language, class and batch
+  (batch 1: written before any parser change for them; batch 2: written after those
+  changes, before running any of its questions);
 - on the original set as before: exact spec match on answerable questions, refusal
   accuracy, ambiguity detection, accuracy per intent;
 - parse latency p50/p95 per question (the median of each question's ``repeats`` runs,
@@ -22,7 +24,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from bench.common import environment, median, percentile
+from .common import environment, median, percentile
 
 
 def run(*, repeats: int = 3) -> dict[str, Any]:
@@ -44,7 +46,9 @@ def run(*, repeats: int = 3) -> dict[str, Any]:
     both = evaluate(cases + new_cases, vocab)
     splits = {"dev": both.accuracy(split="dev"), "test": both.accuracy(split="test")}
     new_set = {"all": new.accuracy(), "dev": new.accuracy(split="dev"),
-               "test": new.accuracy(split="test"), "per_class": new.per_class()}
+               "test": new.accuracy(split="test"),
+               "batch_1": new.accuracy(batch=1), "batch_2": new.accuracy(batch=2),
+               "per_class": new.per_class()}
 
     per_question: list[float] = []
     for case in cases:

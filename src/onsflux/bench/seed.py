@@ -42,11 +42,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from onsflux.influx import InfluxClient
+from onsflux.catalog import FieldType
+from onsflux.influx.client import InfluxClient
 from onsflux.influx.local import LocalServer
 from onsflux.ingest.encode import encode_lines
 from onsflux.ingest.pipeline import Ingestor
-from onsflux.query import Executor, QuerySpec, template
+from onsflux.query import QuerySpec, template
+from onsflux.query.execute import Executor
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
@@ -55,7 +57,7 @@ from .query import HOUR, REGIONS, SOURCES, make_files
 
 BUCKET = "generation_data"
 TAGS = ["region", "source", "plant"]
-FIELDS = {"power_mw": "float", "capacity_factor": "float"}
+FIELDS: dict[str, FieldType] = {"power_mw": "float", "capacity_factor": "float"}
 
 
 def _ms_stats(ms: list[float]) -> dict[str, float | int]:

@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from onsflux.influx import InfluxClient, quote_ident
-from onsflux.influx.local import LocalServer
+from onsflux.influx.client import InfluxClient
+from onsflux.influx.local import LocalServer, resolve_url
 from onsflux.ingest.encode import batches, encode_lines
 from onsflux.ingest.pipeline import Ingestor
+from onsflux.quoting import quote_ident
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
@@ -75,7 +76,7 @@ def _fresh(client: InfluxClient, settings: Settings) -> None:
 
 def _ours(settings: Settings, path: Path, state: Path) -> tuple[float, int, dict[str, float]]:
     store = SqliteStateStore(state)
-    with InfluxClient(settings, url=settings.influxdb_url) as client:
+    with InfluxClient(settings, url=settings.influxdb_url or resolve_url(settings)) as client:
         started = time.perf_counter()
         summary = Ingestor(settings, store, client).ingest([str(path)], force=True)
         seconds = time.perf_counter() - started
@@ -86,7 +87,7 @@ def _ours(settings: Settings, path: Path, state: Path) -> tuple[float, int, dict
 
 
 def _ceiling(settings: Settings, bodies: list[bytes]) -> float:
-    """The raw ceiling: the best plain writer (see :func:`bench.common.raw_write`)."""
+    """The raw ceiling: the best plain writer (see :func:`onsflux.bench.common.raw_write`)."""
     return raw_write(settings.influxdb_url or "", BUCKET, bodies, workers=4)
 
 
@@ -112,7 +113,7 @@ def _peak_rss(settings: Settings, path: Path, state: Path) -> float:
     proc.start()
     _, peak = queue.get(timeout=600)
     proc.join()
-    return round(peak / 1024, 1)  # MiB
+    return round(float(peak) / 1024, 1)  # MiB
 
 
 def _modes(pin: str) -> list[str]:

@@ -16,7 +16,7 @@ tags, field values as doubles, timestamp). The texts differ by design: the clien
 fields in alphabetical order and Python's float repr (``1e-07``) where polars writes
 ``1e-7``; both parse to the same doubles.
 
-Run: ``onsflux bench encode --json`` or ``python -m bench.encode [--rows N] [--json]``.
+Run: ``onsflux bench encode --json`` or ``python -m onsflux.bench.encode [--rows N] [--json]``.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from typing import Any
 
 import polars as pl
 
+from onsflux.catalog import FieldType
 from onsflux.ingest.encode import batches, encode_lines
 
 from .common import contender, environment, median_of
 
 MEASUREMENT = "generation_data"
 TAGS = ["region", "source", "plant"]
-FIELDS = {"power_mw": "float", "capacity_factor": "float", "availability": "float"}
+FIELDS: dict[str, FieldType] = {"power_mw": "float", "capacity_factor": "float",
+                                "availability": "float"}
 BATCH_LINES = 5000
 BATCH_BYTES = 4 * 1024 * 1024
 T0 = 1_640_995_200_000_000_000  # 2022-01-01T00:00:00Z
@@ -74,9 +76,9 @@ def _ours(frame: pl.DataFrame) -> tuple[int, int, pl.Series]:
 
 
 def _theirs(pdf: Any) -> tuple[int, int, list[str]]:
-    from influxdb_client import WritePrecision
     from influxdb_client.client.write.dataframe_serializer import DataframeSerializer
     from influxdb_client.client.write_api import PointSettings
+    from influxdb_client.domain.write_precision import WritePrecision
 
     lines = DataframeSerializer(
         pdf,
@@ -93,7 +95,7 @@ def _theirs(pdf: Any) -> tuple[int, int, list[str]]:
     return bodies, total, lines
 
 
-def _point(line: str) -> tuple[str, tuple, tuple, int]:
+def _point(line: str) -> tuple[str, tuple[tuple[str, ...], ...], tuple[tuple[str, float], ...], int]:
     """Parse a line of this benchmark's data (no escapes in it) into a comparable point."""
     if "\\" in line or '"' in line:
         raise ValueError(f"unexpected escape in benchmark data: {line!r}")

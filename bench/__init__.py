@@ -1,1 +1,0 @@
-"""Benchmarks run by ``onsflux bench NAME [--json]``: each module exposes ``run(...) -> dict``."""

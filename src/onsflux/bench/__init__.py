@@ -1,0 +1,9 @@
+"""Benchmarks run by ``onsflux bench NAME [--json]``: each module exposes ``run(...) -> dict``.
+
+They live in the package (not in a ``bench/`` folder of the checkout) so ``onsflux bench``
+imports only installed code, never whatever ``bench`` happens to be in the current
+directory. ``common`` holds what they share; ``seed`` is a helper, not a benchmark.
+"""
+
+#: modules here that are not benchmarks
+HELPERS = frozenset({"common", "seed"})

@@ -1,0 +1,31 @@
+"""``onsflux bench`` runs benchmarks of the installed package, never code in the cwd."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from onsflux.cli.app import _bench_module, app
+
+
+def test_a_bench_folder_in_the_current_directory_is_not_imported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "imported"
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "__init__.py").write_text("")
+    (tmp_path / "bench" / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('x')\ndef run(repeats=1): return {{}}\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["bench", "evil", "--json"])
+    assert result.exit_code == 1
+    assert "no benchmark 'evil'" in result.output and "encode" in result.output
+    assert not marker.exists()
+
+
+def test_benchmarks_come_from_the_package_and_helpers_are_not_benchmarks() -> None:
+    module = _bench_module("encode")
+    assert module.__name__ == "onsflux.bench.encode" and callable(module.run)
+    result = CliRunner().invoke(app, ["bench", "common"])
+    assert result.exit_code == 1 and "no benchmark 'common'" in result.output
