@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from .output import console, emit_json, table
+from .output import console, emit_json, err_console, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
 def register(app: typer.Typer) -> None:
-    from .app import EXIT_FAILED, friendly, settings
+    from ._common import EXIT_FAILED, EXIT_USAGE, friendly, settings
 
     @app.command("doctor")
     @friendly
@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
                          multi_az=multi_az, storage_tier=storage_tier)
             e = estimate(w, table_)
         except (ValueError, KeyError, OSError) as exc:
-            raise typer.BadParameter(str(exc)) from exc
+            err_console.print(f"usage error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
         if json:
             emit_json(e.as_dict())
             return
