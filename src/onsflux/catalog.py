@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,6 +48,13 @@ class MeasurementSpec:
     fields: Mapping[str, FieldSpec]
     description: str = ""
     retention: str = RETENTION
+    #: the tags that name the quantity a series measures; the other tags describe it
+    #: (a plant's state, id and display name). Two series with the same identity and
+    #: different tags are *parallel*: the same quantity twice, and any sum doubles.
+    identity_tags: tuple[str, ...] = ()
+    #: the value of a tag a file does not give, so every input format writes the same
+    #: series key for the same quantity (the ONS load files are the total load)
+    tag_defaults: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -75,7 +82,8 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
         name="generation_data",
         bucket="generation_data",
         required_tags=("region", "source"),
-        optional_tags=("plant", "state", "plant_id"),
+        optional_tags=("plant", "state", "plant_id", "plant_name"),
+        identity_tags=("region", "source", "plant"),
         description="Generation per plant, or per region and source (MWmed samples).",
         fields=_fields(
             FieldSpec("power_mw", "MW", min=-1_000, max=250_000,
@@ -94,6 +102,8 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
         bucket="consumption_data",
         required_tags=("region",),
         optional_tags=("sector",),
+        identity_tags=("region", "sector"),
+        tag_defaults={"sector": "total"},
         description="Load (demand) per subsystem and sector.",
         fields=_fields(
             FieldSpec("consumption_mwh", "MWh", min=0, max=1e9,
@@ -110,6 +120,7 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
         bucket="transmission_data",
         required_tags=("line",),
         optional_tags=("voltage", "from_region", "to_region"),
+        identity_tags=("line",),
         description="Flows on lines and interchange between subsystems.",
         fields=_fields(
             FieldSpec("flow_mw", "MW", min=-100_000, max=100_000,
@@ -310,3 +321,53 @@ def resolve_sector(text: str) -> str | None:
 
 RESOLVERS = {"region": resolve_region, "from_region": resolve_region,
              "to_region": resolve_region, "source": resolve_source, "sector": resolve_sector}
+
+
+# --- tag values: one normal form per tag, whatever the input format or the migration ----
+
+def slug_or_none(text: str) -> str | None:
+    return slug(text) or None
+
+
+def published_id(text: str) -> str | None:
+    """An identifier as its publisher wrote it (ONS ``id_ons``): trimmed, case kept."""
+    return text.strip() or None
+
+
+def display_name(text: str) -> str | None:
+    """A name for people (``nom_usina``): accents and case kept, blanks collapsed."""
+    return " ".join(text.split()) or None
+
+
+#: tag -> the function giving its stored value from any spelling a file or a Timestream
+#: dimension may carry; None: not a value of that tag. Tags not listed are slugs.
+TAG_NORMALIZERS: dict[str, Callable[[str], str | None]] = {
+    **RESOLVERS,
+    "plant": slug_or_none,
+    "state": slug_or_none,
+    "plant_id": published_id,
+    "plant_name": display_name,
+}
+
+
+def normalize_tag(tag: str, text: str) -> str | None:
+    """The stored value of ``tag`` for ``text`` (ingest and migration both call this)."""
+    return TAG_NORMALIZERS.get(tag, slug_or_none)(text)
+
+
+def plant_tags(name: str, plant_id: str | None = None,
+               state: str | None = None) -> dict[str, str]:
+    """The plant tags of one plant, the same whether ingested or migrated:
+    ``plant`` (slug of the name, for queries), ``plant_name`` (the name as published, for
+    people: ``SHOW TAG VALUES``, Grafana legends and variables), ``plant_id`` (``id_ons``
+    as published) and ``state`` (lower-case UF); absent ones left out."""
+    out = {"plant": slug_or_none(name), "plant_name": display_name(name),
+           "plant_id": published_id(plant_id) if plant_id else None,
+           "state": slug_or_none(state) if state else None}
+    return {k: v for k, v in out.items() if v}
+
+
+def series_identity(measurement_name: str, tags: Mapping[str, str | None]) -> tuple[str | None, ...]:
+    """The identity of a series (its ``identity_tags`` values, defaults applied)."""
+    spec = measurement(measurement_name)
+    return tuple(tags.get(t) or spec.tag_defaults.get(t) for t in spec.identity_tags)

@@ -7,6 +7,7 @@ OnsfluxError                      root: catch this to catch everything of ours
 │   ├── CatalogError              unknown bucket/measurement/field/tag value
 │   ├── SourceError               a file or object cannot be read or understood
 │   │   └── SchemaError           columns missing, misspelled or of the wrong type
+│   │       └── ParallelSeries    a file would store a quantity already stored under another key
 │   ├── EncodeError               a value cannot be written as line protocol
 │   ├── WriteRejected             the server refused data (400: parse error, type conflict)
 │   ├── QueryError                the server refused a query (syntax, unknown database, auth)
@@ -75,6 +76,12 @@ class SchemaError(SourceError):
     """The columns do not match any input format the catalog knows."""
 
     kind = "schema"
+
+
+class ParallelSeries(SchemaError):
+    """The file's tags would store a quantity already stored under another series key."""
+
+    kind = "parallel_series"
 
 
 class EncodeError(TerminalError):

@@ -64,7 +64,7 @@ def make_rejects(
     rows_s = pl.Series("row", rows, dtype=pl.UInt64)
     n = len(rows_s)
     if values is None:
-        vals = pl.Series("value", [None] * n, dtype=pl.Utf8)
+        vals = pl.repeat(None, n, dtype=pl.Utf8, eager=True).alias("value")
     else:
         vals = pl.Series("value", values).cast(pl.Utf8, strict=False).str.slice(0, 200)
     return pl.DataFrame(

@@ -4,10 +4,12 @@
 series in the canonical form of the data contract (``catalog``), as polars frames with
 ``time`` in UTC nanoseconds and tag values as canonical slugs:
 
-- ``generation``: ``time, region, source, plant, state, plant_id, power_mw,
-  capacity_factor`` — one row per plant and hour, ~60 named plants (Itaipu, Tucuruí,
-  Belo Monte, Angra 1 and 2, wind complexes in the NE and S, solar parks, thermal
-  plants) plus one MMGD (distributed solar) aggregate per subsystem;
+- ``generation``: ``time, region, source, plant, state, plant_id, plant_name, power_mw,
+  capacity_factor`` (``plant_id`` is the ``id_ons`` as ONS publishes it, ``plant_name`` the
+  name; the tags every format writes for a plant, from ``catalog.plant_tags``) — one
+  row per plant and hour, ~60 named plants (Itaipu, Tucuruí, Belo Monte, Angra 1 and 2,
+  wind complexes in the NE and S, solar parks, thermal plants) plus one MMGD
+  (distributed solar) aggregate per subsystem;
 - ``consumption``: ``time, region, demand_mw, consumption_mwh`` — the load of the four
   subsystems and of the SIN (their sum);
 - ``transmission``: ``time, line, from_region, to_region, flow_mw, losses_mwh`` —
@@ -90,7 +92,7 @@ TIME_DTYPE = pl.Datetime("ns", "UTC")
 
 PROCESSED_COLUMNS = (
     "timestamp", "region", "energy_source", "measurement_type", "value", "unit",
-    "plant", "state", "plant_id", "sector", "line", "from_region", "to_region",
+    "plant", "state", "plant_id", "plant_name", "sector", "line", "from_region", "to_region",
 )
 
 SUBSYSTEMS = ("north", "northeast", "southeast", "south")  # the four ONS subsystems
@@ -213,7 +215,8 @@ def plants_frame() -> pl.DataFrame:
             "region": [p.region for p in PLANTS],
             "source": [p.source for p in PLANTS],
             "state": [p.state.lower() if p.state else None for p in PLANTS],
-            "plant_id": [i.lower() if i else None for i in ids],
+            "plant_id": [catalog.published_id(i) if i else None for i in ids],
+            "plant_name": [catalog.display_name(p.name) for p in PLANTS],
             "capacity_mw": [p.capacity_mw for p in PLANTS],
             "id_estado": [p.state for p in PLANTS],
             "nom_estado": [STATES[p.state] if p.state else None for p in PLANTS],
@@ -223,7 +226,8 @@ def plants_frame() -> pl.DataFrame:
             "id_ons": ids,
             "ceg": cegs,
         },
-        schema_overrides={"state": pl.Utf8, "plant_id": pl.Utf8, "id_estado": pl.Utf8,
+        schema_overrides={"state": pl.Utf8, "plant_id": pl.Utf8, "plant_name": pl.Utf8,
+                          "id_estado": pl.Utf8,
                           "nom_estado": pl.Utf8, "id_ons": pl.Utf8, "ceg": pl.Utf8},
     )
 
@@ -327,7 +331,7 @@ def generate(*, days: int, start: dt.date | None = None, seed: int = 7) -> Sampl
     # ---- frames
     time = pl.Series("time", utc_ns).cast(TIME_DTYPE)
     plants = plants_frame()
-    meta = plants.select("region", "source", "plant", "state", "plant_id")
+    meta = plants.select("region", "source", "plant", "state", "plant_id", "plant_name")
     generation = pl.DataFrame({
         "time": time.gather(np.repeat(np.arange(n), nplants)),
         "_j": np.tile(np.arange(nplants), n),
@@ -515,7 +519,8 @@ def processed_frame(sample: SampleData) -> pl.DataFrame:
     base = dict.fromkeys(PROCESSED_COLUMNS[6:], null) | {"region": null, "energy_source": null}
     gen = long(sample.generation, "generation_data", base | {
         "region": pl.col("region"), "energy_source": pl.col("source"), "plant": pl.col("plant"),
-        "state": pl.col("state"), "plant_id": pl.col("plant_id")})
+        "state": pl.col("state"), "plant_id": pl.col("plant_id"),
+        "plant_name": pl.col("plant_name")})
     con = long(sample.consumption, "consumption_data", base | {"region": pl.col("region")})
     tra = long(sample.transmission, "transmission_data", base | {
         "line": pl.col("line"), "from_region": pl.col("from_region"),

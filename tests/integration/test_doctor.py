@@ -116,3 +116,24 @@ def test_cost_command_prints_both_sides() -> None:
     bad = runner.invoke(app, ["cost", "--series", "1", "--points-per-day", "1",
                               "--set", "lambda.nope=1"])
     assert bad.exit_code == 2 and "no key" in bad.output
+
+
+def test_fallback_from_the_ingested_objects(healthy: dict[str, str], influx: InfluxClient,
+                                            tmp_path: Path) -> None:
+    """Without ONSFLUX_FALLBACK_PATH the fallback reads what the state store ingested."""
+    from onsflux.ingest.pipeline import Ingestor
+    from onsflux.state.store import SqliteStateStore
+
+    env = {k: v for k, v in healthy.items() if k != "ONSFLUX_FALLBACK_PATH"}
+    [f, *_] = sample.write(sample.generate(days=1, seed=3), tmp_path / "in", "wide")
+    s = fast_settings(env["INFLUXDB_URL"], Path(env["ONSFLUX_STATE_DIR"]))
+    store = SqliteStateStore(s.state_path)
+    assert Ingestor(s, store, influx).ingest([str(f)]).failed == 0
+    store.close()
+    got = checks(runner.invoke(app, ["doctor", "--json"], env=env).output)
+    assert got["fallback"]["status"] == "ok" and "1 ingested objects" in got["fallback"]["detail"]
+    f.unlink()  # the file the fallback would read is gone
+    out = runner.invoke(app, ["doctor", "--json"], env=env)
+    got = checks(out.output)
+    assert out.exit_code == 1 and got["fallback"]["status"] == "fail"
+    assert f.name in got["fallback"]["detail"] and "restore" in got["fallback"]["fix"]

@@ -34,7 +34,7 @@ from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 from tests.conftest import fast_settings
 from tests.integration.test_api import Server
-from tests.support.browser import Dom, Node, dump_dom
+from tests.support.browser import Browser, Dom, Node, dump_dom
 from tests.support.s3 import free_port
 
 pytestmark = pytest.mark.integration
@@ -279,6 +279,7 @@ def test_errors_are_said_in_plain_words(week_data: dict[str, Any]) -> None:
         err = dom.by_id("error")
         assert err is not None and err.attrs["role"] == "alert"
         assert "chave de API válida" in err.text and dom.by_id("answer") is None
+        assert "(id " in err.text  # the request id the server logged, to report it
     dead = fast_settings(f"http://127.0.0.1:{free_port()}", s.state_dir / "dead",
                          api_auth="disabled")
     with _serve(dead) as server:  # InfluxDB down and no Parquet fallback: 503
@@ -300,3 +301,42 @@ def test_phone_width_and_accessibility(api: Server) -> None:
     region = dom.find("div", cls="table-wrap")  # the wide table scrolls, by keyboard too
     assert region is not None and region.attrs["tabindex"] == "0"
     assert all(d.find("summary") is not None for d in dom.find_all("details"))
+
+
+def test_clicking_a_candidate_shows_loading_then_asks_again(api: Server) -> None:
+    """A real click (DevTools protocol): the loading state while the question is asked
+    again, then the answer for the chosen plant, its question in the box and the link."""
+    with Browser() as b:
+        b.open(f"{api.url}/?q={urllib.parse.quote('Quanto gerou Angra na semana passada?')}")
+        b.wait_for("document.querySelectorAll('.candidates button').length === 2")
+        # click and read the page in the same turn of the event loop: the loading state
+        status, disabled, busy = b.js("""(() => {
+            document.querySelectorAll('.candidates button')[1].click();
+            return [document.getElementById('status').textContent,
+                    document.getElementById('ask').disabled,
+                    document.getElementById('result').getAttribute('aria-busy')]; })()""")
+        assert (status, disabled, busy) == ("Consultando os dados…", True, "true")
+        b.wait_for("!!document.getElementById('data')")
+        dom = b.dom()
+        assert dom.by_id("answer").text.startswith("A geração de Angra 2")  # type: ignore[union-attr]
+        assert b.js("document.getElementById('q').value") == "Quanto gerou Angra 2 na semana passada?"
+        assert b.js("location.search") == "?q=" + urllib.parse.quote(
+            "Quanto gerou Angra 2 na semana passada?")
+        assert b.js("document.getElementById('ask').disabled") is False
+        assert b.js("document.getElementById('status').textContent") == ""
+
+
+def test_keyboard_only_asking(api: Server) -> None:
+    """Type a question and press Enter in the box: the answer comes, focus moves to it."""
+    with Browser(lang="en-US") as b:
+        b.open(f"{api.url}/")
+        b.wait_for("document.readyState === 'complete'")
+        assert b.js("document.activeElement.id") == "q"  # the box has focus on load
+        b.send("Input.insertText", {"text": "Which 5 plants generated the most last week?"},
+               page=True)
+        b.press("Enter", 13)
+        b.wait_for("!!document.getElementById('chart')")
+        assert b.js("document.activeElement.id") == "result"  # screen readers land on it
+        assert b.js("document.documentElement.lang") == "en-US"
+        labels = b.js("[...document.querySelectorAll('.bar-label')].map(t => t.textContent)")
+        assert len(labels) == 5 and "Itaipu" in labels

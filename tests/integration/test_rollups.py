@@ -207,3 +207,22 @@ def test_an_object_sharing_hours_with_another_uncovers_them(
     assert sum(r.value or 0 for r in got.rows) == sum(v or 0 for v in old.values()) + 2
     later = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-05T03:00:00Z"})
     assert "generation_data_1h" in _both(s, later)[0].query  # other days still covered
+
+
+def test_migration_and_rollback_uncover_the_hours_they_touch(
+        loaded: tuple[Settings, Path]) -> None:
+    """Migration (before it writes a partition) and rollback (before it deletes) call
+    ``uncover`` on the catalog's bucket; another bucket's writes leave the rollup alone."""
+    from onsflux.influx.rollup import uncover
+
+    s, _ = loaded
+    spec = _spec("sum", "1d", {}, ["region"])
+    day = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-06T03:00:00Z"})
+    assert "generation_data_1h" in _both(s, day)[0].query
+    with InfluxClient(s, url=s.influxdb_url or "") as client:
+        uncover(client, "generation_data", day.start_ns, day.stop_ns, bucket="bench_migrate")
+        assert "generation_data_1h" in _both(s, day)[0].query
+        uncover(client, "generation_data", day.start_ns, day.stop_ns, bucket="generation_data")
+    got, raw = _both(s, day)
+    assert "generation_data_1h" not in got.query
+    assert got.rows == raw.rows

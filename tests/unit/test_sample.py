@@ -361,7 +361,7 @@ def test_din_instante_follows_daylight_saving(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- processed, wide
 
 PROCESSED_COLS = ["timestamp", "region", "energy_source", "measurement_type", "value", "unit",
-                  "plant", "state", "plant_id", "sector", "line", "from_region", "to_region"]
+                  "plant", "state", "plant_id", "plant_name", "sector", "line", "from_region", "to_region"]
 
 
 def test_processed_format(out: dict[str, list[Path]], data: sample.SampleData) -> None:

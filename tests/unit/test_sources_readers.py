@@ -81,13 +81,16 @@ def test_ons_generation_csv_utf8_bom_decimal_comma_and_mmgd(tmp_path: Path) -> N
     assert_accounted(chunks, 5)
     [c] = chunks
     assert c.measurement == "generation_data" and c.fields == ["power_mw"]
-    assert c.tags == ["region", "source", "plant", "state", "plant_id"]
+    assert c.tags == ["region", "source", "plant", "state", "plant_id", "plant_name"]
     f = c.frame
     assert f["region"].to_list() == ["southeast", "northeast", "south", "north", "southeast"]
     assert f["source"].to_list() == ["hydro", "wind", "solar", "thermal", "nuclear"]
     assert f["plant"][0] == "uhe_itaipu_50_hz" and f["plant"][1] == "conj_eolico_x"
     assert f["power_mw"].to_list() == [14000.5, 1234.5, 12.0, 7.25, 640.0]
-    assert f["plant_id"].to_list() == ["x1", "x1", None, "x1", "x1"]  # MMGD kept, no id_ons
+    # issue 9 item 16: id_ons as published (not lower-cased); MMGD kept, no id_ons
+    assert f["plant_id"].to_list() == ["X1", "X1", None, "X1", "X1"]
+    # the display name, accents and case kept, padding trimmed
+    assert f["plant_name"].to_list()[:2] == ["UHE Itaipu 50 Hz", "Conj. Eólico X"]
     assert f["state"][2] == "rs"
     assert f["time"].unique().to_list() == [local_ns("2024-01-01 00:00")]
 
@@ -147,7 +150,7 @@ def test_ons_generation_parquet_with_numbers_as_strings_and_padded_names(
     [c] = read(path)
     assert c.frame["power_mw"].to_list() == [10.5, 20.0]
     assert c.frame["region"].to_list() == ["southeast", "south"]
-    assert c.frame["plant_id"].to_list() == [None, "id2"]
+    assert c.frame["plant_id"].to_list() == [None, "ID2"]
 
 
 def test_ons_load_parquet_timestamp_type_across_fall_back(tmp_path: Path) -> None:

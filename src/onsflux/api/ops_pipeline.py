@@ -49,7 +49,7 @@ def section_html(data: dict[str, Any]) -> str:
         f'<span id="ph-dead-count">{len(ing["dead_letters"])} dead letters waiting</span></p>',
         f'<p id="ph-queries">breaker <strong id="ph-breaker">{esc(q["breaker"])}</strong> · '
         f'fallback answers <strong id="ph-fallback">{esc(_num(q["fallback_answers"]))}</strong>'
-        + ("" if q["fallback_configured"] else " (no fallback configured)") + "</p>",
+        f' (from {esc(q["fallback"])})</p>',
         line_chart({"points written": [(b["t"], b["points"]) for b in ing["hourly"]]},
                    title="Points written per hour, last 24 h", y_title="points per hour"),
         line_chart({"rows rejected": [(b["t"], b["rejected"]) for b in ing["hourly"]]},

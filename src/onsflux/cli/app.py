@@ -235,6 +235,10 @@ def ingest_cmd(
         "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
     workers: Annotated[int | None, typer.Option(help="Concurrent writes.")] = None,
     batch_lines: Annotated[int | None, typer.Option(help="Lines per write request.")] = None,
+    allow_parallel_series: Annotated[bool, typer.Option(
+        "--allow-parallel-series",
+        help="Write even when a file's series would sit beside stored series of the same "
+             "quantity under other tags (sums over both double).")] = False,
     also_write: Annotated[str | None, typer.Option(
         "--also-write", help="timestream: also write every batch to Timestream (dual-write "
                              "during the cutover; env ONSFLUX_ALSO_WRITE).")] = None,
@@ -255,7 +259,8 @@ def ingest_cmd(
     try:
         with unit_progress(not json, "ingest", total="objects", done="object_done",
                            count=("rows", "n"), unit="rows", start="object_start") as progress:
-            summary = Ingestor(s, store, client, progress=progress).ingest(
+            summary = Ingestor(s, store, client, progress=progress,
+                               allow_parallel_series=allow_parallel_series).ingest(
                 paths, dry_run=dry_run, force=force)
     finally:
         store.close()
@@ -468,6 +473,10 @@ _register_query(app)
 from .ask import register as _register_ask  # noqa: E402
 
 _register_ask(app)
+
+from .mcp import register as _register_mcp  # noqa: E402
+
+_register_mcp(app)
 
 from .cutover import register as _register_cutover  # noqa: E402
 

@@ -178,6 +178,26 @@ def register(app: typer.Typer) -> None:
             out.write_text(text, encoding="utf-8")
             console.print(f"wrote {out}")
 
+    @cutover_app.command("rehearse")
+    @friendly
+    def rehearse_cmd(
+        days: Annotated[int, typer.Option(min=1, max=60, help="Days of sample data.")] = 7,
+        requests: Annotated[int, typer.Option(
+            min=40, help="Requests replayed per phase.")] = 200,
+        out: Annotated[Path | None, typer.Option(
+            "--workdir", help="Where the rehearsal keeps its data (default: a new folder "
+                              "under the state folder).")] = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """The whole cutover locally: blue = files, green = a local InfluxDB; shadow, canary,
+        promote, a fault (influxd stopped) and the automatic rollback."""
+        from ..cutover.rehearse import rehearse
+
+        report = rehearse(settings(), days=days, requests=requests, workdir=out,
+                          console=None if json else console)
+        if json:
+            emit_json(report)
+
 
 def _done(st: Any, as_json: bool) -> None:
     if as_json:

@@ -24,6 +24,7 @@ Serving per phase (served side / shadowed side)::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -170,15 +171,20 @@ class Router:
                                    f"{str(served)[:200]}); answered from {st.blue}")
         else:
             result = served
-        if SHADOWED.get(st.phase) and st.sample > 0 and self.rng() < st.sample:
-            control = self.rng() < st.control_sample
-            self.shadow.submit(Job(spec, h, side, served, served_ms, control,
-                                   IgnoreRules.parse(st.ignore), st.timeout_ms))
+        self._maybe_shadow(st, spec, h, side, served, served_ms)
         if st.phase in WATCHED:
             self._check_window(st)
         if window_note and spec.window_note and spec.window_note not in result.warnings:
             result.warnings.append(spec.window_note)
         return result
+
+    def _maybe_shadow(self, st: CutoverState, spec: QuerySpec, h: str, side: str,
+                      served: QueryResult | BaseException, served_ms: float) -> None:
+        """The only shadow work on the request path: sample, and hand over without waiting."""
+        if SHADOWED.get(st.phase) and st.sample > 0 and self.rng() < st.sample:
+            control = self.rng() < st.control_sample
+            self.shadow.submit(Job(spec, h, side, served, served_ms, control,
+                                   _ignore(st.ignore), st.timeout_ms))
 
     # ------------------------------------------------------------------ automatic rollback
     def _green_seen(self, ms: float | None, error: bool, match: bool | None) -> None:
@@ -212,6 +218,11 @@ class Router:
         self.shadow.close()
         for b in self._backends.values():
             b.close()
+
+
+@functools.lru_cache(maxsize=32)
+def _ignore(text: str) -> IgnoreRules:
+    return IgnoreRules.parse(text)
 
 
 def router_for(settings: Settings, executor: Any) -> Router:

@@ -80,11 +80,16 @@ def keep_partials(client: InfluxClient, rollup: Rollup, partials: pl.DataFrame,
     client.write(bucket, body, lines=body.count(b"\n"))
 
 
-def uncover(client: InfluxClient, measurement: str, start_ns: int, stop_ns: int) -> None:
+def uncover(client: InfluxClient, measurement: str, start_ns: int, stop_ns: int, *,
+            bucket: str | None = None) -> None:
     """Mark the hours of ``[start_ns, stop_ns)`` not covered: their raw points changed in a
     way the rollup cannot follow (another object's points, a rollback). Queries touching
-    them read the raw series until ``refresh`` recomputes them."""
-    if measurement not in ROLLUPS or client.kind == "2.x":
+    them read the raw series until ``refresh`` recomputes them. Called before raw points
+    change: by migration before a partition writes and by rollback before it deletes
+    (``bucket``: where they write; only the catalog's own bucket has rollups)."""
+    if measurement not in ROLLUPS or client.kind == "2.x" or bucket not in (None, measurement):
+        return
+    if stop_ns <= start_ns:
         return
     start, stop = hour_range(start_ns, stop_ns - 1)
     try:

@@ -127,6 +127,26 @@ class CircuitBreaker:
             self._trial_in_flight = False
 
 
+_SHARED: dict[tuple[str, int, float], CircuitBreaker] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_breaker(settings: Settings, url: str) -> CircuitBreaker:
+    """The process-wide breaker for ``url`` (and the settings' thresholds).
+
+    Every client built for the same server shares it, so the answer service, the API and
+    each of their requests see one state: with InfluxDB down, the calls after the first
+    ``breaker_failures`` fail at once (to the fallback) instead of each paying the retries.
+    """
+    key = (url, settings.breaker_failures, settings.breaker_reset_seconds)
+    with _SHARED_LOCK:
+        breaker = _SHARED.get(key)
+        if breaker is None:
+            breaker = _SHARED[key] = CircuitBreaker(settings.breaker_failures,
+                                                    settings.breaker_reset_seconds)
+        return breaker
+
+
 def is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):

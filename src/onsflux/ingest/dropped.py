@@ -78,6 +78,6 @@ def server_rejects(source: str, frame: pl.DataFrame, lines: pl.Series,
         count = err.dropped or 1
         first, last = frame[ROW].min(), frame[ROW].max()
         reason += f" (somewhere in rows {first!s}-{last!s}; the server did not say which)"
-        parts.append(make_rejects(source, pl.Series([None] * count, dtype=pl.UInt64),
+        parts.append(make_rejects(source, pl.repeat(None, count, dtype=pl.UInt64, eager=True).alias(""),
                                   err.field or "*", [err.line] * count, reason))
     return pl.concat(parts)

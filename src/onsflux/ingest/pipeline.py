@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from .. import catalog, metrics
-from ..exceptions import ObjectBusy, OnsfluxError, TerminalError
+from ..exceptions import ObjectBusy, OnsfluxError, QueryError, TerminalError
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
 from ..influx.client import InfluxClient, WriteOutcome
 from ..influx.rollup import keep_partials, uncover
@@ -33,6 +33,7 @@ from ..sources.readers import read_object
 from ..state.base import FAILED, OK, ObjectRecord, StateStore
 from .dropped import server_rejects, write_batch
 from .encode import batches, encode_lines
+from .series import SeriesIndex, parse_series_key
 from .validate import Validator
 
 T = TypeVar("T")
@@ -197,14 +198,19 @@ class Ingestor:
         *,
         now_ns: Callable[[], int] = time.time_ns,
         progress: Progress = _no_progress,
+        allow_parallel_series: bool = False,
         also: Sequence[Any] | None = None,
     ) -> None:
+        """``allow_parallel_series``: write a file even when its series would sit beside
+        stored series of the same quantity under other tags (see ``ingest.series``)."""
         self.settings = settings
         self.store = store
         self.client = client
         self.now_ns = now_ns
         self.progress = progress
+        self.allow_parallel_series = allow_parallel_series
         self._ensured: set[str] = set()
+        self._series: dict[str, SeriesIndex] = {}
         #: other stores every validated batch is also written to (the cutover's dual-write
         #: to Timestream, ``settings.also_write``); their refusals become rejects
         self.also: list[Any] = list(also) if also is not None else _also_writers(settings)
@@ -314,6 +320,9 @@ class Ingestor:
                     if frame.height == 0:
                         continue
                     spec = catalog.measurement(chunk.measurement)
+                    if not self.allow_parallel_series:
+                        with _timer(phases, "validate"):
+                            self._series_index(spec).check(frame, checked.tags, ref.key)
                     if chunk.measurement not in result.measurements:
                         result.measurements.append(chunk.measurement)
                     self._remember(expect, chunk.measurement, checked.tags, list(checked.fields),
@@ -384,6 +393,23 @@ class Ingestor:
         self.store.finish(record)
 
     # ------------------------------------------------------------------ helpers
+    def _series_index(self, spec: catalog.MeasurementSpec) -> SeriesIndex:
+        """The measurement's stored series (read once per run), then what this run wrote."""
+        index = self._series.get(spec.name)
+        if index is None:
+            stored: list[dict[str, str]] = []
+            if self.client is not None:
+                try:
+                    rows = self.client.query_points(
+                        f"SHOW SERIES FROM {quote_ident(spec.name)}", db=spec.bucket)
+                except QueryError as exc:
+                    if "database not found" not in str(exc):
+                        raise
+                    rows = []
+                stored = [parse_series_key(str(r.get("key", "")))[1] for r in rows]
+            index = self._series[spec.name] = SeriesIndex(spec.name, stored)
+        return index
+
     def _ensure_bucket(self, bucket: str) -> None:
         if bucket not in self._ensured:
             assert self.client is not None
@@ -406,7 +432,7 @@ class Ingestor:
             has = frame[f].is_not_null()
             new = e.seen.setdefault(f, _Seen()).new(frame[TIME].filter(has),
                                                     series_time.filter(has))
-            mask = pl.Series([False] * frame.height)
+            mask = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias("")
             fresh[f] = mask.scatter(has.arg_true(), new) if frame.height else mask
         counts = frame.with_columns(
             [fresh[f].alias(f"__new_{f}") for f in fields]

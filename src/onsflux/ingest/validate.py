@@ -23,7 +23,8 @@ when a row has several problems. Checks in priority order (first failing one win
 
 A row with one bad field is rejected whole (a point is written whole; keeping the other
 fields would silently change the point). Optional tags with an empty value mean "tag
-absent" and become null. Columns the chunk does not list as tags or fields are ignored
+absent" and become null, or take the catalog default (``sector=total``) so every
+format writes the same series key. Columns the chunk does not list as tags or fields are ignored
 and mentioned in ``Validated.notes``.
 
 Duplicates across chunks of the same object are not rejected: the earlier chunk is
@@ -232,7 +233,9 @@ class Validator:
                 f"known tags: {', '.join(spec.tags)}; known fields: {', '.join(spec.fields)}",
                 path=chunk.source,
             )
-        tags = [t for t in spec.tags if t in spec.required_tags or t in chunk.tags]
+        # a tag with a catalog default is always written (the default where not given)
+        tags = [t for t in spec.tags
+                if t in spec.required_tags or t in chunk.tags or t in spec.tag_defaults]
         fields = [f for f in spec.fields if f in chunk.fields]
         if not fields:
             raise SchemaError(
@@ -265,9 +268,14 @@ class Validator:
             )
 
         for t in tags:
+            if t not in schema:  # a defaulted tag the format does not carry
+                exprs.append(pl.lit(spec.tag_defaults[t], dtype=pl.Utf8).alias(t))
+                continue
             col = pl.col(t) if schema[t] == pl.Utf8 else pl.col(t).cast(pl.Utf8)
             if t not in spec.required_tags:  # empty optional tag = absent
                 col = pl.when(col != "").then(col)
+            if t in spec.tag_defaults:
+                col = pl.coalesce(col, pl.lit(spec.tag_defaults[t], dtype=pl.Utf8))
             exprs.append(col.alias(t))
 
         cast_checks: dict[str, list[_Check]] = {}

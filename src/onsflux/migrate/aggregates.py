@@ -9,21 +9,15 @@ results at the end with a second one. The result is an :data:`Aggregates` dict::
     {(("region", "north"), ("source", "hydro")): {"power_mw": {"count": 3, "sum": 1.5,
                                                                "min": 0.1, "max": 1.0,
                                                                "abs": 1.5, "first": t0,
-                                                               "last": t2, "tsum": s}, …}}
+                                                               "last": t2, "tsq": s}, …}}
 
 Timestamps (of the points that carry the field): ``first`` and ``last`` (ns), and
-``tsum`` = Σ (tᵢ − first) as a wrapping int64 — what InfluxDB computes for
-``sum(cumulative_sum(elapsed(f, 1ns)))``, so a point moved by 1 µs, or nanoseconds
-truncated to microseconds, change it even when every value statistic stays the same.
-
-Exactness: counts exact; integer sums exact as Python ints (each value split into its
-high and low 32 bits, both summed in Int64 — no overflow below 2^31 rows per series and
-partition — and recombined in Python); integer and float min/max exact; float sums as
-polars sums them (compared with a relative tolerance) plus Σ|x| for the tolerance scale.
-A NULL tag is the tag's absence (the key leaves it out), as on the InfluxDB side.
-
-``dumps``/``loads`` store the result in the migration state (zlib-compressed JSON:
-floats round-trip exactly through ``repr``, integers of any size stay exact).
+``tsq`` = Σ gapᵢ² over the gaps between consecutive timestamps, as a wrapping int64 —
+what InfluxDB computes for ``sum(elapsed(f, 1ns) * elapsed(f, 1ns))`` (one subquery
+level, about twice the cost of a ``count``), so a point moved by 1 µs changes it even
+when every value statistic stays the same; nanoseconds truncated to microseconds change
+``first``/``last``. The gaps need the timestamps in order across chunks, so the
+aggregator keeps (series hash, time, which fields) per row: 8 + 8 + one byte per field.
 """
 
 from __future__ import annotations
@@ -41,7 +35,17 @@ Aggregates = dict[SeriesKey, dict[str, dict[str, Any]]]
 
 _SEP = "\x00"
 _LO_MASK = (1 << 32) - 1
-VERSION = 2  # v2: timestamps (first, last, tsum)
+VERSION = 3  # v3: timestamps (first, last, Σ gap²)
+
+
+def _sid(tags: list[str]) -> pl.Expr:
+    """A hash of the series: its tag set, NULL or empty tags left out (InfluxDB keeps no
+    empty tag), the same whatever the column order."""
+    if not tags:
+        return pl.lit(0, dtype=pl.UInt64).alias("_sid")
+    parts = [pl.when(pl.col(t).cast(pl.Utf8).fill_null("") == "").then(pl.lit(None, pl.Utf8))
+             .otherwise(pl.lit(f"{t}=") + pl.col(t).cast(pl.Utf8)) for t in sorted(tags)]
+    return pl.concat_list(parts).list.drop_nulls().list.join(",").hash(seed=11).alias("_sid")
 
 
 def wrap64(n: int) -> int:
@@ -62,11 +66,13 @@ class SourceAggregator:
         self.tags: list[str] = []
         self.rejected = 0
         self._parts: list[pl.DataFrame] = []
+        self._times: list[pl.DataFrame] = []  # _sid, time, one boolean per field
 
     def replace(self, other: SourceAggregator) -> None:
         """Take ``other``'s statistics instead of the ones added so far."""
         self.types, self.tags = dict(other.types), list(other.tags)
         self.rejected, self._parts = other.rejected, list(other._parts)
+        self._times = list(other._times)
 
     def add(self, frame: pl.DataFrame, tags: list[str], fields: dict[str, FieldType]) -> None:
         """Reduce one mapped frame (``Mapped.frame``) to per-series partial statistics."""
@@ -80,9 +86,7 @@ class SourceAggregator:
                 continue
             aggs.append(pl.col(f).count().cast(pl.Int64).alias(_name("count", f)))
             t = pl.col("time").filter(pl.col(f).is_not_null())
-            aggs += [t.min().alias(_name("tmin", f)), t.max().alias(_name("tmax", f)),
-                     (t // (1 << 32)).sum().alias(_name("thi", f)),
-                     (t & _LO_MASK).sum().alias(_name("tlo", f))]
+            aggs += [t.min().alias(_name("tmin", f)), t.max().alias(_name("tmax", f))]
             if ft == "float":
                 col = pl.col(f).cast(pl.Float64)
                 aggs += [col.min().alias(_name("min", f)), col.max().alias(_name("max", f)),
@@ -94,6 +98,10 @@ class SourceAggregator:
                          (col & _LO_MASK).sum().alias(_name("lo", f))]
         if not aggs:
             return
+        present = [f for f in fields if f in frame.columns]
+        self._times.append(frame.select(
+            _sid(tags), pl.col("time"),
+            *[pl.col(f).is_not_null().alias(_SEP + f) for f in present]))
         if tags:
             keyed = frame.with_columns([pl.col(t).cast(pl.Utf8).fill_null("") for t in tags])
             self._parts.append(keyed.group_by(tags).agg(aggs))
@@ -118,6 +126,8 @@ class SourceAggregator:
             merge.append((col.min() if stat in ("min", "tmin") else
                           col.max() if stat in ("max", "tmax") else col.sum()).alias(name))
         merged = frame.group_by(tags).agg(merge) if tags else frame.select(merge)
+        merged = merged.with_columns(_sid(tags))
+        gaps = self._gap_squares()
         for row in merged.iter_rows(named=True):
             key = tuple(sorted((t, row[t]) for t in tags if row[t] != ""))
             per: dict[str, dict[str, Any]] = {}
@@ -132,13 +142,34 @@ class SourceAggregator:
                     s["sum"] = None if hi is None else (int(hi) << 32) + int(lo or 0)
                 if "tmin" in s:
                     first, last = s.pop("tmin"), s.pop("tmax")
-                    total = (int(s.pop("thi") or 0) << 32) + int(s.pop("tlo") or 0)
                     if s.get("count"):
                         s["first"], s["last"] = int(first), int(last)
-                        s["tsum"] = wrap64(total - int(s["count"]) * int(first))
+            for f, st in per.items():
+                if st.get("count"):
+                    st["tsq"] = wrap64(gaps.get((row["_sid"], f), 0))
             per = {f: s for f, s in per.items() if s.get("count")}
             if per:
                 out[key] = per
+        return out
+
+    def _gap_squares(self) -> dict[tuple[int, str], int]:
+        """(series hash, field) → Σ gap² (mod 2^64) of the field's timestamps in order."""
+        if not self._times:
+            return {}
+        rows = pl.concat(self._times, how="diagonal_relaxed")
+        out: dict[tuple[int, str], int] = {}
+        for name in rows.columns:
+            if not name.startswith(_SEP):
+                continue
+            f = name[len(_SEP):]
+            got = (rows.filter(pl.col(name).fill_null(False)).select("_sid", "time")
+                   .sort("_sid", "time")
+                   .with_columns(pl.col("time").diff().over("_sid").alias("g"))
+                   .drop_nulls("g")
+                   .with_columns(pl.col("g").cast(pl.UInt64))
+                   .group_by("_sid").agg((pl.col("g") * pl.col("g")).sum().alias("sq")))
+            for sid, sq in got.iter_rows():
+                out[(int(sid), f)] = int(sq)
         return out
 
 

@@ -121,6 +121,7 @@ class SeenKeys:
     def check_and_add(self, frame: pl.DataFrame, tags: list[str]) -> pl.Series:
         """Mask of ``frame``'s rows (one per point) whose key an earlier chunk had."""
         h = key_hashes(frame, tags)
-        again = h.is_in(self._seen.implode()) if self._seen.len() else pl.Series([False] * h.len())
+        again = (h.is_in(self._seen.implode()) if self._seen.len()
+                 else pl.repeat(False, h.len(), dtype=pl.Boolean, eager=True).alias(""))
         self._seen = pl.concat([self._seen, h.filter(~again)])
         return again

@@ -229,7 +229,7 @@ _UNCARRIABLE = r"[\r\n]|\\$"
 def _tag_rejects(frame: pl.DataFrame, source: str, tag_cols: dict[str, str]
                  ) -> tuple[pl.Series, list[pl.DataFrame]]:
     """Rows whose tag values line protocol cannot carry: (keep mask, reject frames)."""
-    keep = pl.Series([True] * frame.height)
+    keep = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True).alias("")
     out: list[pl.DataFrame] = []
     for col, tag in tag_cols.items():
         s = frame.get_column(col)

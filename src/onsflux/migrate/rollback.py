@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..influx.client import InfluxClient
+from ..influx.rollup import uncover
 from ..quoting import quote_ident, quote_literal
 from .plan import Migration, iso
 from .state import DONE, FAILED, PENDING, RUNNING, Partition
@@ -126,6 +127,8 @@ def _tag_keys(client: InfluxClient, bucket: str, measurement: str) -> list[str]:
 def rollback(mig: Migration, client: InfluxClient, plan: list[Deletion]) -> list[Deletion]:
     done = []
     for d in plan:
+        # before the raw points go: hourly rollups of these hours would outlive them
+        uncover(client, d.measurement, d.start_ns, d.stop_ns, bucket=d.bucket)
         if d.series is None:
             client.delete_range(d.bucket, d.measurement, d.start_ns, d.stop_ns)
         elif client.kind == "1.x":

@@ -40,6 +40,7 @@ from .. import metrics
 from ..catalog import FieldType
 from ..exceptions import OnsfluxError
 from ..influx.client import InfluxClient, WriteOutcome
+from ..influx.rollup import uncover
 from ..ingest.dropped import server_rejects, write_batch
 from ..ingest.encode import batches, encode_lines
 from ..settings import Settings
@@ -255,6 +256,8 @@ def run_partition(
     overlap = False  # a chunk had points an earlier chunk wrote
     rewritten = 0  # its rows: written again onto those points
     recorded = set(mig.store.series(p.migration, p.id)) if not dry_run else set()
+    if client is not None and not dry_run:  # the rollup cannot follow migrated points
+        uncover(client, p.measurement, p.start_ns, p.stop_ns, bucket=p.bucket)
     stage = "read"
 
     def settle(item: _InFlight) -> None:

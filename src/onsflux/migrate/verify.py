@@ -11,10 +11,9 @@ timestamps (first, last, checksum) on both sides.
   rows are read again from the source and mapped exactly as ``run`` maps them;
 - **target**: per partition and field, ``SELECT count(f), sum(f), min(f), max(f) FROM m
   WHERE time >= start AND time < stop GROUP BY *`` (``count`` only for string and
-  boolean fields, which have no sum/min/max); ``SELECT first(f) … GROUP BY *`` (its time
-  is the first timestamp); and ``sum``/``max`` of ``cumulative_sum(elapsed(f, 1ns))``
-  (Σ (tᵢ − first) and last − first, see :mod:`.aggregates`) — ``workers`` statements
-  at a time.
+  boolean fields, which have no sum/min/max); ``first(f)`` and ``last(f)`` (their times
+  are the first and last timestamps); and ``sum(elapsed(f, 1ns) * elapsed(f, 1ns))``
+  (Σ gap², see :mod:`.aggregates`) — ``workers`` statements at a time.
   InfluxDB 1.x runs a ``GROUP BY *`` aggregate on one core (one series per tag set,
   nothing to merge in parallel) and its cost grows with every call, whether the calls
   share a statement or not: one statement per field lets the server use its cores.
@@ -57,7 +56,7 @@ from .sources import UnloadSource
 from .state import DONE, ROLLED_BACK, Partition
 
 STATS_NUMERIC = ("count", "sum", "min", "max")
-STATS_TIME = ("first", "last", "tsum")
+STATS_TIME = ("first", "last", "tsq")
 
 
 @dataclass
@@ -198,16 +197,17 @@ def _window(p: Partition) -> str:
 
 
 def time_statements(p: Partition, f: str) -> list[str]:
-    """The first timestamp of ``f`` per series (the time of ``first()``), and Σ (tᵢ −
-    first) with last − first (``sum``/``max`` of ``cumulative_sum(elapsed(f, 1ns))``)."""
+    """The first and last timestamps of ``f`` per series (the times of ``first()`` and
+    ``last()``), and Σ gap² of its timestamps (``sum(elapsed(f, 1ns) * elapsed(f, 1ns))``,
+    one subquery level; see :mod:`.aggregates`)."""
     q, m = quote_ident(f), quote_ident(p.measurement)
     return [
         f"SELECT first({q}) AS {quote_ident('tfirst' + chr(1) + f)} FROM {m} WHERE "
         f"{_window(p)} GROUP BY *",
-        f"SELECT sum(c) AS {quote_ident('tsum' + chr(1) + f)}, max(c) AS "
-        f"{quote_ident('span' + chr(1) + f)} FROM (SELECT cumulative_sum(e) AS c FROM "
-        f"(SELECT elapsed({q}, 1ns) AS e FROM {m} WHERE {_window(p)} GROUP BY *) "
-        f"GROUP BY *) GROUP BY *",
+        f"SELECT last({q}) AS {quote_ident('tlast' + chr(1) + f)} FROM {m} WHERE "
+        f"{_window(p)} GROUP BY *",
+        f"SELECT sum(e) AS {quote_ident('tsq' + chr(1) + f)} FROM (SELECT elapsed({q}, 1ns) "
+        f"* elapsed({q}, 1ns) AS e FROM {m} WHERE {_window(p)} GROUP BY *) GROUP BY *",
     ]
 
 
@@ -219,8 +219,8 @@ def _target_rows(client: InfluxClient, db: str, sql: str) -> Aggregates:
         for name, value in row.items():
             if chr(1) in name:
                 stat, f = name.split(chr(1), 1)
-                if stat == "tfirst":
-                    per.setdefault(f, {})["first"] = int(row["time"])
+                if stat in ("tfirst", "tlast"):
+                    per.setdefault(f, {})[stat[1:]] = int(row["time"])
                 else:
                     per.setdefault(f, {})[stat] = value
             elif name != "time" and value not in (None, ""):
@@ -233,8 +233,8 @@ def _target_rows(client: InfluxClient, db: str, sql: str) -> Aggregates:
 
 
 def _merge_fields(parts: list[Aggregates]) -> Aggregates:
-    """The statements' rows together; fields without values left out; ``last`` from
-    ``first`` + span."""
+    """The statements' rows together; fields without values left out; the gap
+    statement's missing row (a single point) as 0."""
     out: Aggregates = {}
     for part in parts:
         for key, per in part.items():
@@ -243,10 +243,8 @@ def _merge_fields(parts: list[Aggregates]) -> Aggregates:
     for key in list(out):
         per = {f: s for f, s in out[key].items() if s.get("count")}
         for s in per.values():
-            if "first" in s:
-                s["last"] = s["first"] + int(s.pop("span", 0) or 0)
-                s["tsum"] = int(s.get("tsum") or 0)
-            s.pop("span", None)
+            if "first" in s:  # one point: no gap, no row from the gap statement
+                s["tsq"] = int(s.get("tsq") or 0)
         if per:
             out[key] = per
         else:
@@ -274,9 +272,9 @@ def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, F
                 if s.get(stat) != t.get(stat):
                     out.append(Mismatch(pid, name, f, stat + " time", _time(s.get(stat)),
                                         _time(t.get(stat))))
-            if s.get("tsum") != t.get("tsum"):
-                out.append(Mismatch(pid, name, f, "time checksum", s.get("tsum"),
-                                    t.get("tsum")))
+            if s.get("tsq") != t.get("tsq"):
+                out.append(Mismatch(pid, name, f, "time checksum", s.get("tsq"),
+                                    t.get("tsq")))
             if types.get(f) not in ("float", "integer"):
                 continue
             for stat in ("sum", "min", "max"):

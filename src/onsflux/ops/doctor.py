@@ -311,9 +311,7 @@ class Doctor:
     def _fallback(self) -> None:
         path = self.settings.fallback_path
         if not path:
-            self._add("fallback", "warn", "ONSFLUX_FALLBACK_PATH is not set: when InfluxDB is "
-                      "down, the API answers 503", "export ONSFLUX_FALLBACK_PATH=<folder or "
-                      "s3://bucket/prefix of the ingested Parquet files>")
+            self._fallback_from_store()
             return
         try:
             n = self._list(path)
@@ -328,6 +326,47 @@ class Doctor:
                       "reads (Parquet or CSV files)")
             return
         self._add("fallback", "ok", f"{path}: {n} files the fallback can answer from")
+
+
+    def _fallback_from_store(self) -> None:
+        """Without ONSFLUX_FALLBACK_PATH the fallback reads the objects the state store
+        records as ingested: there must be some, and they must still be readable."""
+        try:
+            store = (self.store_factory(self.settings) if self.store_factory is not None
+                     else _store_for(self.settings))
+            try:
+                keys = [o.key for o in store.objects() if o.status == "ok"]
+            finally:
+                store.close()
+        except Exception:  # noqa: BLE001 - the state check above reports it
+            keys = []
+        if not keys:
+            self._add("fallback", "warn", "nothing ingested yet and ONSFLUX_FALLBACK_PATH is "
+                      "not set: when InfluxDB is down, the API answers 503",
+                      "ingest the files (`onsflux ingest`), or export ONSFLUX_FALLBACK_PATH="
+                      "<folder or s3://bucket/prefix of the files>")
+            return
+        missing = []
+        for key in keys[:20]:
+            try:
+                if self._list(key) == 0:
+                    missing.append(key)
+            except OnsfluxError:
+                missing.append(key)
+        if missing:
+            self._add("fallback", "fail", f"{len(missing)} of the first {min(20, len(keys))} "
+                      f"ingested objects can no longer be read (first: {missing[0]})",
+                      "restore the files where they were ingested from, or export "
+                      "ONSFLUX_FALLBACK_PATH=<where they are now>")
+            return
+        self._add("fallback", "ok", f"the {len(keys)} ingested objects the state store records "
+                  "(ONSFLUX_FALLBACK_PATH not set)")
+
+
+def _store_for(settings: Settings) -> Any:
+    from ..state.store import store_for
+
+    return store_for(settings)
 
 
 def run(settings: Settings, *, s3_urls: list[str] | None = None) -> Report:

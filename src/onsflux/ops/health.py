@@ -156,7 +156,7 @@ def pipeline_health(settings: Settings, store: Any, history: History | None = No
             "fallback_answers": metrics.total("onsflux_query_fallback_total"),
             "by_backend": {b: metrics.value("onsflux_query_seconds", backend=b)
                            for b in ("influxdb", "s3_fallback", "timestream")},
-            "fallback_configured": bool(settings.fallback_path),
+            "fallback": settings.fallback_path or "the ingested objects the state store records",
         },
         "history": history.sample() if history is not None else [],
     }

@@ -26,9 +26,10 @@ from typing import Any, Literal
 from .. import metrics
 from ..exceptions import CircuitOpen, QueryError, ServerUnavailable
 from ..influx.client import InfluxClient
+from ..influx.transport import shared_breaker
 from ..settings import Settings
 from . import rollup
-from .fallback import ParquetFallback
+from .fallback import ParquetFallback, StoreFallback
 from .guard import check_influxql
 from .render import render
 from .result import QueryResult, Row, bound
@@ -122,18 +123,22 @@ class Executor:
         *,
         fallback: ParquetFallback | Literal["settings"] | None = FROM_SETTINGS,
     ) -> None:
-        """``fallback``: by default the one ``settings.fallback_path`` names (none when it
-        is unset); ``None``: no fallback, whatever the settings say."""
+        """``fallback``: by default the files ``settings.fallback_path`` names, or when it
+        is unset the objects the state store recorded as ingested; ``None``: no fallback,
+        whatever the settings say."""
         self.settings = settings
         self._own = client is None
         if client is None:
             from ..influx.local import resolve_url
 
-            client = InfluxClient(settings, url=resolve_url(settings))
+            url = resolve_url(settings)
+            # one breaker per server for the whole process: with InfluxDB down, requests
+            # after the first few fail fast to the fallback instead of retrying each time
+            client = InfluxClient(settings, url=url, breaker=shared_breaker(settings, url))
         self.client = client
         if fallback == FROM_SETTINGS:
             fallback = (ParquetFallback(settings.fallback_path, settings)
-                        if settings.fallback_path else None)
+                        if settings.fallback_path else StoreFallback(settings))
         self.fallback: ParquetFallback | None = fallback
         from ..influx.rollup import Coverage  # influx.rollup imports query.rollup
 
@@ -167,12 +172,14 @@ class Executor:
             metrics.breaker_state(self.client.breaker.state)
             if self.fallback is None:
                 raise
+            if isinstance(self.fallback, StoreFallback) and not self.fallback.has_data(spec):
+                raise  # nothing ingested to answer from: InfluxDB's error is the answer
             result = self.fallback.run(spec)
             metrics.inc("onsflux_query_fallback_total")
             # the warning reaches users (API bodies): the kind only; the address is logged
             log.warning("InfluxDB unavailable, answered from the Parquet files: %s", exc)
             result.warnings.append(f"InfluxDB unavailable ({exc.kind}); answered from "
-                                   "the Parquet files")
+                                   "the files the ingest read")
         else:
             metrics.breaker_state(self.client.breaker.state)
         if window_note and spec.window_note and spec.window_note not in result.warnings:

@@ -1,18 +1,19 @@
-"""Answer a QuerySpec from the Parquet files the ingest read, with polars.
+"""Answer a QuerySpec from the files the ingest read, with polars.
 
-Used by ``Executor`` when InfluxDB is unreachable or its breaker is open. ``path`` is a
-local folder (or file) or an ``s3://bucket/prefix``. Layouts understood:
+Used by ``Executor`` when InfluxDB is unreachable or its breaker is open. The files are
+a local folder (or file), an ``s3://bucket/prefix``, a list of those, or -- by default,
+:class:`StoreFallback` -- the objects the state store recorded as ingested.
 
-- ``wide`` (``onsflux sample --format wide``): ``time``, tag columns, field columns;
-  a file belongs to a measurement when it is named after it or has its fields;
-- ``processed`` (the existing platform's long format): ``timestamp, region,
-  energy_source (-> source), measurement_type (the field), value, ...``;
-- anything else the ingest reads (ONS open-data CSV/Parquet, and every S3 object),
-  through ``onsflux.sources.read_object`` -- the same adapters as the ingest, so the
-  same cleaning; slower, as it validates every row.
+Every file goes through exactly what the ingest does before writing: the format's
+adapter (``sources.read_object``: ONS, processed long with its units GW/kWh/% and the
+Portuguese region/source names, wide with ``time`` or ``timestamp``) and the catalog
+``Validator`` (ranges, tag defaults such as ``sector=total``, duplicates: last wins),
+so the fallback holds the points InfluxDB holds. Files are listed in the ingest's order
+and a point repeated in a later file replaces the earlier one (last write wins, as on
+the server). The long frame of each file is cached per fingerprint (size and mtime, or
+ETag), so only the first question after a change pays for reading.
 
-Local wide/processed Parquet is scanned lazily (predicates and projections pushed into
-the reader). The semantics are InfluxQL's (the reference the equivalence tests hold
+The semantics are InfluxQL's (the reference the equivalence tests hold
 both to): windows aligned to the epoch shifted by ``spec.window_offset_ns`` (local
 midnight for whole-day windows), a window's timestamp is its start; aggregates
 without a window are stamped with the range start, selectors (first, last, max, min,
@@ -21,123 +22,171 @@ window: the larger value, as InfluxQL; ties without a window: the greatest serie
 InfluxQL's choice there depends on its internal series order), ``max``/``min`` ties: the
 earliest; ``percentile`` is nearest-rank;
 ``stddev`` is the sample standard deviation; ``count`` on an empty window with
-``fill(null)`` is 0, as InfluxQL reports it. Points with the same series and timestamp in
-two files are counted twice (InfluxDB would keep one): the fallback trusts the files to
-be the ingest's inputs, not overlapping copies.
+``fill(null)`` is 0, as InfluxQL reports it.
+
+An empty answer says why (:meth:`ParquetFallback.why_empty`): no files, files holding
+other measurements, unreadable files, data outside the period, or no series matching
+the filter (with the values that exist).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from .. import catalog
-from ..exceptions import SourceError
-from ..frames import rfc3339
+from ..exceptions import OnsfluxError, SourceError
+from ..frames import ObjectRef, rfc3339
 from ..settings import Settings
 from .result import QueryResult, Row, bound
 from .spec import QuerySpec
 
 FIELD, VALUE, TIME = "_field", "_value", "time"
-#: tag -> its column in the processed layout, where the names differ
-_PROCESSED_COLUMNS = {"source": "energy_source"}
+#: files the cache keeps long frames for at most (whole files: the fallback's data set)
+CACHE_OBJECTS = 512
 
 
-def _time_ns(col: str, dtype: pl.DataType) -> pl.Expr:
-    if isinstance(dtype, pl.Datetime):
-        return pl.col(col).dt.epoch("ns")
-    return pl.col(col).cast(pl.Int64)
+@dataclass
+class _ObjectData:
+    """One file as the ingest would write it: a long frame per measurement."""
+
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    error: str | None = None
+
+
+_CACHE: dict[tuple[str, str], _ObjectData] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _long(frame: pl.DataFrame, measurement: str, fields: Sequence[str]) -> pl.DataFrame:
+    tags = catalog.measurement(measurement).tags
+    base = [pl.col(TIME).cast(pl.Int64)]
+    base += [pl.col(t).cast(pl.Utf8) if t in frame.columns else pl.lit(None, pl.Utf8).alias(t)
+             for t in tags]
+    parts = [frame.select([*base, pl.lit(f).alias(FIELD),
+                           pl.col(f).cast(pl.Float64, strict=False).alias(VALUE)])
+             .filter(pl.col(VALUE).is_not_null()) for f in fields]
+    return pl.concat(parts, how="vertical") if parts else pl.DataFrame(
+        schema={TIME: pl.Int64, **dict.fromkeys(tags, pl.Utf8), FIELD: pl.Utf8,
+                VALUE: pl.Float64})
+
+
+def read_as_ingested(ref: ObjectRef, settings: Settings) -> _ObjectData:
+    """``ref`` through the ingest's adapters and validator (cached per fingerprint)."""
+    key = (ref.url, ref.fingerprint)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    from ..ingest.validate import Validator
+    from ..sources.readers import read_object
+
+    data = _ObjectData()
+    validator = Validator(now_ns=time.time_ns(), retention_seconds=settings.retention_seconds,
+                          future_tolerance_seconds=settings.future_tolerance_seconds)
+    parts: dict[str, list[pl.DataFrame]] = {}
+    try:
+        for chunk in read_object(ref, settings):
+            if chunk.frame.height == 0:
+                continue
+            checked = validator.validate(chunk)
+            if checked.frame.height:
+                parts.setdefault(checked.measurement, []).append(
+                    _long(checked.frame, checked.measurement, list(checked.fields)))
+    except OnsfluxError as exc:
+        data.error = str(exc)
+    for m, frames in parts.items():
+        data.frames[m] = pl.concat(frames, how="vertical")
+    with _CACHE_LOCK:
+        if len(_CACHE) >= CACHE_OBJECTS:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = data
+    return data
 
 
 class ParquetFallback:
-    """Queries over Parquet files (see the module docstring)."""
+    """Queries over the ingest's files (see the module docstring)."""
 
-    def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
-        self.path = str(path)
+    def __init__(self, path: str | Path | Sequence[str], settings: Settings | None = None
+                 ) -> None:
+        self.paths = [str(path)] if isinstance(path, str | Path) else [str(p) for p in path]
+        self.path = self.paths[0] if len(self.paths) == 1 else f"{len(self.paths)} objects"
         self.settings = settings or Settings()
+        self._last: dict[str, tuple[list[ObjectRef], dict[str, _ObjectData]]] = {}
 
     # ------------------------------------------------------------------ sources
 
-    def _local_files(self) -> list[Path]:
-        root = Path(self.path)
-        if root.is_file():
-            return [root]
-        if not root.is_dir():
-            raise SourceError("fallback folder does not exist", path=self.path)
-        return sorted(p for p in root.rglob("*") if p.is_file()
-                      and p.suffix.lower() in (".parquet", ".csv", ".gz", ".txt"))
+    def urls(self, spec: QuerySpec) -> list[str]:
+        """Files, folders or S3 URLs to read for ``spec``."""
+        for p in self.paths:
+            if not p.startswith("s3://") and not Path(p).exists():
+                raise SourceError("fallback path does not exist", path=p)
+        return list(self.paths)
+
+    def _objects(self, spec: QuerySpec) -> tuple[list[ObjectRef], dict[str, _ObjectData]]:
+        from ..sources.objects import list_objects
+
+        urls = self.urls(spec)
+        refs = list_objects(urls, self.settings) if urls else []
+        data = {r.url: read_as_ingested(r, self.settings) for r in refs if not r.problem}
+        for r in refs:
+            if r.problem:
+                data[r.url] = _ObjectData(error=r.problem)
+        self._last[spec.measurement] = (refs, data)
+        return refs, data
 
     def long_frame(self, spec: QuerySpec) -> pl.LazyFrame:
-        """``time, <tags>, _field, _value`` for the spec's measurement and fields."""
+        """``time, <tags>, _field, _value`` for the spec's measurement and fields, as
+        InfluxDB holds them: a point repeated by a later file replaces the earlier one."""
         tags = list(spec.measurement_spec.tags)
-        frames: list[pl.LazyFrame] = []
-        generic: list[str] = []
-        if self.path.startswith("s3://"):
-            generic.append(self.path)
-        else:
-            for p in self._local_files():
-                if p.suffix.lower() != ".parquet":
-                    generic.append(str(p))
-                elif (lf := self._scan_known(p, spec, tags)) is not None:
-                    frames.append(lf)
-        if generic:
-            frames.extend(self._read_generic(generic, spec, tags))
+        refs, data = self._objects(spec)
+        frames = [data[r.url].frames[spec.measurement] for r in refs
+                  if spec.measurement in data[r.url].frames]
         if not frames:
             return pl.LazyFrame(schema={TIME: pl.Int64, **dict.fromkeys(tags, pl.Utf8),
                                         FIELD: pl.Utf8, VALUE: pl.Float64})
-        return pl.concat(frames, how="vertical")
+        lf = pl.concat(frames, how="vertical").lazy().filter(
+            pl.col(FIELD).is_in(list(spec.fields)))
+        if len(frames) > 1:
+            lf = lf.unique(subset=[TIME, *tags, FIELD], keep="last", maintain_order=True)
+        return lf
 
-    def _scan_known(self, path: Path, spec: QuerySpec, tags: list[str]) -> pl.LazyFrame | None:
-        schema = pl.read_parquet_schema(path)
-        cols = set(schema)
-        fields = [f for f in spec.fields if f in cols]
-        if "measurement_type" in cols and "value" in cols and "timestamp" in cols:
-            lf = pl.scan_parquet(path).filter(pl.col("measurement_type").is_in(list(spec.fields)))
-            exprs = [_time_ns("timestamp", schema["timestamp"]).alias(TIME)]
-            for t in tags:
-                src = _PROCESSED_COLUMNS.get(t, t)
-                exprs.append(pl.col(src).cast(pl.Utf8).alias(t) if src in cols
-                             else pl.lit(None, pl.Utf8).alias(t))
-            exprs += [pl.col("measurement_type").cast(pl.Utf8).alias(FIELD),
-                      pl.col("value").cast(pl.Float64).alias(VALUE)]
-            return lf.select(exprs)
-        named = path.stem == spec.measurement
-        if TIME in cols and fields and (named or not any(
-                c in cols for c in ("measurement_type", "din_instante"))):
-            if not named and path.stem in catalog.MEASUREMENTS:
-                return None  # another measurement's wide file sharing a field name
-            lf = pl.scan_parquet(path)
-            base = [_time_ns(TIME, schema[TIME]).alias(TIME)]
-            base += [pl.col(t).cast(pl.Utf8).alias(t) if t in cols
-                     else pl.lit(None, pl.Utf8).alias(t) for t in tags]
-            parts = [lf.select([*base, pl.lit(f).alias(FIELD), pl.col(f).cast(pl.Float64).alias(VALUE)])
-                     for f in fields]
-            return pl.concat(parts, how="vertical")
-        if "din_instante" in cols:  # ONS open data: through the ingest's adapters
-            frames = self._read_generic([str(path)], spec, tags)
-            return pl.concat(frames, how="vertical") if frames else None
-        return None
-
-    def _read_generic(self, urls: list[str], spec: QuerySpec, tags: list[str]) -> list[pl.LazyFrame]:
-        from ..sources.objects import list_objects
-        from ..sources.readers import read_object
-
-        frames: list[pl.LazyFrame] = []
-        for ref in list_objects(urls, self.settings):
-            for chunk in read_object(ref, self.settings):
-                if chunk.measurement != spec.measurement or not chunk.frame.height:
-                    continue
-                f = chunk.frame
-                base = [pl.col(TIME).cast(pl.Int64)]
-                base += [pl.col(t).cast(pl.Utf8) if t in f.columns else pl.lit(None, pl.Utf8).alias(t)
-                         for t in tags]
-                for name in spec.fields:
-                    if name in f.columns:
-                        frames.append(f.lazy().select(
-                            [*base, pl.lit(name).alias(FIELD), pl.col(name).cast(pl.Float64).alias(VALUE)]))
-        return frames
+    def why_empty(self, spec: QuerySpec) -> str:
+        """Why the files answer nothing for ``spec``, in one sentence."""
+        refs, data = self._last.get(spec.measurement) or self._objects(spec)
+        where = "the fallback files"
+        if not refs:
+            return f"{where}: no files found"
+        broken = [f"{Path(r.url).name}: {data[r.url].error}" for r in refs
+                  if data[r.url].error and not data[r.url].frames]
+        holding = [r for r in refs if spec.measurement in data[r.url].frames]
+        if not holding:
+            others = sorted({m for d in data.values() for m in d.frames})
+            msg = (f"{where}: none of the {len(refs)} file(s) holds {spec.measurement}"
+                   + (f" (they hold {', '.join(others)})" if others else ""))
+            return msg + (f"; unreadable: {'; '.join(broken[:3])}" if broken else "")
+        lf = self.long_frame(spec).collect()
+        if lf.height == 0:
+            return (f"{where}: {spec.measurement} has no {', '.join(spec.fields)} values "
+                    f"in {len(holding)} file(s)")
+        lo, hi = int(lf[TIME].min()), int(lf[TIME].max())  # type: ignore[arg-type]
+        inside = lf.filter((pl.col(TIME) >= spec.start_ns) & (pl.col(TIME) < spec.stop_ns))
+        if inside.height == 0:
+            return (f"{where}: {spec.measurement} data covers {rfc3339(lo, seconds=True)} – "
+                    f"{rfc3339(hi, seconds=True)}, outside the period asked")
+        for tag, values in spec.where.items():
+            found = sorted(v for v in inside[tag].unique().to_list() if v is not None)
+            if not set(values) & set(found):
+                return (f"{where}: no {spec.measurement} series with {tag} = "
+                        f"{', '.join(sorted(values))} in the period (found: "
+                        f"{', '.join(found[:10]) or 'none'})")
+            inside = inside.filter(pl.col(tag).is_in(list(values)))
+        return f"{where}: no {spec.measurement} rows match the query in the period"
 
     # ------------------------------------------------------------------ evaluation
 
@@ -253,5 +302,33 @@ class ParquetFallback:
         rows, truncated = bound(rows, spec.limit)
         text = (f"polars over {self.path}: {spec.measurement} {list(spec.fields)} "
                 f"[{rfc3339(spec.start_ns)}, {rfc3339(spec.stop_ns)})")
-        return QueryResult(rows, truncated, "s3_fallback", "polars", text,
-                           (time.perf_counter() - started) * 1000)
+        result = QueryResult(rows, truncated, "s3_fallback", "polars", text,
+                             (time.perf_counter() - started) * 1000)
+        if not rows:
+            result.warnings.append(self.why_empty(spec))
+        return result
+
+    def has_data(self, spec: QuerySpec) -> bool:
+        """Whether any file could answer for ``spec``'s measurement."""
+        refs, data = self._objects(spec)
+        return any(spec.measurement in data[r.url].frames for r in refs)
+
+
+class StoreFallback(ParquetFallback):
+    """The fallback over the objects the state store recorded as ingested (status ok)
+    for the spec's measurement, read again at every question so new ingests count."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__([], settings)
+        self.path = "the ingested objects the state store records"
+
+    def urls(self, spec: QuerySpec) -> list[str]:
+        from ..state.store import OK, store_for
+
+        store = store_for(self.settings)
+        try:
+            return [o.key for o in store.objects()
+                    if o.status == OK and spec.measurement in o.measurements]
+        finally:
+            store.close()
+

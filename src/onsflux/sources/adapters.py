@@ -53,12 +53,11 @@ def map_distinct(s: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
         v2 = v.strip()
         mapping[v] = fn(v2) if v2 else None
     if not mapping:
-        return pl.Series(s.name, [None] * len(s), dtype=pl.Utf8)
+        return pl.repeat(None, len(s), dtype=pl.Utf8, eager=True).alias(s.name)
     return t.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
 
 
-def slug_or_none(text: str) -> str | None:
-    return catalog.slug(text) or None
+slug_or_none = catalog.slug_or_none
 
 
 def ons_region(text: str) -> str | None:
@@ -108,8 +107,8 @@ def coerce_numbers(s: pl.Series, convention: str | None = None) -> Numbers:
         v = s.cast(pl.Float64)
         nan = v.is_nan().fill_null(False)
         missing = v.is_null()
-        bad = pl.Series([False] * len(s))
-        unclear = pl.Series([False] * len(s))
+        bad = pl.repeat(False, len(s), dtype=pl.Boolean, eager=True).alias("")
+        unclear = pl.repeat(False, len(s), dtype=pl.Boolean, eager=True).alias("")
         reason = ""
     else:
         t = as_text(s)
@@ -165,7 +164,7 @@ class Rejector:
     def __init__(self, source: str, rows: pl.Series) -> None:
         self.source = source
         self.rows = rows
-        self.alive = pl.Series([True] * len(rows), dtype=pl.Boolean)
+        self.alive = pl.repeat(True, len(rows), dtype=pl.Boolean, eager=True).alias("")
         self.parts: list[pl.DataFrame] = []
 
     def reject(self, mask: pl.Series, column: str, values: pl.Series | None, reason: str) -> None:
@@ -338,11 +337,11 @@ class _OnsAdapter(Adapter):
 class OnsGenerationAdapter(_OnsAdapter):
     field_name = "power_mw"
     value_column = "val_geracao"
-    tag_names = ("region", "source", "plant", "state", "plant_id")
+    tag_names = ("region", "source", "plant", "state", "plant_id", "plant_name")
 
     def tags(self, raw: pl.DataFrame, rej: Rejector) -> dict[str, pl.Series]:
         n = raw.height
-        none = pl.Series([None] * n, dtype=pl.Utf8)
+        none = pl.repeat(None, n, dtype=pl.Utf8, eager=True).alias("")
         plant_type = self.col(raw, "nom_tipousina")
         plant = self.col(raw, "nom_usina")
         state = self.col(raw, "id_estado")
@@ -351,11 +350,14 @@ class OnsGenerationAdapter(_OnsAdapter):
         return {
             "region": self._subsystem(raw, "id_subsistema", "nom_subsistema").alias("region"),
             "source": map_distinct(plant_type, ons_source).alias("source"),
-            "plant": map_distinct(plant, slug_or_none).alias("plant"),
-            "state": (map_distinct(state, slug_or_none) if state is not None else none)
-            .alias("state"),
-            "plant_id": (map_distinct(plant_id, slug_or_none) if plant_id is not None
-                         else none).alias("plant_id"),
+            "plant": map_distinct(plant, catalog.TAG_NORMALIZERS["plant"]).alias("plant"),
+            "state": (map_distinct(state, catalog.TAG_NORMALIZERS["state"])
+                      if state is not None else none).alias("state"),
+            # id_ons as published (case kept): users look plants up by it
+            "plant_id": (map_distinct(plant_id, catalog.TAG_NORMALIZERS["plant_id"])
+                         if plant_id is not None else none).alias("plant_id"),
+            "plant_name": map_distinct(plant, catalog.TAG_NORMALIZERS["plant_name"])
+            .alias("plant_name"),
         }
 
     def check_tags(self, raw: pl.DataFrame, tags: dict[str, pl.Series], rej: Rejector) -> None:
@@ -425,8 +427,8 @@ def _unmapped(tag: str) -> str:
 
 
 def _resolve_tag(tag: str, values: pl.Series) -> pl.Series:
-    resolver = catalog.RESOLVERS.get(tag)
-    return map_distinct(values, resolver if resolver is not None else slug_or_none).alias(tag)
+    """The stored values of ``tag``: the catalog's one normal form, for every format."""
+    return map_distinct(values, lambda text: catalog.normalize_tag(tag, text)).alias(tag)
 
 
 def _field_index() -> dict[str, str]:
@@ -586,7 +588,7 @@ class WideAdapter(Adapter):
                 rej.reject(res.is_null(), column, None, f"missing required tag {tag!r}")
             tags[tag] = res
         fields: dict[str, pl.Series] = {}
-        any_value = pl.Series([False] * raw.height)
+        any_value = pl.repeat(False, raw.height, dtype=pl.Boolean, eager=True).alias("")
         for f in self.fmt.fields:
             src = self.col(raw, f)
             assert src is not None

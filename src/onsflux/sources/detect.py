@@ -36,7 +36,7 @@ FormatKind = Literal["ons_generation", "ons_load", "ons_interchange", "long", "w
 
 LONG_REQUIRED = ("timestamp", "region", "energy_source", "measurement_type", "value", "unit")
 LONG_OPTIONAL = ("plant", "sector", "line", "voltage", "from_region", "to_region", "state",
-                 "plant_id")
+                 "plant_id", "plant_name")
 WIDE_TIME_COLUMNS = ("timestamp", "time")
 #: wide-format column names accepted for a tag (alias → tag)
 WIDE_TAG_ALIASES = {"energy_source": "source"}

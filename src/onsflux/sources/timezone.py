@@ -71,7 +71,7 @@ def _normalize_text(values: pl.Series) -> pl.Series:
 
 def _parse_naive_text(text: pl.Series) -> pl.Series:
     """Datetime[ns] (naive) from normalized text, null where no format matches."""
-    out = pl.Series(text.name, [None] * len(text), dtype=pl.Datetime("ns"))
+    out = pl.repeat(None, len(text), dtype=pl.Datetime("ns"), eager=True).alias(text.name)
     todo = text.is_not_null()
     for fmt in _NAIVE_FORMATS:
         if not todo.any():
@@ -217,7 +217,7 @@ def localize(
     chunks. Already tz-aware datetimes are converted directly.
     """
     n = len(values)
-    false = pl.Series([False] * n, dtype=pl.Boolean)
+    false = pl.repeat(False, n, dtype=pl.Boolean, eager=True).alias("")
     local = parse_naive(values)
     dtype = local.dtype
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
@@ -288,8 +288,8 @@ def _resolve_ambiguous(
         pl.when(occ == 0).then(e_ns.gather(idx)).when(occ == 1).then(l_ns.gather(idx))
     ).to_series()
     n = len(local)
-    full_occ = pl.Series([None] * n, dtype=pl.Int64).scatter(idx, occ)
-    full_choice = pl.Series([None] * n, dtype=pl.Int64).scatter(idx, chosen)
+    full_occ = pl.repeat(None, n, dtype=pl.Int64, eager=True).alias("").scatter(idx, occ)
+    full_choice = pl.repeat(None, n, dtype=pl.Int64, eager=True).alias("").scatter(idx, chosen)
     utc = pl.select(pl.when(ambiguous).then(full_choice).otherwise(e_ns)).to_series()
     duplicate = (full_occ >= 2).fill_null(False)
     resolved = int(((occ == 0) | (occ == 1)).sum())
