@@ -102,7 +102,21 @@ def install_log_redaction() -> None:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string stays the logger's problem
             return record
-        record.msg, record.args = redact(message), ()
+        clean = redact(message)
+        if clean == message:
+            return record  # nothing to mask: the record keeps its shape
+        # mask inside the arguments first, so formatters that read ``record.args``
+        # (uvicorn's access lines unpack five of them) still get their tuple
+        if isinstance(record.args, tuple) and isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+            record.args = tuple(a if isinstance(a, int | float) else redact(str(a))
+                                for a in record.args)
+            try:
+                if record.getMessage() == clean:
+                    return record
+            except Exception:  # noqa: BLE001 - fall through to the flat record
+                pass
+        record.msg, record.args = clean, ()
         return record
 
     logging.setLogRecordFactory(factory)

@@ -4,8 +4,10 @@ Each test serves the app with uvicorn (the session's influxd behind it, two week
 sample data ingested), loads ``/?q=…`` in ``chromium --headless --dump-dom`` (the page's
 script asks the API and draws), and reads what an analyst would see: the chart's kind,
 title, axis titles and legend, the table's columns and cells, the CSV link, the details,
-the candidates and the error states. Expected numbers, dates and names are computed from
-the sample files with polars and formatted here, never taken from the service.
+the candidates and the error states. Clicks, typing and a phone-sized screen go through
+the DevTools protocol (``Browser``) on the same headless Chromium. Expected numbers, dates
+and names are computed from the sample files with polars and formatted here, never taken
+from the service.
 
 The service clock is fixed (Monday 18 March 2024, 12:00 Brasília time) so "semana passada"
 is 11–17 March 2024 and the expected dates can be written down.
@@ -288,10 +290,22 @@ def test_errors_are_said_in_plain_words(week_data: dict[str, Any]) -> None:
 
 
 def test_phone_width_and_accessibility(api: Server) -> None:
-    # 500 px: the narrowest window headless Chromium lays out (the phone layout starts at 640)
-    dom = page(api, "Geração por fonte por dia na semana passada", width=500, height=1400)
+    """A 375 px phone (DevTools device emulation): one column, nothing wider than the
+    screen but the table (which scrolls in its own region), and the labels a screen
+    reader needs."""
+    with Browser() as b:
+        b.send("Emulation.setDeviceMetricsOverride",
+               {"width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": True}, page=True)
+        b.open(f"{api.url}/?q={urllib.parse.quote('Geração por fonte por dia na semana passada')}")
+        b.wait_for("!!document.getElementById('chart')")
+        assert b.js("innerWidth") == 375
+        assert b.js("document.documentElement.scrollWidth") <= 375  # no sideways page scroll
+        columns = b.js("getComputedStyle(document.getElementById('f')).gridTemplateColumns")
+        assert len(columns.split()) == 1, columns  # question, key and button stacked
+        assert b.js("document.getElementById('chart').getBoundingClientRect().right") <= 375
+        dom = b.dom()
     svg = figure(dom).find("svg")
-    assert svg is not None and int(svg.attrs["width"]) <= 500 - 16
+    assert svg is not None and int(svg.attrs["width"]) <= 375
     assert dom.find("meta", name="viewport") is not None
     for field_id in ("q", "key"):  # every input has a visible label
         assert dom.find("label", **{"for": field_id}) is not None, field_id
@@ -301,7 +315,6 @@ def test_phone_width_and_accessibility(api: Server) -> None:
     region = dom.find("div", cls="table-wrap")  # the wide table scrolls, by keyboard too
     assert region is not None and region.attrs["tabindex"] == "0"
     assert all(d.find("summary") is not None for d in dom.find_all("details"))
-
 
 def test_clicking_a_candidate_shows_loading_then_asks_again(api: Server) -> None:
     """A real click (DevTools protocol): the loading state while the question is asked

@@ -138,3 +138,16 @@ def test_growth_answers_say_what_changed_and_between_which_buckets() -> None:
     # wind: December 2 × 30 − January 2 × 10 = +40; hydro: 0
     assert text.startswith("Variação da geração entre o primeiro e o último mês completo")
     assert "1. Eólica: 40,0 MWh" in text
+
+
+def test_ranking_by_peak_ranks_each_groups_peak_hour_not_its_total() -> None:
+    now = datetime(2024, 6, 12, 15, 30, tzinfo=BRT)
+    parsed = parse("Qual região teve o maior pico de geração eólica em 2023?", now=now)
+    assert parsed.spec is not None and parsed.spec.every == "1h"
+    assert parsed.spec.limit >= 8760  # every hour of the year comes back for each region
+    hours = [f"2023-07-01T{h:02d}:00" for h in range(4)]
+    rows = [Row(ns(t), "generation_data", "power_mw", v, {"region": r})
+            for r, values in (("northeast", [10.0, 10.0, 10.0, 10.0]), ("south", [1.0, 1.0, 1.0, 30.0]))
+            for t, v in zip(hours, values, strict=True)]
+    text = compose(parsed, QueryResult(rows, False, "influxdb", "influxql", "SELECT")).answer
+    assert "1. Sul: 30,0 MW" in text and "Nordeste" not in text  # NE has the larger total

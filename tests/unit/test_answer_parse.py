@@ -269,6 +269,11 @@ def test_question_text_never_reaches_a_query(question: str) -> None:
     from onsflux.answer import Vocabulary
 
     parsed = p(question)
+    # every item asserts something: a refusal runs nothing, anything else renders queries
+    if parsed.status == "unanswerable":
+        assert parsed.spec is None and not parsed.candidates
+    else:
+        assert _rendered_texts(parsed), question
     vocab = Vocabulary.default()
     allowed = set(vocab.plants) | {v for vs in catalog.TAG_VOCABULARY.values() for v in vs}
     allowed |= {"ba", "rs", "mg", "sp", "rj", "pr", "sc", "pe", "pi", "ce", "rn", "am", "pa", "to",

@@ -527,7 +527,11 @@ def build_spec_args(plan: Plan, start: datetime, stop: datetime, grain: str,
     if plan.growth is not None:
         return _growth_args(plan, args, grain)
     if plan.rank is not None:
-        args[plan.rank[0]] = plan.rank[1]
+        if any(p.endswith("_per_group") for p in post):
+            # the peak hour of each group's hourly sums, then the groups ranked
+            post.append(f"rank:{plan.rank[0]}:{plan.rank[1]}")
+        else:
+            args[plan.rank[0]] = plan.rank[1]
     if plan.breakdown and mod in ("peak", "minimum"):
         _breakdown_args(plan, args, post, grain, single)
     elif plan.monthly and args.get("every"):
@@ -537,7 +541,20 @@ def build_spec_args(plan: Plan, start: datetime, stop: datetime, grain: str,
         _day_filter_args(plan, args, post)
     if plan.share:
         post.append("share")
+    _room_for_hours(args, start, stop)
     return args, post
+
+
+def _room_for_hours(args: dict[str, Any], start: datetime, stop: datetime) -> None:
+    """Hourly sums that the composer reduces (a peak per group or per day, a day filter)
+    must all come back: raise the row limit above the default when the period needs it."""
+    if args.get("every") != "1h" or args.get("aggregate") != "sum" or "top" in args \
+            or "bottom" in args or args.get("order") == "desc":
+        return
+    hours = int((stop - start).total_seconds() // 3600) + 1
+    rows = hours * (10 if args.get("group_by") else 1)  # at most 6 sources, 5 regions
+    if rows > 10_000:
+        args["limit"] = min(rows, 1_000_000)
 
 
 #: how buckets of an aggregate combine into a larger one

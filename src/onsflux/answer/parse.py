@@ -627,8 +627,8 @@ class _Parser:
             else:
                 intent = "total" if fld == "power_mw" or fld == "losses_mwh" else "average"
                 note_default(f"intent:{intent}")
-        if mod.ranking and plan.modifier in ("peak", "minimum", "latest"):
-            plan.modifier = None if fld == "power_mw" else plan.modifier
+        # in a ranking, "peak"/"minimum" come only from a noun ("o maior pico"): they choose
+        # the measure ranked (the peak hour of each group), "maior"/"highest" alone only rank
         plan.breakdown = mod.breakdown
         plan.day_filter = self.day_filter
         plan.total = mod.total

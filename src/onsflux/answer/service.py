@@ -183,11 +183,14 @@ class AnswerService:
             sources.sort(key=lambda src: -src.relevance_score)
             measured = data_coverage(self.runner, counted, now)
             coverage = measured if measured is not None else recorded
-            counts = counts_for(self.runner, counted) if per_bucket(parsed) else None
+            # companion queries (samples per window, where the data starts) explain the answer;
+            # they go to the executor, not through the cutover router, so that they are not
+            # shadowed and compared as if users had asked them
+            counts = counts_for(self.executor, counted) if per_bucket(parsed) else None
             composed = compose(parsed, result, coverage=coverage, names=self._names,
                                counts=counts)
             if not result.rows:  # say why: the data starts later, or ended earlier
-                why = no_data_reason(self.runner, parsed.spec, now, parsed.language)
+                why = no_data_reason(self.executor, parsed.spec, now, parsed.language)
                 if why:
                     composed.answer = f"{composed.answer} {why}"
             if self.phraser is not None and result.rows:

@@ -256,8 +256,6 @@ def run_partition(
     overlap = False  # a chunk had points an earlier chunk wrote
     rewritten = 0  # its rows: written again onto those points
     recorded = set(mig.store.series(p.migration, p.id)) if not dry_run else set()
-    if client is not None and not dry_run:  # the rollup cannot follow migrated points
-        uncover(client, p.measurement, p.start_ns, p.stop_ns, bucket=p.bucket)
     stage = "read"
 
     def settle(item: _InFlight) -> None:
@@ -281,6 +279,9 @@ def run_partition(
 
     step = settings.batch_lines
     try:
+        if client is not None and not dry_run:  # the rollup cannot follow migrated points
+            stage = "uncover rollup"
+            uncover(client, p.measurement, p.start_ns, p.stop_ns, bucket=p.bucket)
         with ThreadPoolExecutor(max_workers=settings.write_workers) as pool:
             try:
                 chunks = src.chunks(p.table_name, p.start_ns, p.stop_ns, p.files)
