@@ -18,7 +18,7 @@ from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
 from .metrics import lambda_metrics
-from .redact import install_log_redaction
+from .redact import install_log_redaction, redact
 from .retry import is_retryable
 from .secrets import resolve_secrets
 from .settings import Settings
@@ -66,7 +66,7 @@ def s3_ingest(
                 try:
                     refs = list_objects([url], s)
                 except Exception as exc:  # noqa: BLE001 - reported per record, never lost
-                    results.append({"key": url, "status": "failed", "error": str(exc),
+                    results.append({"key": url, "status": "failed", "error": redact(str(exc)),
                                     "retryable": is_retryable(exc)})
                     continue
                 for ref in refs:
