@@ -23,6 +23,7 @@ import time
 from datetime import datetime
 from typing import Any, Literal
 
+from .. import metrics
 from ..exceptions import CircuitOpen, QueryError, ServerUnavailable
 from ..influx.client import InfluxClient
 from ..influx.transport import shared_breaker
@@ -174,18 +175,24 @@ class Executor:
             self.refuse_parallel_series(spec)
             result = self._run_flux(spec) if dialect == "flux" else self._run_influxql(spec)
         except (ServerUnavailable, CircuitOpen) as exc:
+            metrics.breaker_state(self.client.breaker.state)
             if self.fallback is None:
                 raise
             if isinstance(self.fallback, StoreFallback) and not self.fallback.has_data(spec):
                 raise  # nothing ingested to answer from: InfluxDB's error is the answer
             result = self.fallback.run(spec)
+            metrics.inc("onsflux_query_fallback_total")
             # the warning reaches users (API bodies): the kind only; the address is logged
             log.warning("InfluxDB unavailable, answered from the Parquet files: %s", exc)
             result.warnings.append(f"InfluxDB unavailable ({exc.kind}); answered from "
                                    "the files the ingest read")
+        else:
+            metrics.breaker_state(self.client.breaker.state)
         if window_note and spec.window_note and spec.window_note not in result.warnings:
             result.warnings.append(spec.window_note)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
+        metrics.observe("onsflux_query_seconds", result.elapsed_ms / 1000,
+                        backend=result.served_from)
         return result
 
     def run_influxql(self, text: str, *, db: str | None = None,
