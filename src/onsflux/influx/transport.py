@@ -147,6 +147,12 @@ def shared_breaker(settings: Settings, url: str) -> CircuitBreaker:
         return breaker
 
 
+def forget_shared_breakers() -> None:
+    """Start every server's shared breaker afresh (a new process's view; benchmarks)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
+
+
 def is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
