@@ -170,3 +170,21 @@ def test_dynamodb_throttling_is_retried_then_terminal_errors_are_not() -> None:
             store.get("k")
         stub.assert_no_pending_responses()
     assert sleeps == [0.25]
+
+
+def test_cutover_dynamodb_store_uses_the_same_policy() -> None:
+    """botocore Stubber: the cutover store's DynamoDB reads throttle once, then answer."""
+    from onsflux.cutover.state import DynamoCutoverStore
+
+    sleeps: list[float] = []
+    session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="x",
+                                    aws_secret_access_key="y")
+    store = DynamoCutoverStore("t", region="us-east-1", session=session,
+                               retry=RetryPolicy(max_attempts=2, sleep=sleeps.append,
+                                                 rng=lambda: 1.0))
+    with Stubber(store._ddb) as stub:
+        stub.add_client_error("get_item", "ThrottlingException", "slow", 400)
+        stub.add_response("get_item", {})
+        assert store.get_state().version == 0
+        stub.assert_no_pending_responses()
+    assert sleeps == [0.25]

@@ -6,7 +6,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from .app import friendly, settings
+    from ._common import friendly, settings
 
     @app.command("mcp")
     @friendly

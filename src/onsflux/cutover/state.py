@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ..exceptions import ConfigError, StateStoreError
+from ..retry import RetryPolicy
 from ..settings import Settings
 from ..state.store import SqliteFile
 
@@ -347,14 +348,18 @@ class DynamoCutoverStore:
     """
 
     def __init__(self, table: str, *, region: str, session: Any = None,
-                 endpoint_url: str | None = None, client: Any = None) -> None:
+                 endpoint_url: str | None = None, client: Any = None,
+                 retry: RetryPolicy | None = None) -> None:
         import boto3
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+        from ..aws import client_config
+
         if client is None:
             session = session or boto3.session.Session(region_name=region)
-            client = session.client("dynamodb", endpoint_url=endpoint_url)
+            client = session.client("dynamodb", endpoint_url=endpoint_url, config=client_config())
         self._ddb = client
+        self._retry = retry or RetryPolicy()
         self.table = table
         self._ser, self._de = TypeSerializer(), TypeDeserializer()
         self._n = 0
@@ -364,17 +369,20 @@ class DynamoCutoverStore:
 
         from ..aws import error_code, translate_botocore
 
-        try:
-            return getattr(self._ddb, op)(TableName=self.table, **kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise StaleState("cutover state changed since it was read: read it again") \
-                    from exc
-            raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
-                                     terminal=StateStoreError) from exc
-        except BotoCoreError as exc:
-            raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
-                                     terminal=StateStoreError) from exc
+        def once(_attempt: int) -> Any:  # retried by the one policy (onsflux.retry)
+            try:
+                return getattr(self._ddb, op)(TableName=self.table, **kwargs)
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    raise StaleState("cutover state changed since it was read: read it again") \
+                        from exc
+                raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
+                                         terminal=StateStoreError) from exc
+            except BotoCoreError as exc:
+                raise translate_botocore(exc, service="DynamoDB", where=f"{op} on {self.table!r}",
+                                         terminal=StateStoreError) from exc
+
+        return self._retry.call(once, what=f"DynamoDB {op} on {self.table!r}")
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
         return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items()
@@ -482,5 +490,6 @@ def open_cutover_store(settings: Settings) -> CutoverStore:
         table = location.removeprefix("dynamodb://").strip("/")
         if not table:
             raise ConfigError("ONSFLUX_STATE=dynamodb:// needs a table name: dynamodb://TABLE")
-        return DynamoCutoverStore(table, region=settings.aws_region)
+        return DynamoCutoverStore(table, region=settings.aws_region,
+                                  retry=RetryPolicy.from_settings(settings))
     return SqliteCutoverStore(location)
