@@ -17,12 +17,15 @@ locals {
     for t in ["generation_data", "consumption_data", "transmission_data"] :
     "arn:${data.aws_partition.current.partition}:timestream:${var.region}:${data.aws_caller_identity.current.account_id}:database/${var.timestream_blue_database}/table/${t}"
   ] : []
+  # blue is read, and dual-written, in one shape (multi-measure or the legacy single)
   cutover_api_environment = local.timestream_enabled ? {
     ONSFLUX_TIMESTREAM_DATABASE = var.timestream_blue_database
+    ONSFLUX_TIMESTREAM_SHAPE    = var.timestream_shape
   } : {}
   cutover_ingest_environment = var.dual_write_timestream ? {
     ONSFLUX_ALSO_WRITE          = "timestream"
     ONSFLUX_TIMESTREAM_DATABASE = var.timestream_blue_database
+    ONSFLUX_TIMESTREAM_SHAPE    = var.timestream_shape
   } : {}
 }
 

@@ -200,6 +200,16 @@ variable "timestream_blue_database" {
   default     = null
 }
 
+variable "timestream_shape" {
+  description = "How the blue tables hold a row: multi (multi-measure records) or single (the legacy one measure per record)"
+  type        = string
+  default     = "multi"
+  validation {
+    condition     = contains(["multi", "single"], var.timestream_shape)
+    error_message = "timestream_shape must be multi or single."
+  }
+}
+
 variable "dual_write_timestream" {
   description = "Ingest also writes every batch to Timestream (WriteRecords) until blue is retired"
   type        = bool

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
-from .redact import install_log_redaction
+from .redact import install_log_redaction, redact
 from .retry import is_retryable
 from .secrets import resolve_secrets
 from .settings import Settings
@@ -60,7 +60,7 @@ def s3_ingest(
                 try:
                     refs = list_objects([url], s)
                 except Exception as exc:  # noqa: BLE001 - reported per record, never lost
-                    results.append({"key": url, "status": "failed", "error": str(exc),
+                    results.append({"key": url, "status": "failed", "error": redact(str(exc)),
                                     "retryable": is_retryable(exc)})
                     continue
                 for ref in refs:

@@ -154,3 +154,16 @@ def test_503_names_a_request_id_and_no_internal_address(
     # the details are in the log, under the same id
     logged = [rec.getMessage() for rec in caplog.records if rid in rec.getMessage()]
     assert logged and any(host in m for m in logged), caplog.text
+
+
+def test_broken_state_store_is_degraded_not_a_crash(tmp_path: Path, dead_url: str) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    with Server(fast_settings(dead_url, a_file, api_keys=KEY)) as s:
+        r = httpx.get(f"{s.url}/health")
+        assert (r.status_code, r.json()) == (503, {"status": "degraded"})
+        q = httpx.post(f"{s.url}/query", headers={"X-API-Key": KEY},
+                       json={"question": "Qual foi o pico de carga no Sul ontem?"})
+        error = q.json()["error"]
+        assert q.status_code == 500 and error["kind"] == "state_store"
+        assert str(a_file) not in q.text and error["request_id"] in error["message"]

@@ -115,6 +115,8 @@ def test_csv_exports_with_other_delimiter_and_escape_get_cli_options(tmp_path: P
     raw = next((src / "results").glob("*.gz"))
     assert raw.name.endswith(".gz") and not raw.name.endswith(".csv.gz")
     state = tmp_path / "state"
+    r = cli(tmp_path / "other", "plan", "--source", str(src), "--include-header", "true")
+    assert r.exit_code == 1 and "pass --field-delimiter" in " ".join(r.output.split())
     r = cli(state, "plan", "--source", str(src), "--field-delimiter", "|", "--escaped-by",
             "#", "--include-header", "true", "--json")
     assert r.exit_code == 0, r.output

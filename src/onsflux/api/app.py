@@ -389,7 +389,14 @@ def create_app(settings: Settings | None = None, *,
         """
         rid = _request_id(request)
         checks: dict[str, Any] = {}
-        svc = service()
+        try:
+            svc = service()
+        except OnsfluxError as exc:  # e.g. the state store cannot be opened: nothing works
+            log.warning("request %s: health: service: %s", rid, exc)
+            down: dict[str, Any] = {"status": "degraded"}
+            if keys.problem(Keys.from_headers(request.headers)) is None:
+                down["error"] = exc.kind
+            return JSONResponse(down, status_code=503)
         try:
             info = svc.executor.client.ping(refresh=True)
             checks["influxdb"] = {"ok": True, "version": info.version, "kind": info.kind}
@@ -404,7 +411,12 @@ def create_app(settings: Settings | None = None, *,
             log.warning("request %s: health: state store: %s", rid, exc)
             checks["state_store"] = {"ok": False, "error": getattr(exc, "kind", "error")}
         fb = svc.executor.fallback
-        checks["fallback"] = {"ok": fb is not None, "configured": fb is not None}
+        try:  # the store-backed fallback can answer only once something was ingested
+            fb_ok = fb is not None and fb.can_answer()
+        except OnsfluxError as exc:
+            log.warning("request %s: health: fallback: %s", rid, exc)
+            fb_ok = False
+        checks["fallback"] = {"ok": fb_ok, "configured": fb is not None}
         can_answer = checks["influxdb"]["ok"] or checks["fallback"]["ok"]
         all_ok = checks["influxdb"]["ok"] and checks["state_store"]["ok"]
         out: dict[str, Any] = {"status": "ok" if all_ok else "degraded"}
