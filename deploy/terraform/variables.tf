@@ -261,3 +261,17 @@ variable "codedeploy_alarm_names" {
   type        = list(string)
   default     = []
 }
+
+# --- operations ------------------------------------------------------------------------
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarms topic (each must confirm the subscription). Other subscribers (chat, paging) can subscribe to the alarms_topic_arn output."
+  type        = list(string)
+  default     = []
+}
+
+variable "runbook_url_prefix" {
+  description = "Where the runbooks (deploy/runbooks/*.md) can be read; every alarm's description links to <prefix>/<alarm>.md. Set it to the repository's browsable URL."
+  type        = string
+  default     = "deploy/runbooks"
+}
