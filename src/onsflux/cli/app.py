@@ -147,7 +147,13 @@ def local_status(json: JsonOpt = False) -> None:
     if json:
         emit_json(st)
     else:
-        console.print(st if st.get("running") else "not running (start it with `onsflux local up`)")
+        if not st.get("running"):
+            console.print("not running (start it with `onsflux local up`)")
+            return
+        console.print("InfluxDB running")
+        for key, value in st.items():  # one "key  value" line each, not a Python dict
+            if key != "running":
+                console.print(f"  {key:<11} {value}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- sample
