@@ -2,8 +2,8 @@
 
 They live in the package (not in a ``bench/`` folder of the checkout) so ``onsflux bench``
 imports only installed code, never whatever ``bench`` happens to be in the current
-directory. ``common`` holds what they share; ``seed`` is a helper, not a benchmark.
+directory. ``common`` holds what they share; ``seed`` is the original design's suite.
 """
 
 #: modules here that are not benchmarks
-HELPERS = frozenset({"common", "seed"})
+HELPERS = frozenset({"common"})
