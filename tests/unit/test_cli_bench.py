@@ -40,3 +40,9 @@ def test_the_original_suite_is_a_benchmark_with_duration_and_rate() -> None:
     assert {"duration", "rate", "url", "readers", "writers"} <= set(params)
     result = CliRunner().invoke(app, ["bench", "encode", "--duration", "5"])
     assert result.exit_code == 1 and "--duration does not apply" in result.output
+
+
+def test_the_seed_suite_is_a_benchmark() -> None:
+    """``onsflux bench seed`` (its ``--duration``/``--rate`` options exist for it) resolves."""
+    module = _bench_module("seed")
+    assert module.__name__ == "onsflux.bench.seed" and callable(module.run)

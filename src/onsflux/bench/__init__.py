@@ -2,7 +2,8 @@
 
 They live in the package (not in a ``bench/`` folder of the checkout) so ``onsflux bench``
 imports only installed code, never whatever ``bench`` happens to be in the current
-directory. ``common`` holds what they share; ``seed`` is the original design's suite.
+directory. ``common`` holds what they share (not a benchmark); ``seed`` is the original
+design's performance suite (``onsflux bench seed``).
 """
 
 #: modules here that are not benchmarks
