@@ -8,9 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= demo-data
 
-.PHONY: setup influxdb chromium fluxcheck demo test lint bench clean
+.PHONY: setup influxdb chromium prometheus fluxcheck demo test lint bench clean
 
-setup: influxdb chromium $(STAMP) fluxcheck
+setup: influxdb chromium prometheus $(STAMP) fluxcheck
 
 # the real Flux parser/type checker (WebAssembly, from npm) that the query tests run
 fluxcheck: tools/fluxcheck/node_modules/.installed
@@ -39,6 +39,14 @@ chromium:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	  command -v chromium >/dev/null || { echo "chromium install failed" >&2; exit 1; }; }
+
+# Debian's prometheus (with promtool): the alert rules' unit tests and the scrape test
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	  echo ">> prometheus not found: installing Debian's prometheus (with promtool)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus >/dev/null; \
+	  command -v promtool >/dev/null || { echo "prometheus install failed" >&2; exit 1; }; }
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing onsflux with its dev tools"

@@ -17,12 +17,15 @@ locals {
     for t in ["generation_data", "consumption_data", "transmission_data"] :
     "arn:${data.aws_partition.current.partition}:timestream:${var.region}:${data.aws_caller_identity.current.account_id}:database/${var.timestream_blue_database}/table/${t}"
   ] : []
+  # blue is read, and dual-written, in one shape (multi-measure or the legacy single)
   cutover_api_environment = local.timestream_enabled ? {
     ONSFLUX_TIMESTREAM_DATABASE = var.timestream_blue_database
+    ONSFLUX_TIMESTREAM_SHAPE    = var.timestream_shape
   } : {}
   cutover_ingest_environment = var.dual_write_timestream ? {
     ONSFLUX_ALSO_WRITE          = "timestream"
     ONSFLUX_TIMESTREAM_DATABASE = var.timestream_blue_database
+    ONSFLUX_TIMESTREAM_SHAPE    = var.timestream_shape
   } : {}
 }
 
@@ -118,7 +121,7 @@ resource "aws_lambda_alias" "api_live" {
 
 resource "aws_cloudwatch_metric_alarm" "api_live_errors" {
   alarm_name          = "${var.name}-api-live-errors"
-  alarm_description   = "API Lambda errors on the live alias (CodeDeploy rolls back on it)"
+  alarm_description   = "API Lambda errors on the live alias (CodeDeploy rolls back on it). Runbook: ${local.runbooks}api-live-errors.md"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = aws_lambda_function.api.function_name, Resource = "${aws_lambda_function.api.function_name}:${aws_lambda_alias.api_live.name}" }
@@ -128,6 +131,8 @@ resource "aws_cloudwatch_metric_alarm" "api_live_errors" {
   threshold           = var.api_error_alarm_threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }
 
 # ------------------------------------------------------------------ CodeDeploy (optional)

@@ -62,3 +62,13 @@ output "lambda_security_group_id" {
   description = "Security group of the Lambdas (the only default source allowed into InfluxDB)."
   value       = aws_security_group.lambda.id
 }
+
+output "alarms_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe paging or chat here)."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard: migration progress, ingest, API, InfluxDB, cutover."
+  value       = aws_cloudwatch_dashboard.ops.dashboard_name
+}

@@ -200,6 +200,16 @@ variable "timestream_blue_database" {
   default     = null
 }
 
+variable "timestream_shape" {
+  description = "How the blue tables hold a row: multi (multi-measure records) or single (the legacy one measure per record)"
+  type        = string
+  default     = "multi"
+  validation {
+    condition     = contains(["multi", "single"], var.timestream_shape)
+    error_message = "timestream_shape must be multi or single."
+  }
+}
+
 variable "dual_write_timestream" {
   description = "Ingest also writes every batch to Timestream (WriteRecords) until blue is retired"
   type        = bool
@@ -250,4 +260,18 @@ variable "codedeploy_alarm_names" {
   description = "More CloudWatch alarms that stop a deployment and roll it back"
   type        = list(string)
   default     = []
+}
+
+# --- operations ------------------------------------------------------------------------
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarms topic (each must confirm the subscription). Other subscribers (chat, paging) can subscribe to the alarms_topic_arn output."
+  type        = list(string)
+  default     = []
+}
+
+variable "runbook_url_prefix" {
+  description = "Where the runbooks (deploy/runbooks/*.md) can be read; every alarm's description links to <prefix>/<alarm>.md. Set it to the repository's browsable URL."
+  type        = string
+  default     = "deploy/runbooks"
 }

@@ -1,5 +1,9 @@
 """AWS Lambda entry points. Same pipeline as the CLI; configuration from the environment.
 
+Every handler is wrapped by :func:`onsflux.metrics.lambda_metrics`: what an invocation
+records (the same metric names as ``/metrics``) reaches CloudWatch as embedded metric
+format lines on stdout.
+
 ``s3_ingest`` processes every record of an S3 event notification. It returns a
 per-record result and raises only when a retry can help (a transient failure: InfluxDB
 down, throttled, timed out), so Lambda's own retries and its on-failure destination /
@@ -13,7 +17,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from .exceptions import TransientError
-from .redact import install_log_redaction
+from .metrics import lambda_metrics
+from .redact import install_log_redaction, redact
 from .retry import is_retryable
 from .secrets import resolve_secrets
 from .settings import Settings
@@ -40,6 +45,7 @@ def s3_event_urls(event: dict[str, Any]) -> list[str]:
     return urls
 
 
+@lambda_metrics
 def s3_ingest(
     event: dict[str, Any], context: Any = None, *, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -60,7 +66,7 @@ def s3_ingest(
                 try:
                     refs = list_objects([url], s)
                 except Exception as exc:  # noqa: BLE001 - reported per record, never lost
-                    results.append({"key": url, "status": "failed", "error": str(exc),
+                    results.append({"key": url, "status": "failed", "error": redact(str(exc)),
                                     "retryable": is_retryable(exc)})
                     continue
                 for ref in refs:
@@ -80,6 +86,7 @@ def s3_ingest(
     }
 
 
+@lambda_metrics
 def migrate_partition(
     event: dict[str, Any], context: Any = None, *, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -93,7 +100,7 @@ def migrate_partition(
     from .influx.client import InfluxClient
     from .influx.local import resolve_url
     from .migrate import Migration
-    from .migrate.run import _claim_and_run
+    from .migrate.run import _claim_and_run, record_metrics
     from .state.store import store_for
 
     s = resolve_secrets(settings or Settings())
@@ -109,6 +116,7 @@ def migrate_partition(
             p = mig.partitions([pid])[0]
             client.ensure_database(p.bucket, s.retention)
             result = _claim_and_run(mig, client, pid, rejects)
+            record_metrics(result)
     finally:
         rejects.close()
     if result.get("retryable"):
@@ -119,6 +127,7 @@ def migrate_partition(
 _api_handler: Any = None
 
 
+@lambda_metrics
 def api(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """API Gateway → the FastAPI app through Mangum (built once per Lambda container)."""
     global _api_handler

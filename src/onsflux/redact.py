@@ -29,7 +29,7 @@ MASK = "***"
 # "token expired" or "basic authentication" stays readable
 _SCHEMES = re.compile(r"(?i)\b(basic|bearer|token)(\s+)([A-Za-z0-9\-._~+/]+=*)")
 _AUTH_HEADER = re.compile(
-    r"(?i)\b(authorization\s*[:=]\s*\"?)(?!(?:basic|bearer|token)\s)([^\s\"',;]+)")
+    r"(?i)\b(authorization\s*[:=]\s*\"?)(?!(?:basic|bearer|token)\b)([^\s\"',;]+)")
 # single-letter 1.x parameters only after ? or &, so "p=0.95" in prose survives
 _SHORT_PARAMS = re.compile(r"(?i)([?&](?:u|p)=)([^&\s\"'#]+)")
 _LONG_PARAMS = re.compile(
@@ -38,6 +38,9 @@ _LONG_PARAMS = re.compile(
 )
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s\"']+)@")
 _API_KEY_HEADER = re.compile(r"(?i)\b(x-api-key\s*[:=]\s*\"?)([^\s\"',;]+)")
+# one cheap search first: most text (numbers, timestamps, tag values) has no trigger word
+_TRIGGER = re.compile(r"(?i)basic|bearer|token|authorization|x-api-key|://|[?&][up]=|passw|pwd|"
+                      r"secret|api_?key|x-amz-")
 
 
 def redact(text: str, extra: Iterable[str | None] = ()) -> str:
@@ -51,6 +54,8 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
     for secret in extra:
         if secret and len(secret) >= 3:
             text = text.replace(secret, MASK)
+    if not _TRIGGER.search(text):
+        return text
     text = _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     text = _SCHEMES.sub(_scheme, text)
     text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{MASK}", text)

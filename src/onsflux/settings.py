@@ -120,6 +120,10 @@ class Settings(BaseSettings):
                                   "batch to Timestream (dual-write during the cutover)")
     timestream_database: str = Field(default="ons_energy_data",
                                      description="ONSFLUX_TIMESTREAM_DATABASE (blue)")
+    timestream_shape: Literal["multi", "single"] = Field(
+        default="multi", description="ONSFLUX_TIMESTREAM_SHAPE: how blue's tables hold a row "
+        "(multi-measure records, or the legacy one measure per record); the cutover reads "
+        "and dual-writes this one shape")
 
     @property
     def state_path(self) -> str:

@@ -77,6 +77,7 @@ def test_auth_is_checked_before_the_body_is_read(server: Server) -> None:
         sock.close()
     assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
     assert b'"kind":"unauthorized"' in reply and b"x-request-id" in reply.lower()
+    assert b"Authorization: Bearer" in reply  # the hint survives redaction
 
 
 def test_chunked_body_over_the_limit_gets_413_while_streaming(server: Server) -> None:
@@ -154,3 +155,16 @@ def test_503_names_a_request_id_and_no_internal_address(
     # the details are in the log, under the same id
     logged = [rec.getMessage() for rec in caplog.records if rid in rec.getMessage()]
     assert logged and any(host in m for m in logged), caplog.text
+
+
+def test_broken_state_store_is_degraded_not_a_crash(tmp_path: Path, dead_url: str) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    with Server(fast_settings(dead_url, a_file, api_keys=KEY)) as s:
+        r = httpx.get(f"{s.url}/health")
+        assert (r.status_code, r.json()) == (503, {"status": "degraded"})
+        q = httpx.post(f"{s.url}/query", headers={"X-API-Key": KEY},
+                       json={"question": "Qual foi o pico de carga no Sul ontem?"})
+        error = q.json()["error"]
+        assert q.status_code == 500 and error["kind"] == "state_store"
+        assert str(a_file) not in q.text and error["request_id"] in error["message"]

@@ -279,8 +279,8 @@ def test_the_gate_refuses_without_a_fresh_passing_verify(world: World) -> None:
     later = _ops(world, now=lambda: time.time() + 25 * 3600)
     with pytest.raises(GateRefused, match=r"h older than the 24 h allowed"):
         later.shift(10)
-    migrations.event("m1", "verify", None, ok=False, mismatches=3)
-    with pytest.raises(GateRefused, match="failed with 3 mismatches"):
+    migrations.event("m1", "verify", None, ok=False, mismatches=3, verdict="different")
+    with pytest.raises(GateRefused, match="said 'different', not identical: 3 mismatches"):
         ops.shift(10)
     migrations.event("m1", "verify", None, ok=True, mismatches=0)
     assert ops.shift(10).phase == "canary"

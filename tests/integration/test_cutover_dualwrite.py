@@ -82,6 +82,26 @@ def test_batches_of_100_multi_measure_records_rejects_and_throttling() -> None:
     assert rejects["value"][0].startswith("region=northeast,source=wind,plant=lagoa power_mw=")
 
 
+def test_single_measure_tables_get_one_record_per_field() -> None:
+    writer = TimestreamWriter(Settings(timestream_shape="single"), _client())
+    records, rows = writer.records("generation_data", _frame(2), ["region"],
+                                   ["power_mw", "capacity_factor"], 7, "single")
+    assert rows == [2, 3, 3]  # row 2 has no capacity_factor
+    assert records[0] == {"Dimensions": [{"Name": "region", "Value": "northeast",
+                                          "DimensionValueType": "VARCHAR"}],
+                          "MeasureName": "power_mw", "MeasureValueType": "DOUBLE",
+                          "MeasureValue": "100.0", "Time": str(T0), "TimeUnit": "NANOSECONDS",
+                          "Version": 7}
+    assert [r["MeasureName"] for r in records] == ["power_mw", "power_mw", "capacity_factor"]
+    client = writer.client
+    with Stubber(client) as stub:  # the real model accepts the single-measure form
+        stub.add_response("write_records", {"RecordsIngested": {"Total": 3}},
+                          expected_params={"DatabaseName": "ons_energy_data",
+                                           "TableName": "generation_data", "Records": ANY})
+        assert writer.write("f", "generation_data", _frame(2), ["region"],
+                            ["power_mw", "capacity_factor"]).height == 0
+
+
 def test_persistent_throttling_and_a_missing_table() -> None:
     client = _client()
     writer = TimestreamWriter(Settings(max_attempts=2, backoff_base_seconds=0.01), client,

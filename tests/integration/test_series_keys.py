@@ -7,7 +7,7 @@ tables and the catalog, not from the ingest.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -103,3 +103,41 @@ def test_a_file_that_would_add_a_parallel_series_is_refused_unless_allowed(
     allowed = _ingest(settings, influx, [path], allow_parallel_series=True)
     assert allowed.failed == 0
     assert len(_series(influx, "generation_data")) == before + 1
+
+
+def test_the_query_layer_never_sums_parallel_series(
+        settings: Settings, influx: InfluxClient, tmp_path: Path) -> None:
+    """Once a parallel series exists (allowed), a sum over it is refused, not doubled;
+    a sum per series, and a max, are still answered."""
+    from onsflux.answer.service import AnswerService
+    from onsflux.exceptions import ParallelSeries
+    from onsflux.query import Executor, QuerySpec
+
+    data = sample.generate(days=1, start=START, seed=3)
+    assert _ingest(settings, influx, sample.write(data, tmp_path / "ons", "ons")).failed == 0
+    itaipu = data.generation.filter(pl.col("plant") == "itaipu")
+    path = tmp_path / "wide_itaipu.parquet"
+    itaipu.select("time", "region", "source", "plant", "power_mw").write_parquet(path)
+    assert _ingest(settings, influx, [path], allow_parallel_series=True).failed == 0
+    window = {"start": START.isoformat() + "T00:00:00Z",
+              "stop": (START + timedelta(days=2)).isoformat() + "T00:00:00Z"}
+    total = QuerySpec.parse({"measurement": "generation_data", "fields": ["power_mw"],
+                             "aggregate": "sum", "where": {"source": "hydro"}, **window})
+    with Executor(settings, influx, fallback=None) as executor:
+        with pytest.raises(ParallelSeries, match="stored twice") as err:
+            executor.run(total)
+        assert "plant=itaipu" in str(err.value)
+        # other sources have no parallel series: their sums are given
+        assert executor.run(total.replace(where={"source": ["wind"]})).rows
+        per_series = total.replace(group_by=["region", "source", "plant"])
+        assert executor.run(per_series).rows
+        assert executor.run(total.replace(aggregate="max")).rows
+        store = SqliteStateStore(settings.state_path)
+        try:
+            service = AnswerService(executor, store=store, now=lambda: datetime.combine(
+                START + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=12))
+            out = service.ask("Quanto gerou a fonte hidrelétrica ontem?")
+        finally:
+            store.close()
+    assert out["status"] == "unanswerable" and "stored twice" in out["answer"]
+    assert out["time_series_data"] == []

@@ -97,3 +97,35 @@ def test_abandoned_trial_lets_another_try(clock: Clock) -> None:
 def test_invalid_threshold() -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(0, 1)
+
+
+def test_the_breaker_state_is_shared_by_processes_through_the_state_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9 item 5: one `onsflux ask` after another (each a new process) must not each
+    pay the retries: failed calls and the open state are kept under the state folder."""
+    import json
+    import time
+
+    from onsflux.influx.transport import PersistedBreaker
+
+    path = tmp_path / "breakers.json"
+    url = "http://user:secret@influx.internal:8086"
+    first = PersistedBreaker(3, 30.0, path, url)
+    first.record_failure()
+    first.record_failure()
+    second = PersistedBreaker(3, 30.0, path, url)  # another process, 2 failures known
+    assert second.acquire() == "normal"
+    second.record_failure()  # the third: open, for every process
+    assert second.state == "open"
+    third = PersistedBreaker(3, 30.0, path, url)
+    assert third.acquire() is None and 29.0 < third.retry_in() <= 30.0
+    assert "secret" not in path.read_text() and "influx.internal" not in path.read_text()
+    assert PersistedBreaker(3, 30.0, path, "http://other:8086").acquire() == "normal"
+    # once the reset time has passed, a trial goes through, and its success clears the file
+    quick = tmp_path / "quick.json"
+    b = PersistedBreaker(1, 0.01, quick, url)
+    b.record_failure()
+    time.sleep(0.02)
+    fresh = PersistedBreaker(1, 0.01, quick, url)
+    assert fresh.acquire() in ("normal", "trial")  # the reset time has passed: calls go
+    fresh.record_success()
+    assert json.loads(quick.read_text()) == {}

@@ -33,7 +33,7 @@ def env() -> Iterator[tuple[TimestreamBackend, Stubber, list[float]]]:
     client = boto3.client("timestream-query", region_name="us-east-1",
                           aws_access_key_id="k", aws_secret_access_key="s")
     sleeps: list[float] = []
-    settings = Settings(max_attempts=3, backoff_base_seconds=0.01)
+    settings = Settings(max_attempts=3, backoff_base_seconds=0.01, timestream_shape="single")
     with Stubber(client) as stub:
         yield TimestreamBackend(settings, client, sleep=sleeps.append), stub, sleeps
         stub.assert_no_pending_responses()
@@ -75,6 +75,42 @@ def _sql(spec: QuerySpec) -> str:
     from onsflux.query import render
 
     return render(spec, "timestream").text
+
+
+def test_multi_measure_tables_are_read_a_column_per_field() -> None:
+    """The shape the dual-write writes: measure_name = the measurement, a column per field."""
+    import sqlglot
+
+    client = boto3.client("timestream-query", region_name="us-east-1",
+                          aws_access_key_id="k", aws_secret_access_key="s")
+    backend = TimestreamBackend(Settings(timestream_database="ons blue"), client)
+    spec = QuerySpec.parse({"measurement": "generation_data",
+                            "fields": ["power_mw", "capacity_factor"], "start": "2024-03-01",
+                            "stop": "2024-03-02", "every": "1d", "aggregate": "mean",
+                            "group_by": ["region"], "timezone": "America/Sao_Paulo"})
+    sql = backend.sql(spec)
+    assert 'FROM "ons blue"."generation_data"' in sql
+    assert "\"measure_name\" = 'generation_data'" in sql
+    assert 'avg("power_mw") AS "power_mw"' in sql and 'avg("capacity_factor") AS' in sql
+    assert "measure_value" not in sql
+    (tree,) = sqlglot.parse(sql, read="presto", error_level=sqlglot.ErrorLevel.RAISE)
+    assert isinstance(tree, sqlglot.exp.Select)
+    cols = [{"Name": "time", "Type": {"ScalarType": "TIMESTAMP"}},
+            {"Name": "region", "Type": {"ScalarType": "VARCHAR"}},
+            {"Name": "power_mw", "Type": {"ScalarType": "DOUBLE"}},
+            {"Name": "capacity_factor", "Type": {"ScalarType": "DOUBLE"}}]
+    with Stubber(client) as stub:
+        stub.add_response("query", {"QueryId": "m", "ColumnInfo": cols, "Rows": [
+            _row("2024-03-01 03:00:00.000000000", "north", "5000.5", None)]},
+            expected_params={"QueryString": sql})
+        result = backend.run(spec)
+    assert [(r.field, r.value, r.tags) for r in result.rows] == [
+        ("power_mw", 5000.5, {"region": "north"}), ("capacity_factor", None, {"region": "north"})]
+    raw = QuerySpec.parse({"measurement": "generation_data", "fields": ["power_mw"],
+                           "start": "2024-03-01", "stop": "2024-03-02", "top": 3})
+    text = backend.sql(raw)
+    assert text.startswith('SELECT "time", "region", "source", "plant"')
+    assert 'ORDER BY "power_mw" DESC' in text
 
 
 def test_aggregate_columns_become_rows_and_limit_truncates(env: Any) -> None:

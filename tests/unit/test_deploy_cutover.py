@@ -67,7 +67,9 @@ def test_the_ingest_writes_timestream_only_with_dual_write(tf: dict[str, Any]) -
                                              for a in s["actions"]}
     env = tf["locals"]["cutover_ingest_environment"]
     assert "var.dual_write_timestream" in env and "ONSFLUX_ALSO_WRITE" in env
-    assert {"ONSFLUX_ALSO_WRITE", "ONSFLUX_TIMESTREAM_DATABASE"} <= _lambda_env_names(tf, "ingest")
+    shape = {"ONSFLUX_TIMESTREAM_DATABASE", "ONSFLUX_TIMESTREAM_SHAPE"}
+    assert shape | {"ONSFLUX_ALSO_WRITE"} <= _lambda_env_names(tf, "ingest")
+    assert shape <= _lambda_env_names(tf, "api")  # blue is read in the shape it is written
 
 
 def test_api_gateway_invokes_the_alias_of_published_versions(tf: dict[str, Any]) -> None:  # noqa: F811

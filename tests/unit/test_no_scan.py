@@ -88,3 +88,29 @@ def test_failed_reingest_drops_the_index_entry(store: Any) -> None:
     _ingested(store, "a.csv", "consumption_data", T0, 24)
     _ingested(store, "a.csv", "consumption_data", T0, 24, status=FAILED)
     assert store.objects_overlapping("consumption_data", T0, T0 + HOUR) == []
+
+
+def test_store_fallback_finds_files_by_key_and_health_probes_with_limit_1(
+        store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With InfluxDB down, each question reads the objects the store recorded: found by a
+    key query on the index, never a scan; ``/health`` asks one item per measurement."""
+    from onsflux.query.fallback import StoreFallback
+    from onsflux.state.dynamodb import DynamoStateStore
+
+    _ingested(store, "load-jan.csv", "consumption_data", T0, 24)
+    _ingested(store, "load-feb.csv", "consumption_data", T0 + 40 * 24 * HOUR, 24)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    original = DynamoStateStore._call
+
+    def recording(self: Any, op: str, **kwargs: Any) -> Any:
+        calls.append((op, kwargs))
+        return original(self, op, **kwargs)
+
+    monkeypatch.setattr(DynamoStateStore, "_call", recording)
+    fallback = StoreFallback(Settings(state="dynamodb://onsflux-state"))
+    assert fallback.urls(_spec(T0, 48)) == ["load-jan.csv"]
+    assert [op for op, _ in calls] == ["query"]
+    calls.clear()
+    assert fallback.can_answer() is True
+    assert calls and all(op == "query" and kw["Limit"] == 1 for op, kw in calls)
+    assert len(calls) <= 3  # at most one per measurement of the catalog

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..exceptions import OnsfluxError
+from ..exceptions import OnsfluxError, ParallelSeries
 from ..frames import rfc3339
 from ..query.execute import Executor
 from ..query.render import DIALECTS, render
@@ -170,7 +170,13 @@ class AnswerService:
         sources: list[Source] = []
         if parsed.status == "ok" and parsed.spec is not None:
             # the parser already words the spec's daylight-saving note in the question's language
-            result = self.runner.run(parsed.spec, window_note=False)
+            try:
+                result = self.runner.run(parsed.spec, window_note=False)
+            except ParallelSeries as exc:  # a sum would count a quantity twice: no number
+                refused = parsed.model_copy(update={"status": "unanswerable",
+                                                    "reason": str(exc)})
+                return self._response(refused, refuse(refused), None, [], started, now,
+                                      self._names)
             counted = parsed.spec  # the data the answer used, for counts and coverage
             if not result.rows:
                 sin = sin_from_subsystems(self.runner, parsed.spec)

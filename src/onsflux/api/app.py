@@ -37,11 +37,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from .. import metrics as _metrics
 from ..answer.parse import MAX_QUESTION_CHARS
 from ..answer.service import AnswerService
 from ..exceptions import CircuitOpen, InvalidQuery, OnsfluxError, ServerUnavailable
@@ -54,7 +55,7 @@ MAX_JSON_DEPTH = 32
 PUBLIC_PATHS = frozenset({"/", "/health", "/metrics", "/openapi.json", "/docs",
                           "/docs/oauth2-redirect", "/redoc",
                           "/ops"})  # the shell only: its data (/ops/sections) needs a key
-_METRIC_PATHS = ("/query", "/health", "/metrics", "/")
+_METRIC_PATHS = ("/query", "/health", "/metrics", "/", "/ops", "/ops/sections")
 
 log = logging.getLogger("onsflux.api")
 
@@ -295,17 +296,13 @@ def create_app(settings: Settings | None = None, *,
     install_log_redaction()
     s = settings or Settings()
     keys = Keys(s)
-    registry = CollectorRegistry()
-    requests = Counter("onsflux_api_requests", "HTTP requests", ["path", "status"],
-                       registry=registry)
-    latency = Histogram("onsflux_api_request_seconds", "request latency", ["path"],
-                        registry=registry)
-    answers = Counter("onsflux_answers", "answers by status and origin",
-                      ["status", "served_from"], registry=registry)
 
     def observe(path: str, status: int, seconds: float) -> None:
-        requests.labels(path, str(status)).inc()
-        latency.labels(path).observe(seconds)
+        """The shared metric names (onsflux.metrics): the same on /metrics and in EMF."""
+        _metrics.inc("onsflux_api_requests_total", path=path, status=status)
+        if status >= 500:
+            _metrics.inc("onsflux_api_server_errors_total", path=path)
+        _metrics.observe("onsflux_api_request_seconds", seconds, path=path)
 
     app = FastAPI(title="onsflux", version=__version__,
                   description="Questions about Brazil's ONS electricity data, answered from "
@@ -377,7 +374,8 @@ def create_app(settings: Settings | None = None, *,
     def query(body: QueryRequest) -> dict[str, Any]:
         """Answer a question in Portuguese or English."""
         out = service().ask(body.question)
-        answers.labels(out["status"], out["served_from"] or "none").inc()
+        _metrics.inc("onsflux_answers_total", status=out["status"],
+                     served_from=out["served_from"] or "none")
         return out
 
     @app.get("/health")
@@ -389,7 +387,14 @@ def create_app(settings: Settings | None = None, *,
         """
         rid = _request_id(request)
         checks: dict[str, Any] = {}
-        svc = service()
+        try:
+            svc = service()
+        except OnsfluxError as exc:  # e.g. the state store cannot be opened: nothing works
+            log.warning("request %s: health: service: %s", rid, exc)
+            down: dict[str, Any] = {"status": "degraded"}
+            if keys.problem(Keys.from_headers(request.headers)) is None:
+                down["error"] = exc.kind
+            return JSONResponse(down, status_code=503)
         try:
             info = svc.executor.client.ping(refresh=True)
             checks["influxdb"] = {"ok": True, "version": info.version, "kind": info.kind}
@@ -404,7 +409,12 @@ def create_app(settings: Settings | None = None, *,
             log.warning("request %s: health: state store: %s", rid, exc)
             checks["state_store"] = {"ok": False, "error": getattr(exc, "kind", "error")}
         fb = svc.executor.fallback
-        checks["fallback"] = {"ok": fb is not None, "configured": fb is not None}
+        try:  # the store-backed fallback can answer only once something was ingested
+            fb_ok = fb is not None and fb.can_answer()
+        except OnsfluxError as exc:
+            log.warning("request %s: health: fallback: %s", rid, exc)
+            fb_ok = False
+        checks["fallback"] = {"ok": fb_ok, "configured": fb is not None}
         can_answer = checks["influxdb"]["ok"] or checks["fallback"]["ok"]
         all_ok = checks["influxdb"]["ok"] and checks["state_store"]["ok"]
         out: dict[str, Any] = {"status": "ok" if all_ok else "degraded"}
@@ -415,13 +425,14 @@ def create_app(settings: Settings | None = None, *,
     @app.get("/metrics")
     def metrics() -> PlainTextResponse:
         """Prometheus text format."""
-        return PlainTextResponse(generate_latest(registry).decode(),
+        return PlainTextResponse(generate_latest(_metrics.REGISTRY).decode(),
                                  media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return _page_html()
 
+    from . import ops_pipeline  # noqa: F401 - registers the pipeline-health section
     from .ops import page_html, render_sections
 
     @app.get("/ops", response_class=HTMLResponse, include_in_schema=False)

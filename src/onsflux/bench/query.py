@@ -5,8 +5,10 @@ Data: a month of hourly per-plant generation (``plants`` x 720 h: 396k rows of
 ``power_mw`` -- 792k points with ``capacity_factor`` -- with the default 550 plants), a
 month of hourly interchange and losses (4 lines), and a year of hourly load (5 regions),
 as wide Parquet files, ingested with the ``Ingestor`` into a fresh local influxd in a
-temp folder. Each query runs ``iterations`` times after one
-warm-up; p50/p95 are reported in milliseconds. Goal: p95 < 250 ms on InfluxDB for 30 days.
+temp folder. Each query runs ``iterations`` times after one warm-up, three ways: on
+InfluxDB as the executor runs it (from the hourly rollup when the planner can,
+``query/rollup.py``), on InfluxDB with rollups off (the raw series), and on the polars
+fallback; p50/p95 are reported in milliseconds. Goal: p95 < 250 ms on InfluxDB for 30 days.
 """
 
 from __future__ import annotations
@@ -133,13 +135,17 @@ def run(*, repeats: int = 3, rows: int | None = None,
                 raise RuntimeError(f"benchmark ingest not clean: {summary.as_dict()['objects']}")
             fallback = ParquetFallback(tmpdir / "wide", s)
             results: dict[str, Any] = {}
-            with Executor(s, fallback=None) as ex:
+            with Executor(s, fallback=None) as ex, \
+                    Executor(s.with_overrides(rollups=False), fallback=None) as raw_ex:
                 for name, spec in queries.items():
                     influx, r1 = _time(functools.partial(ex.run, spec), iterations)
+                    raw, r0 = _time(functools.partial(raw_ex.run, spec), iterations)
                     polars, r2 = _time(functools.partial(fallback.run, spec), iterations)
-                    results[name] = {"influxdb": influx, "parquet_fallback": polars,
-                                     "rows": r1.row_count, "rows_fallback": r2.row_count,
-                                     "query": r1.query}
+                    results[name] = {"influxdb": influx, "influxdb_raw_series": raw,
+                                     "parquet_fallback": polars,
+                                     "rows": r1.row_count, "rows_raw": r0.row_count,
+                                     "rows_fallback": r2.row_count,
+                                     "from_rollup": r1.query != r0.query, "query": r1.query}
         finally:
             server.down()
     p95_30d = max(results[k]["influxdb"]["p95_ms"] for k in results if k.endswith("_30d"))

@@ -84,6 +84,10 @@ def _root(
 @friendly
 def local_up(
     port: Annotated[int | None, typer.Option(help="Port (default: a free one).")] = None,
+    with_prometheus: Annotated[bool, typer.Option(
+        "--with-prometheus", help="Also start Prometheus scraping `onsflux serve` (port "
+        "--serve-port) and `migrate --metrics-port 9464`, with the alert rules.")] = False,
+    serve_port: Annotated[int, typer.Option(help="Port of `onsflux serve` to scrape.")] = 8000,
     json: JsonOpt = False,
 ) -> None:
     """Start the local InfluxDB (data under the state folder) and create the buckets."""
@@ -97,13 +101,23 @@ def local_up(
         info = client.ping()
         for bucket in BUCKETS:
             client.ensure_database(bucket, s.retention)
-    out = {"url": handle.url, "pid": handle.pid, "version": info.version,
-           "buckets": list(BUCKETS), "retention": s.retention}
+    out: dict[str, Any] = {"url": handle.url, "pid": handle.pid, "version": info.version,
+                           "buckets": list(BUCKETS), "retention": s.retention}
+    if with_prometheus:
+        from ..ops.prometheus import LocalPrometheus
+
+        prom = LocalPrometheus(s.state_dir).up({"onsflux": [f"127.0.0.1:{serve_port}"],
+                                                "onsflux-migrate": ["127.0.0.1:9464"]})
+        out["prometheus"] = {"url": prom.url, "pid": prom.pid, "targets": prom.targets}
     if json:
         emit_json(out)
     else:
         console.print(f"InfluxDB {info.version} running at {handle.url} (pid {handle.pid});"
                       f" buckets {', '.join(BUCKETS)} with retention {s.retention}")
+        if with_prometheus:
+            p = out["prometheus"]
+            console.print(f"Prometheus running at {p['url']} (pid {p['pid']}), "
+                          f"scraping {p['targets']}; alerts at {p['url']}/alerts")
 
 
 @local_app.command("down")
@@ -111,12 +125,16 @@ def local_up(
 def local_down(json: JsonOpt = False) -> None:
     """Stop the local InfluxDB this state folder started (by its recorded PID only)."""
     from ..influx.local import LocalServer
+    from ..ops.prometheus import LocalPrometheus
 
     stopped = LocalServer(settings().state_dir).down()
+    prom_stopped = LocalPrometheus(settings().state_dir).down()
     if json:
-        emit_json({"stopped": stopped})
+        emit_json({"stopped": stopped, "prometheus_stopped": prom_stopped})
     else:
         console.print("stopped" if stopped else "no local InfluxDB was running")
+        if prom_stopped:
+            console.print("local Prometheus stopped")
 
 
 @local_app.command("status")
@@ -463,3 +481,7 @@ _register_mcp(app)
 from .cutover import register as _register_cutover  # noqa: E402
 
 _register_cutover(app)
+
+from .ops import register as _register_ops  # noqa: E402
+
+_register_ops(app)

@@ -50,6 +50,15 @@ EscapeOpt = Annotated[str | None, typer.Option(
 HeaderOpt = Annotated[str | None, typer.Option(
     "--include-header", help="UNLOAD include_header of a CSV export: true, false or auto "
                              "(a first line equal to the column names). Default auto.")]
+MetricsPortOpt = Annotated[int | None, typer.Option(
+    help="Serve Prometheus /metrics on 127.0.0.1:PORT while the command runs.")]
+
+
+def _serve_metrics(port: int | None) -> None:
+    if port is not None:
+        from ..metrics import serve_http
+
+        serve_http(port)
 
 
 def _csv_options(delimiter: str | None, escape: str | None, header: str | None) -> Any:
@@ -155,10 +164,13 @@ def run_cmd(
     allow_rejects: Annotated[bool, typer.Option("--allow-rejects")] = False,
     no_manifest: NoManifestOpt = None, field_delimiter: DelimiterOpt = None,
     escaped_by: EscapeOpt = None, include_header: HeaderOpt = None,
+    metrics_port: MetricsPortOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Migrate every partition not done yet (resumable; idempotent)."""
     from ..migrate import run
+
+    _serve_metrics(metrics_port)
 
     with _migration(source, mapping, table_name, no_manifest=no_manifest,
                     delimiter=field_delimiter, escape=escaped_by,
@@ -301,16 +313,25 @@ def sync_cmd(
     interval: Annotated[float, typer.Option(help="Seconds between iterations.")] = 60.0,
     once: Annotated[bool, typer.Option("--once", help="One iteration, then stop.")] = False,
     max_iterations: Annotated[int | None, typer.Option(help="Stop after N iterations.")] = None,
+    metrics_port: MetricsPortOpt = None,
+    emf: Annotated[bool, typer.Option(
+        "--emf", help="Also print each iteration's metrics (sync lag, partitions, points) "
+                      "as CloudWatch embedded-metric-format lines on stdout, for the "
+                      "CloudWatch agent or a log driver that extracts EMF.")] = False,
     json: JsonOpt = False,
 ) -> None:
     """Replicate new Timestream data until cutover; SIGTERM stops cleanly."""
     from ..migrate import sync
     from ..migrate.sync import Stopper
 
+    _serve_metrics(metrics_port)
+
     stopper = Stopper()
     stopper.install()
 
     def show(it: Any) -> None:
+        if emf:
+            emit_sync_emf(it)
         if not json:
             for t in it.tables:
                 console.print(f"#{it.iteration} {t['table']}: {t['from']} → {t['to']} "
@@ -330,3 +351,17 @@ def sync_cmd(
         console.print(f"sync stopped ({report.stopped_by})")
     if report.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def emit_sync_emf(it: Any, emit: Any = print) -> None:
+    """One sync iteration as EMF lines: the same names as ``/metrics`` (lag per table,
+    partitions done or failed, points), for CloudWatch's sync-lag alarm."""
+    from .. import metrics
+
+    with metrics.emf_scope(function="migrate_sync", emit=emit):
+        for t in it.tables:
+            metrics.set_gauge("onsflux_migrate_sync_lag_seconds", t["lag_s"], table=t["table"])
+            if t["status"] in ("done", "failed"):
+                metrics.inc("onsflux_migrate_partitions_done_total" if t["status"] == "done"
+                            else "onsflux_migrate_partitions_failed_total")
+                metrics.inc("onsflux_migrate_points_total", int(t.get("points") or 0))

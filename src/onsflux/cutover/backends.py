@@ -21,6 +21,7 @@ import time
 from typing import Any, Literal, Protocol
 
 from ..exceptions import ConfigError
+from ..query.render import Generator, TimestreamSqlGenerator
 from ..query.result import QueryResult, Row, bound
 from ..query.spec import QuerySpec
 from ..settings import Settings
@@ -76,13 +77,47 @@ class FilesBackend:
         return None
 
 
+class TimestreamMultiSqlGenerator(TimestreamSqlGenerator):
+    """Timestream SQL over **multi-measure** tables (what the dual-write writes): one
+    record per (dimensions, time), ``measure_name`` = the measurement, one column per
+    field. Columns: raw ``time, <tags…>, <fields…>``; aggregates ``time, <group tags…>,
+    <aggregate of each field> AS <field>``."""
+
+    def aggregate_sql(self, spec: QuerySpec, field: str) -> str:
+        return Generator.aggregate_sql(self, spec, field)  # the field's own column
+
+    def select_sql(self, spec: QuerySpec) -> str:
+        if spec.aggregate is None:
+            cols = [self.ident("time"), *(self.ident(t) for t in spec.measurement_spec.tags),
+                    *(self.ident(f) for f in spec.fields)]
+        else:
+            cols = [self.time_sql(spec), *(self.ident(t) for t in spec.group_by),
+                    *(f"{self.aggregate_sql(spec, f)} AS {self.ident(f)}" for f in spec.fields)]
+        return self.list_sql("SELECT", cols)
+
+    def where_sql(self, spec: QuerySpec) -> str:
+        measure = f"{self.ident('measure_name')} = {self.literal(spec.measurement)}"
+        return "WHERE " + " AND ".join([measure, *self.conditions(spec)])
+
+    def group_sql(self, spec: QuerySpec) -> str:
+        if spec.aggregate is None:
+            return ""
+        window = [self.window_sql(spec)] if spec.every else []
+        return self.list_sql("GROUP BY", [*window, *(self.ident(t) for t in spec.group_by)])
+
+    def rank_column(self, spec: QuerySpec) -> str:
+        return self.ident(spec.fields[0])
+
+
 class TimestreamBackend:
     """Blue, in AWS: Timestream SQL over boto3 ``timestream-query``.
 
-    Result columns of the rendered SQL (``query.render.TimestreamSqlGenerator``): raw
-    points are ``time, <tags…>, measure_name, measure_value::double``; aggregates are
-    ``time, <group tags…>, measure_name, value``. ``measure_name`` is the field; every
-    other non-null column is a tag.
+    ``shape`` (``settings.timestream_shape``) says how the tables hold a row, the same
+    shape the dual-write writes: ``multi`` (:class:`TimestreamMultiSqlGenerator`: a column
+    per field) or ``single``, the legacy one measure per record
+    (``query.render.TimestreamSqlGenerator``: raw ``time, <tags…>, measure_name,
+    measure_value::double``, aggregates ``time, <group tags…>, measure_name, value``,
+    ``measure_name`` being the field). Every other non-null column is a tag.
     """
 
     name = "timestream"
@@ -93,21 +128,47 @@ class TimestreamBackend:
         from ..sources.timestream import TimestreamQuery
 
         self.reader = TimestreamQuery(settings, client, sleep=sleep)
+        self.shape = settings.timestream_shape
+        self.database = settings.timestream_database
+
+    def sql(self, spec: QuerySpec) -> str:
+        generator = (TimestreamMultiSqlGenerator() if self.shape == "multi"
+                     else TimestreamSqlGenerator())
+        generator.DATABASE = self.database
+        return generator.generate(spec).text
 
     def run(self, spec: QuerySpec) -> QueryResult:
-        from ..query.render import render
-
         started = time.perf_counter()
-        sql = render(spec, "timestream").text
+        sql = self.sql(spec)
         answer = self.reader.query(sql)
-        rows = self.rows(answer.frame.to_dicts(), spec)
+        records = answer.frame.to_dicts()
+        rows = self.multi_rows(records, spec) if self.shape == "multi" else \
+            self.rows(records, spec)
         rows, truncated = bound(rows, spec.limit)
         return QueryResult(rows, truncated, "timestream", "timestream", sql,
                            (time.perf_counter() - started) * 1000)
 
+    @staticmethod
+    def multi_rows(records: list[dict[str, Any]], spec: QuerySpec) -> list[Row]:
+        """Multi-measure answers -> one row per field column (see the class docstring)."""
+        out: list[Row] = []
+        fields = list(spec.fields)
+        for rec in records:
+            t = rec.get("time")
+            if t is None:
+                raise ConfigError(f"a Timestream answer without a time column: {sorted(rec)}")
+            tags = {k: str(v) for k, v in rec.items()
+                    if k != "time" and k not in fields and v not in (None, "")}
+            for f in fields:
+                if f in rec:
+                    v = rec[f]
+                    out.append(Row(int(t), spec.measurement, f,
+                                   None if v is None else float(v), tags))
+        return out
+
     @classmethod
     def rows(cls, records: list[dict[str, Any]], spec: QuerySpec) -> list[Row]:
-        """Typed Timestream rows -> result rows (see the class docstring)."""
+        """Single-measure answers -> result rows (see the class docstring)."""
         out: list[Row] = []
         for rec in records:
             rec = dict(rec)

@@ -8,7 +8,10 @@ What this relies on (Timestream Write API reference, ``WriteRecords``):
 - **multi-measure** records: ``MeasureName`` is the measurement, ``MeasureValueType``
   ``MULTI``, ``MeasureValues`` one ``{Name: field, Value: text, Type: DOUBLE}`` per
   non-null field; ``Dimensions`` are the row's tags (``VARCHAR``); ``Time`` in
-  ``NANOSECONDS`` (exact);
+  ``NANOSECONDS`` (exact). With ``settings.timestream_shape = "single"`` (tables in the
+  legacy one-measure-per-record shape) each field is its own record instead
+  (``MeasureName`` = the field, ``MeasureValueType`` ``DOUBLE``): the cutover's blue
+  reader reads the same shape, so what is dual-written is what a rollback serves;
 - ``Version``: the write time in microseconds. Timestream rejects a record with the same
   dimensions, time and measure name but different values unless its version is higher,
   so re-ingesting a corrected file updates blue as it updates InfluxDB (last write wins);
@@ -66,6 +69,7 @@ class TimestreamWriter:
         self._sleep = sleep
         self._now_us = now_us
         self.stats = DualWriteStats()
+        self.shape = settings.timestream_shape
 
     @property
     def client(self) -> Any:
@@ -80,9 +84,9 @@ class TimestreamWriter:
 
     @staticmethod
     def records(measurement: str, frame: pl.DataFrame, tags: list[str], fields: list[str],
-                version: int) -> tuple[list[dict[str, Any]], list[int]]:
-        """Multi-measure records for the rows of ``frame`` and each record's source row;
-        rows with no value in any field give no record."""
+                version: int, shape: str = "multi") -> tuple[list[dict[str, Any]], list[int]]:
+        """Records for the rows of ``frame`` and each record's source row (multi-measure,
+        or one per field for ``shape="single"``); rows with no value give no record."""
         out: list[dict[str, Any]] = []
         rows: list[int] = []
         cols = [TIME, *tags, *fields, *([ROW] if ROW in frame.columns else [])]
@@ -94,17 +98,27 @@ class TimestreamWriter:
                 continue
             dims = [{"Name": t, "Value": str(rec[t]), "DimensionValueType": "VARCHAR"}
                     for t in tags if rec.get(t) not in (None, "")]
+            row = int(rec[ROW]) if rec.get(ROW) is not None else i + 1
+            if shape == "single":
+                for v in values:
+                    out.append({"Dimensions": dims, "MeasureName": v["Name"],
+                                "MeasureValueType": "DOUBLE", "MeasureValue": v["Value"],
+                                "Time": str(int(rec[TIME])), "TimeUnit": "NANOSECONDS",
+                                "Version": version})
+                    rows.append(row)
+                continue
             out.append({"Dimensions": dims, "MeasureName": measurement,
                         "MeasureValueType": "MULTI", "MeasureValues": values,
                         "Time": str(int(rec[TIME])), "TimeUnit": "NANOSECONDS",
                         "Version": version})
-            rows.append(int(rec[ROW]) if rec.get(ROW) is not None else i + 1)
+            rows.append(row)
         return out, rows
 
     def write(self, source: str, measurement: str, frame: pl.DataFrame, tags: list[str],
               fields: list[str]) -> pl.DataFrame:
         """Write ``frame``; the rejects (rows Timestream refused, with its reason)."""
-        records, rows = self.records(measurement, frame, tags, fields, self._now_us())
+        records, rows = self.records(measurement, frame, tags, fields, self._now_us(),
+                                     self.shape)
         rejects = [empty_rejects()]
         for start in range(0, len(records), MAX_RECORDS):
             batch = records[start:start + MAX_RECORDS]
@@ -155,5 +169,6 @@ def _reason(r: dict[str, Any]) -> str:
 
 def _describe(record: dict[str, Any]) -> str:
     dims = ",".join(f"{d['Name']}={d['Value']}" for d in record["Dimensions"])
-    vals = ",".join(f"{v['Name']}={v['Value']}" for v in record["MeasureValues"])
+    vals = ",".join(f"{v['Name']}={v['Value']}" for v in record["MeasureValues"]) \
+        if "MeasureValues" in record else f"{record['MeasureName']}={record['MeasureValue']}"
     return f"{dims} {vals} {record['Time']}"

@@ -60,6 +60,7 @@ class VerifyRecord:
     ok: bool
     migration: str
     mismatches: int = 0
+    verdict: str = ""
 
 
 def evaluate(fig: Figures, th: Thresholds, verify: VerifyRecord | None, now: float) -> GateResult:
@@ -111,9 +112,11 @@ def evaluate(fig: Figures, th: Thresholds, verify: VerifyRecord | None, now: flo
     else:
         age_h = (now - verify.at) / 3600
         if not verify.ok:
+            said = f"said {verify.verdict!r}, " if verify.verdict else ""
             out.checks.append(Check("verify", False, age_h, th.verify_max_age_hours,
                                     f"the last migrate verify ({verify.migration}, {age_h:.1f} h "
-                                    f"ago) failed with {verify.mismatches} mismatches"))
+                                    f"ago) {said}not identical: {verify.mismatches} "
+                                    "mismatches"))
         elif now - verify.at > max_age:
             out.checks.append(Check("verify", False, age_h, th.verify_max_age_hours,
                                     f"the last passing migrate verify is {age_h:.1f} h old, "
@@ -142,4 +145,4 @@ def last_verify(state_path: str) -> VerifyRecord | None:
         return None
     detail = json.loads(row[2] or "{}")
     return VerifyRecord(float(row[0]), bool(detail.get("ok")), str(row[1]),
-                        int(detail.get("mismatches") or 0))
+                        int(detail.get("mismatches") or 0), str(detail.get("verdict") or ""))

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import hashlib
 import ipaddress
+import json
 import logging
 import math
 import random
@@ -35,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
+from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 import httpx
@@ -127,24 +130,95 @@ class CircuitBreaker:
             self._trial_in_flight = False
 
 
-_SHARED: dict[tuple[str, int, float], CircuitBreaker] = {}
+class PersistedBreaker(CircuitBreaker):
+    """A breaker whose *open* state outlives the process: written to a small JSON file
+    in the state folder, so one ``onsflux ask`` after another (each its own process), or
+    Lambda instances on a shared disk, fail fast to the fallback while InfluxDB is down
+    instead of each paying the retries again. The server is named by a hash of its URL
+    (no address or credentials in the file); a file that cannot be read or written only
+    loses that sharing.
+    """
+
+    def __init__(self, failures: int, reset_seconds: float, path: Path, url: str) -> None:
+        super().__init__(failures, reset_seconds)
+        self._path = path
+        self._key = hashlib.sha256(url.encode()).hexdigest()[:32]
+        entry = self._load().get(self._key)
+        self._stored = entry is not None  # the file has an entry to clear on success
+        if isinstance(entry, dict):
+            now = time.time()
+            remaining = float(entry.get("open_until") or 0) - now
+            if remaining > 0:
+                self._state = "open"
+                self._consecutive = failures
+                self._opened_at = self._clock() - max(0.0, reset_seconds - remaining)
+            elif now - float(entry.get("at") or 0) < reset_seconds:
+                # recent failed calls of other processes count towards opening it
+                self._consecutive = min(int(entry.get("failures") or 0), failures)
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save(self, open_until: float | None, *, clear: bool = False) -> None:
+        data = self._load()
+        if clear:
+            if self._key not in data:
+                return
+            data.pop(self._key)
+        else:
+            data[self._key] = {"failures": self._consecutive, "at": time.time(),
+                               "open_until": open_until or 0}
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            tmp.replace(self._path)
+        except OSError as exc:
+            log.debug("breaker state not saved: %s", exc)
+
+    def record_success(self) -> None:
+        super().record_success()
+        if self._stored:
+            self._stored = False
+            self._save(None, clear=True)
+
+    def record_failure(self) -> None:
+        super().record_failure()
+        self._stored = True
+        self._save(time.time() + self.reset_seconds if self._state == "open" else None)
+
+
+_SHARED: dict[tuple[str, int, float, str], CircuitBreaker] = {}
 _SHARED_LOCK = threading.Lock()
+BREAKER_FILE = "breakers.json"
 
 
 def shared_breaker(settings: Settings, url: str) -> CircuitBreaker:
-    """The process-wide breaker for ``url`` (and the settings' thresholds).
+    """The breaker for ``url`` (and the settings' thresholds), one per process and
+    persisted under the state folder (:class:`PersistedBreaker`).
 
     Every client built for the same server shares it, so the answer service, the API and
     each of their requests see one state: with InfluxDB down, the calls after the first
     ``breaker_failures`` fail at once (to the fallback) instead of each paying the retries.
     """
-    key = (url, settings.breaker_failures, settings.breaker_reset_seconds)
+    path = Path(settings.state_dir) / BREAKER_FILE
+    key = (url, settings.breaker_failures, settings.breaker_reset_seconds, str(path))
     with _SHARED_LOCK:
         breaker = _SHARED.get(key)
         if breaker is None:
-            breaker = _SHARED[key] = CircuitBreaker(settings.breaker_failures,
-                                                    settings.breaker_reset_seconds)
+            breaker = _SHARED[key] = PersistedBreaker(
+                settings.breaker_failures, settings.breaker_reset_seconds, path, url)
         return breaker
+
+
+def forget_shared_breakers() -> None:
+    """Start every server's shared breaker afresh (a new process's view; benchmarks)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
 
 
 def is_loopback(host: str) -> bool:

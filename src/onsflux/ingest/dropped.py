@@ -14,22 +14,38 @@ say so with an unknown row rather than blaming the wrong ones.
 
 from __future__ import annotations
 
+import time
+
 import polars as pl
 
-from ..exceptions import WriteRejected
+from .. import metrics
+from ..exceptions import OnsfluxError, WriteRejected
 from ..frames import REJECT_SCHEMA, ROW, TIME, make_rejects
 from ..influx.client import InfluxClient, WriteOutcome
 from ..influx.errors import WriteError, parse_write_errors
 
 
 def write_batch(client: InfluxClient, bucket: str, body: bytes, lines: int) -> WriteOutcome:
+    """Write one batch; its latency, retries and failures go to the shared metrics."""
+    started = time.perf_counter()
     try:
-        return client.write(bucket, body, lines=lines)
+        outcome = client.write(bucket, body, lines=lines)
+        metrics.inc("onsflux_influx_write_retries_total", outcome.attempts - 1)
+        return outcome
     except WriteRejected as exc:
+        metrics.inc("onsflux_influx_write_errors_total")
         errors = parse_write_errors(exc.body) if exc.status in (400, 422) else []
         if not errors:
             raise
         return WriteOutcome(status=exc.status or 400, errors=errors, lines=lines, refused=True)
+    except OnsfluxError:
+        metrics.inc("onsflux_influx_write_errors_total")
+        raise
+    finally:
+        metrics.observe("onsflux_influx_write_seconds", time.perf_counter() - started)
+        breaker = getattr(client, "breaker", None)  # test doubles may have none
+        if breaker is not None:
+            metrics.breaker_state(breaker.state)
 
 
 def _rows_for(err: WriteError, frame: pl.DataFrame, lines: pl.Series) -> pl.Series | None:

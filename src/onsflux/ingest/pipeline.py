@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from .. import catalog
+from .. import catalog, metrics
 from ..exceptions import ObjectBusy, OnsfluxError, QueryError, TerminalError
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
 from ..influx.client import InfluxClient, WriteOutcome
@@ -232,6 +232,14 @@ class Ingestor:
         return summary
 
     def ingest_object(
+        self, ref: ObjectRef, *, dry_run: bool = False, force: bool = False
+    ) -> ObjectResult:
+        """Ingest one object; its outcome also goes to the shared metrics."""
+        result = self._ingest_object(ref, dry_run=dry_run, force=force)
+        _record_metrics(result, dry_run=dry_run)
+        return result
+
+    def _ingest_object(
         self, ref: ObjectRef, *, dry_run: bool = False, force: bool = False
     ) -> ObjectResult:
         self.progress("object_start", {"key": ref.key, "size": ref.size})
@@ -526,12 +534,25 @@ class Ingestor:
                     lost = int((missing[f] - missing[f"{f}__found"].fill_null(0)).sum())
                     short.append(f"{name}.{f}: {lost} points missing in {missing.height} series")
             if short:
+                metrics.inc("onsflux_ingest_verify_mismatches_total")
                 raise TerminalError("verify failed: " + "; ".join(short))
             extra = sum(have.values()) - sum(want.values())
             if extra > 0:
                 notes.append(f"verify: {extra} more {name} points in the object's time range than "
                              "it wrote (other objects cover the same range); none missing")
         return "ok", notes
+
+
+def _record_metrics(result: ObjectResult, *, dry_run: bool) -> None:
+    """Counters for one object: outcome, points written, rejects, dead letters, time."""
+    metrics.inc("onsflux_ingest_objects_total", status=result.status)
+    if dry_run or result.status in (SKIPPED, BUSY):
+        return
+    metrics.inc("onsflux_ingest_points_written_total", result.points)
+    metrics.inc("onsflux_ingest_rejects_total", result.rejected)
+    metrics.observe("onsflux_ingest_object_seconds", result.seconds)
+    if result.status == FAILED:
+        metrics.inc("onsflux_ingest_dead_letters_total")
 
 
 def count_totals(

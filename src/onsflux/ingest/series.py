@@ -122,3 +122,21 @@ class SeriesIndex:
         for sets in incoming.values():
             for t in sets:
                 self._add(t)
+
+    def check_stored(self, stored: Iterable[Mapping[str, str]], what: str) -> None:
+        """Raise :class:`ParallelSeries` if ``stored`` already holds parallel series
+        (for a query about to sum over them)."""
+        by_identity: dict[tuple[str | None, ...], set[Tags]] = {}
+        for tags in stored:
+            t: Tags = frozenset((k, v) for k, v in tags.items() if v)
+            by_identity.setdefault(self._identity(t), set()).add(t)
+        twice = [sorted(sets, key=_show) for sets in by_identity.values() if len(sets) > 1]
+        if twice:
+            shown = "; ".join(f"{_show(a)} and {_show(b)}" for a, b, *_ in twice[:EXAMPLES])
+            raise ParallelSeries(
+                f"{len(twice)} quantit{'y is' if len(twice) == 1 else 'ies are'} stored twice "
+                f"in {self.spec.name} under different tags ({shown}): a sum over them would "
+                "count each value twice, so none is given. Delete one of each pair (the one "
+                "ingested with --allow-parallel-series), or ask per series",
+                path=what,
+            )

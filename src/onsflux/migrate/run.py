@@ -36,6 +36,7 @@ from typing import Any
 
 import polars as pl
 
+from .. import metrics
 from ..catalog import FieldType
 from ..exceptions import OnsfluxError
 from ..influx.client import InfluxClient, WriteOutcome
@@ -401,6 +402,16 @@ def _worker_run(partition_id: str) -> dict[str, Any]:
     return _claim_and_run(mig, _WORKER["client"], partition_id, _WORKER["rejects"])
 
 
+def record_metrics(result: dict[str, Any]) -> None:
+    """Count one partition's outcome in the process that collects results (a pool's
+    workers are other processes: their registries are never scraped)."""
+    if result.get("status") == DONE:
+        metrics.inc("onsflux_migrate_partitions_done_total")
+    elif result.get("status") == FAILED:
+        metrics.inc("onsflux_migrate_partitions_failed_total")
+    metrics.inc("onsflux_migrate_points_total", int(result.get("points") or 0))
+
+
 def _claim_and_run(mig: Migration, client: InfluxClient, partition_id: str, rejects: Any
                    ) -> dict[str, Any]:
     started = time.perf_counter()
@@ -471,6 +482,7 @@ def run(
                 for p in todo:
                     progress("partition_start", {"id": p.id})
                     summary.partitions.append(_claim_and_run(mig, client, p.id, rejects))
+                    record_metrics(summary.partitions[-1])
                     progress("partition_done", summary.partitions[-1])
             finally:
                 rejects.close()
@@ -506,4 +518,5 @@ def _run_pool(mig: Migration, url: str, todo: list[Partition], workers: int,
                     summary.errors.append(f"{pid}: {type(exc).__name__}: {exc}")
                     continue
                 summary.partitions.append(result)
+                record_metrics(result)
                 progress("partition_done", result)

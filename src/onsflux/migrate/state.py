@@ -423,6 +423,20 @@ class MigrationStore(SqliteFile):
                 "table_name = ?", (migration_id, table)).fetchone()
         return None if row is None else int(row[0])
 
+    def watermarks(self, migration_id: str) -> dict[str, int]:
+        """Every table's sync watermark (the /ops page shows the lag)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT table_name, watermark_ns FROM migration_watermarks WHERE migration = ?",
+                (migration_id,)).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def migration_ids(self) -> list[str]:
+        """Every planned migration, newest first (the /ops page lists them)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM migrations ORDER BY created_at DESC").fetchall()
+        return [str(r[0]) for r in rows]
+
     def set_watermark(self, migration_id: str, table: str, ns: int) -> None:
         with self._tx() as db:
             db.execute(

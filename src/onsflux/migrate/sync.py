@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import metrics
 from ..exceptions import ConfigError
 from ..influx.client import InfluxClient
 from .plan import Migration, iso
-from .run import COUNTS, explain_counts, run_partition
+from .run import COUNTS, explain_counts, record_metrics, run_partition
 from .sources import TimestreamSource
 from .state import FAILED, Partition, owner_id
 
@@ -135,6 +136,7 @@ def _sync(
                         mig.store.finish(claimed)
                         raise
                     mig.store.finish(done)
+                    record_metrics({"status": done.status, "points": done.points})
                     entry.update(status=done.status, points=done.points,
                                  rejected=done.rejected, error=done.error,
                                  rejects_key=f"migrate:{done.id}",
@@ -144,6 +146,7 @@ def _sync(
                         wm = stop
             entry["watermark"] = iso(wm)
             entry["lag_s"] = round((now_ns() - wm) / SEC, 3)
+            metrics.set_gauge("onsflux_migrate_sync_lag_seconds", entry["lag_s"], table=t)
             it.tables.append(entry)
         report.iterations.append(it)
         if progress:

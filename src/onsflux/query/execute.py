@@ -23,9 +23,12 @@ import time
 from datetime import datetime
 from typing import Any, Literal
 
+from .. import metrics
 from ..exceptions import CircuitOpen, QueryError, ServerUnavailable
 from ..influx.client import InfluxClient
 from ..influx.transport import shared_breaker
+from ..ingest.series import SeriesIndex, parse_series_key
+from ..quoting import quote_ident
 from ..settings import Settings
 from . import rollup
 from .fallback import ParquetFallback, StoreFallback
@@ -40,6 +43,8 @@ Dialect = Literal["auto", "influxql", "flux"]
 RAW_LIMIT = 10_000
 #: ``Executor(fallback=...)`` default: the fallback ``settings.fallback_path`` names, if any
 FROM_SETTINGS: Literal["settings"] = "settings"
+#: how long the series list behind ``refuse_parallel_series`` is reused
+PARALLEL_CHECK_SECONDS = 30.0
 _FRACTION = re.compile(r"\.([0-9]+)")
 
 
@@ -139,6 +144,7 @@ class Executor:
             fallback = (ParquetFallback(settings.fallback_path, settings)
                         if settings.fallback_path else StoreFallback(settings))
         self.fallback: ParquetFallback | None = fallback
+        self._series_cache: dict[str, tuple[float, list[dict[str, str]]]] = {}
         from ..influx.rollup import Coverage  # influx.rollup imports query.rollup
 
         self._coverage = Coverage()
@@ -166,20 +172,27 @@ class Executor:
         try:
             if dialect == "auto":
                 dialect = "flux" if self.client.kind == "2.x" else "influxql"
+            self.refuse_parallel_series(spec)
             result = self._run_flux(spec) if dialect == "flux" else self._run_influxql(spec)
         except (ServerUnavailable, CircuitOpen) as exc:
+            metrics.breaker_state(self.client.breaker.state)
             if self.fallback is None:
                 raise
             if isinstance(self.fallback, StoreFallback) and not self.fallback.has_data(spec):
                 raise  # nothing ingested to answer from: InfluxDB's error is the answer
             result = self.fallback.run(spec)
+            metrics.inc("onsflux_query_fallback_total")
             # the warning reaches users (API bodies): the kind only; the address is logged
             log.warning("InfluxDB unavailable, answered from the Parquet files: %s", exc)
             result.warnings.append(f"InfluxDB unavailable ({exc.kind}); answered from "
                                    "the files the ingest read")
+        else:
+            metrics.breaker_state(self.client.breaker.state)
         if window_note and spec.window_note and spec.window_note not in result.warnings:
             result.warnings.append(spec.window_note)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
+        metrics.observe("onsflux_query_seconds", result.elapsed_ms / 1000,
+                        backend=result.served_from)
         return result
 
     def run_influxql(self, text: str, *, db: str | None = None,
@@ -192,6 +205,32 @@ class Executor:
                            (time.perf_counter() - started) * 1000)
 
     # ------------------------------------------------------------------ languages
+
+    def refuse_parallel_series(self, spec: QuerySpec) -> None:
+        """Never sum parallel series: a ``sum``/``count``/``energy`` over series that hold
+        the same quantity under two tag sets (``ingest.series``) would count it twice, so
+        it raises :class:`ParallelSeries` naming them instead of answering a wrong number.
+
+        One ``SHOW SERIES`` per measurement, cached for ``PARALLEL_CHECK_SECONDS``; a
+        query grouped by every identity tag sums nothing across series and is not checked.
+        """
+        if spec.aggregate not in ("sum", "count", "energy"):
+            return
+        m = spec.measurement_spec
+        if not m.identity_tags or set(m.identity_tags) <= set(spec.group_by):
+            return
+        now = time.monotonic()
+        cached = self._series_cache.get(spec.measurement)
+        if cached is None or now - cached[0] > PARALLEL_CHECK_SECONDS:
+            try:
+                rows = self.client.query_points(
+                    f"SHOW SERIES FROM {quote_ident(spec.measurement)}", db=spec.bucket)
+            except QueryError:
+                return  # no database yet: nothing to double
+            cached = (now, [parse_series_key(str(r.get("key", "")))[1] for r in rows])
+            self._series_cache[spec.measurement] = cached
+        wanted = [t for t in cached[1] if all(t.get(k) in v for k, v in spec.where.items())]
+        SeriesIndex(spec.measurement).check_stored(wanted, spec.measurement)
 
     def _run_influxql(self, spec: QuerySpec) -> QueryResult:
         planned = self._from_rollup(spec)

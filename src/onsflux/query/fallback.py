@@ -308,6 +308,10 @@ class ParquetFallback:
             result.warnings.append(self.why_empty(spec))
         return result
 
+    def can_answer(self) -> bool:
+        """Configured files are assumed readable (``/health`` must stay cheap)."""
+        return bool(self.paths)
+
     def has_data(self, spec: QuerySpec) -> bool:
         """Whether any file could answer for ``spec``'s measurement."""
         refs, data = self._objects(spec)
@@ -323,12 +327,26 @@ class StoreFallback(ParquetFallback):
         self.path = "the ingested objects the state store records"
 
     def urls(self, spec: QuerySpec) -> list[str]:
+        """The recorded objects with data for the spec's measurement and period: one
+        lookup by measurement and time, never a scan of the store (DynamoDB bills a scan
+        by the whole table)."""
         from ..state.store import OK, store_for
 
         store = store_for(self.settings)
         try:
-            return [o.key for o in store.objects()
-                    if o.status == OK and spec.measurement in o.measurements]
+            return [o.key for o in store.objects_overlapping(spec.measurement, spec.start_ns,
+                                                             spec.stop_ns)
+                    if o.status == OK]
+        finally:
+            store.close()
+
+    def can_answer(self) -> bool:
+        """Whether the store records any ingested object at all (a cheap lookup)."""
+        from ..state.store import store_for
+
+        store = store_for(self.settings)
+        try:
+            return store.has_ingested()
         finally:
             store.close()
 

@@ -340,7 +340,13 @@ def _read_csv(export: UnloadExport, f: UnloadFile, settings: Settings, opts: Csv
                 strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"not a readable CSV: {str(exc).splitlines()[0]}", path=f.url) from exc
+        first_line = str(exc).splitlines()[0]
+        hint = ""
+        if f"Expected {len(names)} columns, got" in first_line:
+            hint = (f" (read with field_delimiter {opts.delimiter!r} and escaped_by "
+                    f"{opts.escape!r}: if the UNLOAD used others, pass --field-delimiter / "
+                    "--escaped-by)")
+        raise SourceError(f"not a readable CSV: {first_line}{hint}", path=f.url) from exc
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(

@@ -293,6 +293,17 @@ class DynamoStateStore:
         return sorted((self._record({**i, "pk": f"obj#{i['sk']}"}) for i in items),
                       key=lambda r: r.key)
 
+    def has_ingested(self) -> bool:
+        """One ``Query`` with ``Limit=1`` per measurement on the ``src#`` index."""
+        from ..catalog import MEASUREMENTS
+
+        for m in MEASUREMENTS:
+            page = self._call("query", KeyConditionExpression="pk = :pk", Limit=1,
+                              ExpressionAttributeValues={":pk": {"S": f"src#{m}"}})
+            if page.get("Items"):
+                return True
+        return False
+
     def ping(self) -> None:
         """One ``GetItem`` on a key that is never written: proves the table answers."""
         self._call("get_item", Key=self._item({"pk": "health#", "sk": "meta"}))

@@ -305,6 +305,13 @@ class SqliteStateStore(SqliteFile):
             ).fetchall()
         return [r for r in map(self._record, rows) if measurement in r.measurements]
 
+    def has_ingested(self) -> bool:
+        """Whether any object was ingested (``ok``): one indexed row, not a count."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM objects WHERE status = ? LIMIT 1",
+                                   (OK,)).fetchone()
+        return row is not None
+
     def dead_letters(self) -> list[DeadLetter]:
         with self._lock:
             rows = self._db.execute(
