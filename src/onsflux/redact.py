@@ -29,7 +29,7 @@ MASK = "***"
 # "token expired" or "basic authentication" stays readable
 _SCHEMES = re.compile(r"(?i)\b(basic|bearer|token)(\s+)([A-Za-z0-9\-._~+/]+=*)")
 _AUTH_HEADER = re.compile(
-    r"(?i)\b(authorization\s*[:=]\s*\"?)(?!(?:basic|bearer|token)\s)([^\s\"',;]+)")
+    r"(?i)\b(authorization\s*[:=]\s*\"?)(?!(?:basic|bearer|token)\b)([^\s\"',;]+)")
 # single-letter 1.x parameters only after ? or &, so "p=0.95" in prose survives
 _SHORT_PARAMS = re.compile(r"(?i)([?&](?:u|p)=)([^&\s\"'#]+)")
 _LONG_PARAMS = re.compile(

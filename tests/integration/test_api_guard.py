@@ -77,6 +77,7 @@ def test_auth_is_checked_before_the_body_is_read(server: Server) -> None:
         sock.close()
     assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
     assert b'"kind":"unauthorized"' in reply and b"x-request-id" in reply.lower()
+    assert b"Authorization: Bearer" in reply  # the hint survives redaction
 
 
 def test_chunked_body_over_the_limit_gets_413_while_streaming(server: Server) -> None:

@@ -311,7 +311,9 @@ def test_a_migrated_plant_carries_the_tag_values_the_ingest_writes(tmp_path: Pat
         "_row": pl.Series([1], dtype=pl.UInt64)})
     (chunk,) = [c for c in make_adapter(detect_format(ons.columns[:-1]), "ons.csv").adapt(ons)
                 if c.frame.height]
-    ingested = {t: chunk.frame[t][0] for t in ("region", "source", "plant")}
+    plant_tags = ("region", "source", "plant", "plant_name")
+    ingested = {t: chunk.frame[t][0] for t in plant_tags}
+    assert ingested["plant_name"] == "Itaipu 60 Hz"  # the name as ONS publishes it
     cols = [("subsystem", "VARCHAR"), ("energy_source", "VARCHAR"), ("plant_name", "VARCHAR"),
             ("measure_name", "VARCHAR"), ("time", "TIMESTAMP"), ("power_mw", "DOUBLE")]
     write_export(tmp_path / "generation_data", cols, [
@@ -329,9 +331,28 @@ def test_a_migrated_plant_carries_the_tag_values_the_ingest_writes(tmp_path: Pat
     mapped = map_frame(mig.mapping.table("generation_data"), chunk2.frame, chunk2.types,
                        source="x")
     first = mapped.frame.row(0, named=True)
-    assert {t: first[t] for t in ("region", "source", "plant")} == ingested
+    assert {t: first[t] for t in plant_tags} == ingested
+    assert set(mapped.tags) == {"region", "source", "plant", "plant_name"}
     # a value the catalog does not know is kept, counted and named by plan
     assert mapped.unresolved == {"region": ["Sudeste/Centro-Oeste?"]}
     assert any("region values the catalog does not know" in w and "Centro-Oeste?" in w
                for w in plan.warnings)
     assert summary.failed == 0
+
+
+def test_migrated_load_gets_the_series_key_of_ingested_load() -> None:
+    """The ONS load files are the total load (catalog tag_defaults): a migrated load row
+    without a sector gets ``sector=total`` too, not a parallel series."""
+    from onsflux import catalog
+    from onsflux.migrate.mapping import default_mapping, map_frame
+
+    tm = default_mapping().table("consumption_data")
+    frame = pl.DataFrame({"subsystem": ["Sudeste", "N"], "measure_name": ["load", "load"],
+                          "time": [T0, T0], "demand_mw": [41000.5, 5000.0]})
+    types = {"subsystem": "VARCHAR", "measure_name": "VARCHAR", "time": "TIMESTAMP",
+             "demand_mw": "DOUBLE"}
+    mapped = map_frame(tm, frame, types, source="x")
+    assert sorted(mapped.tags) == ["region", "sector"]
+    assert mapped.frame.select("region", "sector").rows() == [("southeast", "total"),
+                                                              ("north", "total")]
+    assert catalog.MEASUREMENTS["consumption_data"].tag_defaults == {"sector": "total"}

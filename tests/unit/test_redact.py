@@ -38,7 +38,8 @@ def test_prose_and_data_survive() -> None:
     for text in ["the token expired: log in again", "basic authentication is disabled",
                  "percentile p=0.95 of power_mw", "Token Authentication failed",
                  "SELECT max(\"demand_mw\") FROM \"consumption_data\" WHERE \"region\" = 'south'",
-                 "http://127.0.0.1:8086/query"]:
+                 "http://127.0.0.1:8086/query",
+                 "missing API key: send X-API-Key or Authorization: Bearer"]:
         assert redact(text) == text
 
 

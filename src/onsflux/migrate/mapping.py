@@ -350,6 +350,7 @@ def map_frame(
         raise ConfigError(f"table {tm.table}: names used twice (tags {sorted(tag_cols.values())}, "
                           f"fields {sorted(field_types)})")
     wide = wide.with_columns([pl.col(d).cast(pl.Utf8) for d in tag_cols])
+    wide = _catalog_tags(tm, wide, tag_cols, set(field_types))
     unresolved: dict[str, list[str]] = {}
     for d, tag in tag_cols.items():
         if tm.canonical(tag):
@@ -381,13 +382,38 @@ def map_frame(
     )
 
 
+def _catalog_tags(tm: TableMapping, wide: pl.DataFrame, tag_cols: dict[str, str],
+                  fields: set[str]) -> pl.DataFrame:
+    """The tags the ingest adds for a catalog measurement (``tag_cols`` extended in
+    place): ``plant_name`` — the plant's name for people, from the same dimension as
+    ``plant`` — and the catalog's ``tag_defaults`` (``sector = total``…), so a migrated
+    series has the ingested series' key."""
+    spec = catalog.MEASUREMENTS.get(tm.measurement)
+    if not tm.canonical_tags or spec is None:
+        return wide
+    taken = set(tag_cols.values()) | fields
+    plant_col = next((d for d, t in tag_cols.items() if t == "plant"), None)
+    if plant_col is not None and "plant_name" in spec.tags and "plant_name" not in taken:
+        names = wide.get_column(plant_col)
+        table = {v: catalog.display_name(v) for v in names.drop_nulls().unique().to_list()}
+        wide = wide.with_columns(names.replace_strict(table, default=None, return_dtype=pl.Utf8)
+                                 .alias("\x00plant_name"))
+        tag_cols["\x00plant_name"] = "plant_name"
+    for tag, default in spec.tag_defaults.items():
+        col = next((d for d, t in tag_cols.items() if t == tag), None)
+        if col is not None:
+            wide = wide.with_columns(pl.col(col).fill_null(default))
+        elif tag not in fields:
+            wide = wide.with_columns(pl.lit(default, dtype=pl.Utf8).alias("\x00" + tag))
+            tag_cols["\x00" + tag] = tag
+    return wide
+
+
 def canonical_values(tag: str, values: pl.Series) -> tuple[pl.Series, list[str]]:
-    """The ingest's canonical value of each (the catalog's resolver for ``tag``, else
-    its slug), the value itself when there is none; and those without one."""
-    resolver = catalog.RESOLVERS.get(tag)
-    fn = resolver if resolver is not None else (lambda text: catalog.slug(text) or None)
+    """The value the ingest stores for each (:func:`onsflux.catalog.normalize_tag`), the
+    value itself when there is none; and those without one."""
     distinct = values.drop_nulls().unique()
-    table = {v: fn(v) for v in distinct.to_list()}
+    table = {v: catalog.normalize_tag(tag, v) for v in distinct.to_list()}
     unknown = sorted(v for v, c in table.items() if c is None)
     known = {v: c for v, c in table.items() if c is not None and c != v}
     if not known:
