@@ -24,6 +24,10 @@ def test_the_rehearsal_runs_and_no_user_request_fails(tmp_path: Path) -> None:
     assert list(phases) == ["shadow", "canary 10%", "canary 50%", "green-shadow",
                             "fault (canary 90%)"]
     assert all(p["failed"] == 0 and p["requests"] == 40 for p in phases.values())
+    # 40 requests replay at most 40 distinct ones (the workload holds more)
+    assert all(p["distinct"] == 40 for p in phases.values())
+    assert all("40 requests (40 distinct)" in line for line in report["log"]
+               if " requests (" in line)
     assert set(phases["canary 50%"]["served"]) == {"files", "influxdb"}
     assert set(phases["green-shadow"]["served"]) == {"influxdb"}
     fault = report["fault"]

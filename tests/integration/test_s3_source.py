@@ -90,7 +90,7 @@ def test_read_csv_from_s3(s3: tuple[S3Server, Settings]) -> None:
     [chunk] = list(read_object(ref, settings))
     assert chunk.source == ref.url and chunk.measurement == "generation_data"
     assert chunk.frame["power_mw"].to_list() == [14000.5, 12.0]
-    assert chunk.frame["plant_id"].to_list() == ["pruhit", None]
+    assert chunk.frame["plant_id"].to_list() == ["PRUHIT", None]  # id_ons kept as published (issue 9 item 16)
     assert chunk.frame["source"].to_list() == ["hydro", "wind"]
 
 

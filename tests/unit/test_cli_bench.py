@@ -29,3 +29,9 @@ def test_benchmarks_come_from_the_package_and_helpers_are_not_benchmarks() -> No
     assert module.__name__ == "onsflux.bench.encode" and callable(module.run)
     result = CliRunner().invoke(app, ["bench", "common"])
     assert result.exit_code == 1 and "no benchmark 'common'" in result.output
+
+
+def test_the_seed_suite_is_a_benchmark() -> None:
+    """``onsflux bench seed`` (its ``--duration``/``--rate`` options exist for it) resolves."""
+    module = _bench_module("seed")
+    assert module.__name__ == "onsflux.bench.seed" and callable(module.run)

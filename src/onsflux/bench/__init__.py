@@ -2,8 +2,9 @@
 
 They live in the package (not in a ``bench/`` folder of the checkout) so ``onsflux bench``
 imports only installed code, never whatever ``bench`` happens to be in the current
-directory. ``common`` holds what they share; ``seed`` is a helper, not a benchmark.
+directory. ``common`` holds what they share (not a benchmark); ``seed`` is the original
+design's performance suite (``onsflux bench seed``).
 """
 
 #: modules here that are not benchmarks
-HELPERS = frozenset({"common", "seed"})
+HELPERS = frozenset({"common"})

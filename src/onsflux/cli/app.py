@@ -116,7 +116,7 @@ def local_up(
                       f" buckets {', '.join(BUCKETS)} with retention {s.retention}")
         if with_prometheus:
             p = out["prometheus"]
-            console.print(f"Prometheus running at [bold]{p['url']}[/] (pid {p['pid']}), "
+            console.print(f"Prometheus running at {p['url']} (pid {p['pid']}), "
                           f"scraping {p['targets']}; alerts at {p['url']}/alerts")
 
 

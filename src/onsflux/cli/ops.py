@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .output import console, emit_json, err_console, table
+from .output import console, emit_json, err_console, styled, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
@@ -33,8 +33,8 @@ def register(app: typer.Typer) -> None:
         else:
             for c in report.checks:
                 mark = "FAIL" if c.status == "fail" else c.status
-                console.print(f"[{_STYLE[c.status]}]{mark:>4}[/] {c.name:<26} {c.detail}",
-                              soft_wrap=True, highlight=False)
+                console.print(styled((f"{mark:>4}", _STYLE[c.status]),
+                                     f" {c.name:<26} {c.detail}"), soft_wrap=True)
                 if c.fix and c.status in ("fail", "warn"):
                     console.print(f"{'':>5}fix: {c.fix}", style="cyan", soft_wrap=True,
                                   markup=False, highlight=False)

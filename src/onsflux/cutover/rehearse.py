@@ -45,13 +45,16 @@ from .workload import Item, workload
 class PhaseRun:
     name: str
     requests: int = 0
+    #: distinct requests among those replayed (the workload repeats when it is shorter)
+    distinct: int = 0
     failed: int = 0
     served: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     p95_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"phase": self.name, "requests": self.requests, "failed": self.failed,
+        return {"phase": self.name, "requests": self.requests, "distinct": self.distinct,
+                "failed": self.failed,
                 "served": dict(self.served), "seconds": round(self.seconds, 2),
                 "served_p95_ms": None if self.p95_ms is None else round(self.p95_ms, 1)}
 
@@ -153,13 +156,14 @@ def rehearse(settings: Settings, *, days: int = 7, requests: int = 200,
                     run.failed += 1
                 times.append((time.perf_counter() - q0) * 1000)
                 run.requests += 1
+            run.distinct = min(run.requests, distinct)
             router.shadow.drain(120)
             run.seconds = time.monotonic() - started
             ordered = sorted(times)
             run.p95_ms = ordered[int(0.95 * (len(ordered) - 1))] if ordered else None
             runs.append(run)
             fig = ops.figures()
-            say(f"{name}: {run.requests} requests ({distinct} distinct), served "
+            say(f"{name}: {run.requests} requests ({run.distinct} distinct), served "
                 f"{_served(run.served)}, {run.failed} failed, served p95 "
                 f"{_f(run.p95_ms)} ms · consistency {_pct(fig.consistency)} over "
                 f"{fig.comparisons} comparisons, noise floor {_pct(fig.noise_floor)} over "

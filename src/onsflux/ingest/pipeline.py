@@ -150,19 +150,22 @@ class _Seen:
     """Points of one field written from earlier chunks: their times and series-time hashes,
     with the time range per chunk so a later chunk compares only with chunks it overlaps."""
 
-    parts: list[tuple[int, int, pl.DataFrame]] = field(default_factory=list)
+    #: (min time, max time, keys) per chunk: a key holds its time, so only chunks whose
+    #: ranges meet can share keys (8 bytes a point; fields without nulls share one Series)
+    parts: list[tuple[int, int, pl.Series]] = field(default_factory=list)
 
-    def new(self, times: pl.Series, keys: pl.Series) -> pl.Series:
-        """Which of these (time, key) points no earlier chunk wrote, each counted once."""
-        fresh = keys.is_first_distinct()
+    def new(self, lo: int, hi: int, keys: pl.Series) -> pl.Series:
+        """Which of these keys (series-time hashes of points with times in ``lo..hi``)
+        no earlier chunk wrote, each counted once."""
         if keys.len() == 0:
-            return fresh
-        lo, hi = int(times.min()), int(times.max())  # type: ignore[arg-type]
-        older = [f for a, b, f in self.parts if a <= hi and b >= lo]
+            return keys.is_null()
+        # n_unique is several times cheaper than is_first_distinct, and keys rarely repeat
+        fresh = (pl.repeat(True, keys.len(), dtype=pl.Boolean, eager=True)
+                 if keys.n_unique() == keys.len() else keys.is_first_distinct())
+        older = [k for a, b, k in self.parts if a <= hi and b >= lo]
         if older:
-            earlier = pl.concat(older).filter(pl.col("t").is_between(lo, hi))["k"]
-            fresh = fresh & ~keys.is_in(earlier.implode())
-        self.parts.append((lo, hi, pl.DataFrame({"t": times, "k": keys})))
+            fresh = fresh & ~keys.is_in(pl.concat(older).implode())
+        self.parts.append((lo, hi, keys))
         return fresh
 
 
@@ -429,9 +432,14 @@ class Ingestor:
         ).hash_rows(seed=0x0115F1)
         fresh: dict[str, pl.Series] = {}
         for f in fields:
+            seen = e.seen.setdefault(f, _Seen())
+            if frame[f].null_count() == 0:  # the common case: no filtering, no scatter
+                lo, hi = frame[TIME].min(), frame[TIME].max()
+                fresh[f] = seen.new(lo, hi, series_time) if frame.height else series_time.is_null()  # type: ignore[arg-type]
+                continue
             has = frame[f].is_not_null()
-            new = e.seen.setdefault(f, _Seen()).new(frame[TIME].filter(has),
-                                                    series_time.filter(has))
+            times = frame[TIME].filter(has)
+            new = seen.new(times.min(), times.max(), series_time.filter(has))  # type: ignore[arg-type]
             mask = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias("")
             fresh[f] = mask.scatter(has.arg_true(), new) if frame.height else mask
         counts = frame.with_columns(

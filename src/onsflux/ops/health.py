@@ -143,7 +143,7 @@ def migration_section(path: str, now: float) -> dict[str, Any]:
 
 def pipeline_health(settings: Settings, store: Any, history: History | None = None, *,
                     now: float | None = None) -> dict[str, Any]:
-    """The whole section's data (``GET /ops/pipeline.json``)."""
+    """The whole section's data (rendered by ``api/ops_pipeline.py`` for ``GET /ops/sections``)."""
     t = time.time() if now is None else now
     state = metrics.BREAKER_STATES
     breaker = metrics.value("onsflux_influx_breaker_state")
