@@ -297,6 +297,22 @@ def batches(
     split; the server decides — InfluxDB 1.x accepts bodies up to 25 MB by default). With
     the catalog's float fields and the 1 KiB tag-value limit enforced by validation, a
     line stays under ~6 KiB, far below any sensible ``max_bytes``.
+    """
+    for start, stop in cuts(lines, max_lines, max_bytes):
+        yield start, stop, body(lines, start, stop)
+
+
+def body(lines: pl.Series, start: int, stop: int) -> bytes:
+    """The write body of ``lines[start:stop]``: the lines joined by ``\\n``.
+
+    Apart from :func:`cuts` so the pipeline can build each body in the thread that sends
+    it, just before sending: only the bodies in flight are in memory, not a chunk's worth.
+    """
+    return lines.slice(start, stop - start).str.join("\n").cast(pl.Binary).item()  # type: ignore[no-any-return]
+
+
+def cuts(lines: pl.Series, max_lines: int, max_bytes: int) -> Iterator[tuple[int, int]]:
+    """The ``(start, stop)`` row ranges :func:`batches` cuts ``lines`` into.
 
     Cut points come from a cumulative byte count (one polars pass), so the Python loop
     runs once per batch, never per line.
@@ -326,7 +342,6 @@ def batches(
         stop = min(by_bytes, start + max_lines, n)
         if stop <= start:
             stop = start + 1  # one line alone above max_bytes: sent alone, never dropped
-        body = lines.slice(start, stop - start).str.join("\n").cast(pl.Binary).item()
-        yield start, stop, body
+        yield start, stop
         base = int(ends[stop - 1])
         start = stop

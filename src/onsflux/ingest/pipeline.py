@@ -32,7 +32,7 @@ from ..sources.objects import list_objects
 from ..sources.readers import read_object
 from ..state.base import FAILED, OK, ObjectRecord, StateStore
 from .dropped import server_rejects, write_batch
-from .encode import batches, encode_lines
+from .encode import body, cuts, encode_lines
 from .series import SeriesIndex, parse_series_key
 from .validate import Validator
 
@@ -316,6 +316,7 @@ class Ingestor:
                         continue  # header only, or every row rejected by the adapter
                     with _timer(phases, "validate"):
                         checked = validator.validate(chunk)
+                    chunk.frame = chunk.frame.clear()  # validated: the adapted rows can go
                     rejects.append(checked.rejects)
                     result.notes.extend(n for n in checked.notes if n not in result.notes)
                     result.duplicates += checked.duplicates
@@ -349,12 +350,14 @@ class Ingestor:
                     with _timer(phases, "wait"):
                         settle([p for p in pending if p.chunk_no < oldest_kept])
                     pending = [p for p in pending if not p.settled]
-                    for start, stop, body in _timed_iter(batches(
+                    # each body is built by the thread that sends it (polars releases
+                    # the GIL): only the bodies in flight are held, not the chunk's
+                    for start, stop in cuts(
                         lines, self.settings.batch_lines, self.settings.batch_bytes
-                    ), phases, "encode"):
+                    ):
                         assert self.client is not None
-                        future = pool.submit(write_batch, self.client, spec.bucket, body,
-                                             stop - start)
+                        future = pool.submit(_write_rows, self.client, spec.bucket, lines,
+                                             start, stop)
                         pending.append(_Pending(
                             future, spec.name, frame.slice(start, stop - start),
                             lines.slice(start, stop - start), chunk_no,
@@ -553,6 +556,12 @@ def _record_metrics(result: ObjectResult, *, dry_run: bool) -> None:
     metrics.observe("onsflux_ingest_object_seconds", result.seconds)
     if result.status == FAILED:
         metrics.inc("onsflux_ingest_dead_letters_total")
+
+
+def _write_rows(client: InfluxClient, bucket: str, lines: pl.Series, start: int,
+                stop: int) -> WriteOutcome:
+    """Encode the body of ``lines[start:stop]`` and write it (in a writer thread)."""
+    return write_batch(client, bucket, body(lines, start, stop), stop - start)
 
 
 def count_totals(
