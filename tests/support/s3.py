@@ -34,6 +34,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: every socket stays bound until all are chosen, so the
+    kernel cannot hand the same port out twice (it did: ``-s3.port`` and
+    ``-s3.port.grpc`` once got the same number and weed died on ``bind``)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def weed_binary() -> str:
     """The ``weed`` next to the running Python (virtualenv) or on PATH."""
     here = Path(sys.executable).parent / "weed"
@@ -86,9 +102,9 @@ class S3Server:
             "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }]}))
-        ports = {name: free_port() for name in (
-            "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
-            "s3", "s3.grpc")}
+        names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
+                 "s3", "s3.grpc")
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
         cmd = [
             weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={ports['master']}", f"-master.port.grpc={ports['master.grpc']}",

@@ -31,6 +31,17 @@ def test_benchmarks_come_from_the_package_and_helpers_are_not_benchmarks() -> No
     assert result.exit_code == 1 and "no benchmark 'common'" in result.output
 
 
+def test_the_original_suite_is_a_benchmark_with_duration_and_rate() -> None:
+    """`onsflux bench seed --duration … --rate …` (issue 12) must reach the suite's run()."""
+    import inspect
+
+    module = _bench_module("seed")
+    params = inspect.signature(module.run).parameters
+    assert {"duration", "rate", "url", "readers", "writers"} <= set(params)
+    result = CliRunner().invoke(app, ["bench", "encode", "--duration", "5"])
+    assert result.exit_code == 1 and "--duration does not apply" in result.output
+
+
 def test_the_seed_suite_is_a_benchmark() -> None:
     """``onsflux bench seed`` (its ``--duration``/``--rate`` options exist for it) resolves."""
     module = _bench_module("seed")

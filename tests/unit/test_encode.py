@@ -468,8 +468,8 @@ def test_batches_count_bytes_not_characters() -> None:
     assert [(a, b) for a, b, _ in batches(series, 10, 21)] == [(0, 2)]
 
 
-def test_large_frame_streaming_path_is_exact_and_ordered(monkeypatch: pytest.MonkeyPatch) -> None:
-    n = 60_000  # above the streaming threshold
+def test_large_frame_is_exact_and_ordered() -> None:
+    n = 60_000
     frame = pl.DataFrame(
         {
             "time": pl.int_range(0, n, eager=True) * 10**9,
@@ -484,7 +484,3 @@ def test_large_frame_streaming_path_is_exact_and_ordered(monkeypatch: pytest.Mon
         assert ts == i * 10**9
         assert fields["v"] == frame["v"][i]
         assert tags == ({} if i % 4 == 2 else {"region": frame["region"][i]})
-    import onsflux.ingest.encode as enc
-
-    monkeypatch.setattr(enc, "_STREAMING_MIN_ROWS", 10**9)
-    assert encode_lines("m", frame, ["region"], {"v": "float"}).equals(lines)

@@ -32,7 +32,7 @@ from ..sources.objects import list_objects
 from ..sources.readers import read_object
 from ..state.base import FAILED, OK, ObjectRecord, StateStore
 from .dropped import server_rejects, write_batch
-from .encode import batches, encode_lines
+from .encode import body, cuts, encode_lines
 from .series import SeriesIndex, parse_series_key
 from .validate import Validator
 
@@ -150,19 +150,22 @@ class _Seen:
     """Points of one field written from earlier chunks: their times and series-time hashes,
     with the time range per chunk so a later chunk compares only with chunks it overlaps."""
 
-    parts: list[tuple[int, int, pl.DataFrame]] = field(default_factory=list)
+    #: (min time, max time, keys) per chunk: a key holds its time, so only chunks whose
+    #: ranges meet can share keys (8 bytes a point; fields without nulls share one Series)
+    parts: list[tuple[int, int, pl.Series]] = field(default_factory=list)
 
-    def new(self, times: pl.Series, keys: pl.Series) -> pl.Series:
-        """Which of these (time, key) points no earlier chunk wrote, each counted once."""
-        fresh = keys.is_first_distinct()
+    def new(self, lo: int, hi: int, keys: pl.Series) -> pl.Series:
+        """Which of these keys (series-time hashes of points with times in ``lo..hi``)
+        no earlier chunk wrote, each counted once."""
         if keys.len() == 0:
-            return fresh
-        lo, hi = int(times.min()), int(times.max())  # type: ignore[arg-type]
-        older = [f for a, b, f in self.parts if a <= hi and b >= lo]
+            return keys.is_null()
+        # n_unique is several times cheaper than is_first_distinct, and keys rarely repeat
+        fresh = (pl.repeat(True, keys.len(), dtype=pl.Boolean, eager=True)
+                 if keys.n_unique() == keys.len() else keys.is_first_distinct())
+        older = [k for a, b, k in self.parts if a <= hi and b >= lo]
         if older:
-            earlier = pl.concat(older).filter(pl.col("t").is_between(lo, hi))["k"]
-            fresh = fresh & ~keys.is_in(earlier.implode())
-        self.parts.append((lo, hi, pl.DataFrame({"t": times, "k": keys})))
+            fresh = fresh & ~keys.is_in(pl.concat(older).implode())
+        self.parts.append((lo, hi, keys))
         return fresh
 
 
@@ -313,6 +316,7 @@ class Ingestor:
                         continue  # header only, or every row rejected by the adapter
                     with _timer(phases, "validate"):
                         checked = validator.validate(chunk)
+                    chunk.frame = chunk.frame.clear()  # validated: the adapted rows can go
                     rejects.append(checked.rejects)
                     result.notes.extend(n for n in checked.notes if n not in result.notes)
                     result.duplicates += checked.duplicates
@@ -346,12 +350,14 @@ class Ingestor:
                     with _timer(phases, "wait"):
                         settle([p for p in pending if p.chunk_no < oldest_kept])
                     pending = [p for p in pending if not p.settled]
-                    for start, stop, body in _timed_iter(batches(
+                    # each body is built by the thread that sends it (polars releases
+                    # the GIL): only the bodies in flight are held, not the chunk's
+                    for start, stop in cuts(
                         lines, self.settings.batch_lines, self.settings.batch_bytes
-                    ), phases, "encode"):
+                    ):
                         assert self.client is not None
-                        future = pool.submit(write_batch, self.client, spec.bucket, body,
-                                             stop - start)
+                        future = pool.submit(_write_rows, self.client, spec.bucket, lines,
+                                             start, stop)
                         pending.append(_Pending(
                             future, spec.name, frame.slice(start, stop - start),
                             lines.slice(start, stop - start), chunk_no,
@@ -429,9 +435,14 @@ class Ingestor:
         ).hash_rows(seed=0x0115F1)
         fresh: dict[str, pl.Series] = {}
         for f in fields:
+            seen = e.seen.setdefault(f, _Seen())
+            if frame[f].null_count() == 0:  # the common case: no filtering, no scatter
+                lo, hi = frame[TIME].min(), frame[TIME].max()
+                fresh[f] = seen.new(lo, hi, series_time) if frame.height else series_time.is_null()  # type: ignore[arg-type]
+                continue
             has = frame[f].is_not_null()
-            new = e.seen.setdefault(f, _Seen()).new(frame[TIME].filter(has),
-                                                    series_time.filter(has))
+            times = frame[TIME].filter(has)
+            new = seen.new(times.min(), times.max(), series_time.filter(has))  # type: ignore[arg-type]
             mask = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias("")
             fresh[f] = mask.scatter(has.arg_true(), new) if frame.height else mask
         counts = frame.with_columns(
@@ -545,6 +556,12 @@ def _record_metrics(result: ObjectResult, *, dry_run: bool) -> None:
     metrics.observe("onsflux_ingest_object_seconds", result.seconds)
     if result.status == FAILED:
         metrics.inc("onsflux_ingest_dead_letters_total")
+
+
+def _write_rows(client: InfluxClient, bucket: str, lines: pl.Series, start: int,
+                stop: int) -> WriteOutcome:
+    """Encode the body of ``lines[start:stop]`` and write it (in a writer thread)."""
+    return write_batch(client, bucket, body(lines, start, stop), stop - start)
 
 
 def count_totals(

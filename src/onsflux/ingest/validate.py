@@ -122,7 +122,8 @@ class Validator:
         )
         #: latest accepted time (inclusive)
         self.max_time_ns = min(MAX_TIME_NS, now_ns + future_tolerance_seconds * 1_000_000_000)
-        self._seen: dict[str, list[pl.Series]] = {}
+        #: per source: (min time, max time, key hashes) of each chunk let through
+        self._seen: dict[str, list[tuple[int, int, pl.Series]]] = {}
 
     # ------------------------------------------------------------------------------
     def validate(self, chunk: Chunk) -> Validated:
@@ -130,7 +131,12 @@ class Validator:
         tags, fields, notes = self._columns(chunk, spec)
         frame, cast_checks = self._normalize(chunk, spec, tags, fields)
 
-        checks = self._time_checks() + self._tag_checks(spec, tags)
+        checks = self._time_checks()
+        tag_checks: dict[int, str] = {}  # index in checks -> the tag it looks at
+        for t in tags:
+            for c in self._tag_checks(spec, [t]):
+                tag_checks[len(checks)] = t
+                checks.append(c)
         for f in fields:
             checks += cast_checks.get(f, [])
             checks += self._field_checks(spec.fields[f])
@@ -143,24 +149,32 @@ class Validator:
             )
         )
 
-        frame = frame.with_columns(
-            pl.coalesce(
-                [pl.when(c.cond).then(pl.lit(i, dtype=pl.UInt16)) for i, c in enumerate(checks)]
-            ).alias(_FAIL)
-        )
-        bad = frame.filter(pl.col(_FAIL).is_not_null())
-        rejects = [self._rejects_for(chunk.source, bad, checks)] if bad.height else []
-        good = frame.filter(pl.col(_FAIL).is_null()).drop(_FAIL)
+        # Only the checks some row fails take part in the per-row verdict (a row's reason
+        # is its first failing check, so dropping checks no row fails changes nothing).
+        # Tag checks are asked of each tag's distinct values (tags have few), the others
+        # in one fused pass; a clean chunk then skips the verdict column and the filters.
+        firing = self._firing(frame, checks, tag_checks)
+        rejects: list[pl.DataFrame] = []
+        good = frame
+        if firing:
+            frame = frame.with_columns(
+                pl.coalesce(
+                    [pl.when(checks[i].cond).then(pl.lit(i, dtype=pl.UInt16)) for i in firing]
+                ).alias(_FAIL)
+            )
+            bad = frame.filter(pl.col(_FAIL).is_not_null())
+            rejects = [self._rejects_for(chunk.source, bad, checks)] if bad.height else []
+            good = frame.filter(pl.col(_FAIL).is_null()).drop(_FAIL)
 
         # duplicates within the chunk: same key, the last in file order wins. One hash
         # per row answers "any duplicates at all?" cheaply; only then (or on a hash
         # collision) is the exact, dearer grouping done.
         key_exprs = self._key_exprs(spec, tags, fields)
         key_names = [e.meta.output_name() for e in key_exprs]
-        good = good.with_columns(key_exprs)
-        hashes = good.select(key_names).hash_rows(seed=_HASH_SEED)
+        hashes = good.select(key_exprs).hash_rows(seed=_HASH_SEED)
         dups = good.clear()
-        if hashes.is_duplicated().any():
+        if hashes.n_unique() < hashes.len():  # (several times cheaper than is_duplicated)
+            good = good.with_columns(key_exprs)
             good = good.with_columns(
                 (pl.col(_POS) != pl.col(_POS).last().over(key_names)).alias("__dup"),
                 pl.col(ROW).last().over(key_names).alias("__winner"),
@@ -183,9 +197,16 @@ class Validator:
                 hashes = hashes.filter(keep)
 
         # duplicates across chunks of the object: counted, not rejected
+        # (a key holds the time, so only earlier chunks whose time range meets this
+        # one's can share a key: a file in time order compares with none)
         seen = self._seen.setdefault(chunk.source, [])
-        cross = int(hashes.is_in(pl.concat(seen).implode()).sum()) if seen else 0
-        seen.append(hashes)
+        cross = 0
+        if good.height:
+            lo, hi = good.select(pl.col(TIME).min().alias("lo"), pl.col(TIME).max().alias("hi")).row(0)
+            older = [h for a, b, h in seen if a <= hi and b >= lo]
+            if older:
+                cross = int(hashes.is_in(pl.concat(older).implode()).sum())
+            seen.append((lo, hi, hashes))
         if cross:
             notes.append(
                 f"{cross} rows repeat points written from an earlier chunk of this object; "
@@ -210,6 +231,25 @@ class Validator:
             cross_chunk_duplicates=cross,
             notes=notes,
         )
+
+    @staticmethod
+    def _firing(frame: pl.DataFrame, checks: list[_Check], tag_checks: dict[int, str]
+                ) -> list[int]:
+        """Indexes (in order) of the checks at least one row of ``frame`` fails."""
+        flags: dict[int, bool] = {}
+        by_tag: dict[str, list[int]] = {}
+        for i, t in tag_checks.items():
+            by_tag.setdefault(t, []).append(i)
+        for t, idx in by_tag.items():
+            distinct = frame.select(pl.col(t).unique())
+            row = distinct.select(
+                [checks[i].cond.any().alias(str(i)) for i in idx]).row(0)
+            flags.update((i, bool(v)) for i, v in zip(idx, row, strict=True))
+        rest = [i for i in range(len(checks)) if i not in tag_checks]
+        if rest:
+            row = frame.select([checks[i].cond.any().alias(str(i)) for i in rest]).row(0)
+            flags.update((i, bool(v)) for i, v in zip(rest, row, strict=True))
+        return [i for i in range(len(checks)) if flags[i]]
 
     # ------------------------------------------------------------------------------
     def _columns(

@@ -45,15 +45,28 @@ def as_text(s: pl.Series) -> pl.Series:
     return pl.select(pl.when(t.str.len_chars() > 0).then(t)).to_series().alias(s.name)
 
 
-def map_distinct(s: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
-    """Apply a Python function to each distinct value only (trimmed; blank → null)."""
+def map_distinct(s: pl.Series, fn: Callable[[str], str | None],
+                 cache: dict[str, str | None] | None = None) -> pl.Series:
+    """Apply a Python function to each distinct value only (trimmed; blank → null).
+
+    ``cache`` (value → result, kept by the caller across the batches of one file) spares
+    calling ``fn`` again for values seen before. When every value maps to itself (tags
+    already in canonical form, the common case) the column is returned as it is, without
+    the per-row look-up.
+    """
     t = s.cast(pl.Utf8, strict=False)
     mapping: dict[str, str | None] = {}
+    known = cache if cache is not None else {}
     for v in t.unique().drop_nulls().to_list():
+        if v in known:
+            mapping[v] = known[v]
+            continue
         v2 = v.strip()
-        mapping[v] = fn(v2) if v2 else None
+        mapping[v] = known[v] = fn(v2) if v2 else None
     if not mapping:
         return pl.repeat(None, len(s), dtype=pl.Utf8, eager=True).alias(s.name)
+    if all(k == v for k, v in mapping.items()):
+        return t.alias(s.name)
     return t.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
 
 
@@ -235,6 +248,16 @@ class Adapter:
         self.measurement = fmt.measurement or "generation_data"
         self._noted: set[str] = set()
         self._conventions: dict[str, str] = {}  # column -> decimal "comma" | "dot"
+        #: per tag: raw value -> canonical value, for the distinct values seen so far
+        self._resolved: dict[str, dict[str, str | None]] = {}
+
+    def resolve_tag(self, tag: str, values: pl.Series) -> pl.Series:
+        """:func:`_resolve_tag`, remembering across batches what each value resolved to."""
+        return _resolve_tag(tag, values, self._resolved.setdefault(tag, {}))
+
+    def mapped(self, key: str, values: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
+        """:func:`map_distinct` with a cache per ``key`` (one ``key`` per ``fn``)."""
+        return map_distinct(values, fn, self._resolved.setdefault(f"\x00{key}", {}))
 
     def numbers(self, column: str, values: pl.Series) -> Numbers:
         """:func:`coerce_numbers` with the convention earlier batches of ``column`` showed."""
@@ -319,10 +342,10 @@ class _OnsAdapter(Adapter):
     def _subsystem(self, raw: pl.DataFrame, id_col: str, name_col: str) -> pl.Series:
         ids = self.col(raw, id_col)
         assert ids is not None
-        region = map_distinct(ids, ons_region)
+        region = self.mapped("ons_region", ids, ons_region)
         names = self.col(raw, name_col)
         if names is not None:
-            region = pl.select(pl.coalesce(region, map_distinct(names, ons_region))).to_series()
+            region = pl.select(pl.coalesce(region, self.mapped("ons_region", names, ons_region))).to_series()
         return region
 
     def _reject_subsystem(self, raw: pl.DataFrame, region: pl.Series, id_col: str,
@@ -349,14 +372,15 @@ class OnsGenerationAdapter(_OnsAdapter):
         assert plant_type is not None and plant is not None
         return {
             "region": self._subsystem(raw, "id_subsistema", "nom_subsistema").alias("region"),
-            "source": map_distinct(plant_type, ons_source).alias("source"),
-            "plant": map_distinct(plant, catalog.TAG_NORMALIZERS["plant"]).alias("plant"),
-            "state": (map_distinct(state, catalog.TAG_NORMALIZERS["state"])
+            "source": self.mapped("ons_source", plant_type, ons_source).alias("source"),
+            "plant": self.mapped("plant", plant, catalog.TAG_NORMALIZERS["plant"]).alias("plant"),
+            "state": (self.mapped("state", state, catalog.TAG_NORMALIZERS["state"])
                       if state is not None else none).alias("state"),
             # id_ons as published (case kept): users look plants up by it
-            "plant_id": (map_distinct(plant_id, catalog.TAG_NORMALIZERS["plant_id"])
+            "plant_id": (self.mapped("plant_id", plant_id, catalog.TAG_NORMALIZERS["plant_id"])
                          if plant_id is not None else none).alias("plant_id"),
-            "plant_name": map_distinct(plant, catalog.TAG_NORMALIZERS["plant_name"])
+            "plant_name": self.mapped("plant_name", plant,
+                                      catalog.TAG_NORMALIZERS["plant_name"])
             .alias("plant_name"),
         }
 
@@ -426,9 +450,10 @@ def _unmapped(tag: str) -> str:
     return f"{tag} has no letters or digits to make a canonical tag value from"
 
 
-def _resolve_tag(tag: str, values: pl.Series) -> pl.Series:
+def _resolve_tag(tag: str, values: pl.Series,
+                 cache: dict[str, str | None] | None = None) -> pl.Series:
     """The stored values of ``tag``: the catalog's one normal form, for every format."""
-    return map_distinct(values, lambda text: catalog.normalize_tag(tag, text)).alias(tag)
+    return map_distinct(values, lambda text: catalog.normalize_tag(tag, text), cache).alias(tag)
 
 
 def _field_index() -> dict[str, str]:
@@ -467,7 +492,7 @@ class LongAdapter(Adapter):
 
         mtype_raw = self.col(raw, "measurement_type")
         assert mtype_raw is not None
-        field_s = map_distinct(mtype_raw, resolve_field)
+        field_s = self.mapped("field", mtype_raw, resolve_field)
         rej.reject(as_text(mtype_raw).is_null(), "measurement_type", None,
                    "missing measurement_type")
         known = list(catalog.FIELD_TO_MEASUREMENT)
@@ -508,7 +533,7 @@ class LongAdapter(Adapter):
             src = self.col(raw, column)
             if src is None:
                 continue
-            res = _resolve_tag(tag, src)
+            res = self.resolve_tag(tag, src)
             resolved[tag] = res
             applies = meas_s.is_in([m.name for m in catalog.MEASUREMENTS.values()
                                     if tag in m.tags]).fill_null(False)
@@ -581,7 +606,7 @@ class WideAdapter(Adapter):
         for tag in self.fmt.tags:
             src = self.col(raw, tag)
             assert src is not None
-            res = _resolve_tag(tag, src)
+            res = self.resolve_tag(tag, src)
             column = self.fmt.columns[tag]
             rej.reject(_unresolved(src, res), column, src, _unmapped(tag))
             if tag in spec.required_tags:

@@ -78,12 +78,15 @@ def rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
             continue
         buf.append(batch)
         count += batch.num_rows
+        del batch  # no reference kept while suspended below: memory follows the chunk
         while count >= rows:
             table = pa.Table.from_batches(buf)
-            yield table.slice(0, rows)
             rest = table.slice(rows)
+            out = [table.slice(0, rows)]
             buf = [b for b in rest.to_batches() if b.num_rows]
             count = rest.num_rows
+            del table, rest
+            yield out.pop()
     if count:
         yield pa.Table.from_batches(buf)
 
@@ -137,7 +140,9 @@ class ParquetReader(RawReader):
                 rows = pl.Series(ROW, np.arange(offset + 1, offset + df.height + 1,
                                                 dtype=np.uint64))
                 offset += df.height
-                yield RawBatch(df.insert_column(0, rows))
+                out = [RawBatch(df.insert_column(0, rows))]
+                del table, df, rows  # held by nothing here while the batch is processed
+                yield out.pop()
         except (OSError, pa.ArrowException) as exc:
             raise translate_arrow(exc, self.url, "corrupt or truncated Parquet") from exc
 
@@ -499,6 +504,7 @@ def read_object(
                 c = chunks[0]
                 c.rejects = pl.concat([batch.rejects, c.rejects], how="vertical")
                 c.source_rows += batch.rejects.height
+            del batch  # the raw rows are not held while the chunks are processed
             if not produced:
                 chunks[0].notes[:0] = first_notes
             if len(raw.notes) > noted:  # said while reading (an encoding decided late)
