@@ -61,3 +61,8 @@ def test_a_cutover_from_the_command_line(tmp_path: Path) -> None:
     assert "2024-03-01T00:00:00Z,1.0,2.0" in row
     code, out = _run(tmp_path, "report", "--format", "xml")
     assert code == 1 and "json or csv" in out
+
+
+def test_an_empty_json_report_ends_with_a_newline(tmp_path: Path) -> None:
+    code, out = _run(tmp_path, "report")
+    assert code == 0 and out == "[]\n"

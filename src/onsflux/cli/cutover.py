@@ -173,7 +173,7 @@ def register(app: typer.Typer) -> None:
         finally:
             ops.close()
         if out is None:
-            typer.echo(text, nl=False)
+            typer.echo(text, nl=not text.endswith("\n"))  # the prompt on its own line
         else:
             out.write_text(text, encoding="utf-8")
             console.print(f"wrote {out}")
