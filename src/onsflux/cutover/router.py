@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from .. import metrics
 from ..exceptions import OnsfluxError
 from ..query.result import QueryResult
 from ..query.spec import QuerySpec
@@ -115,6 +116,7 @@ class Router:
                 # the store is unreachable: keep the last phase (or, never having read
                 # one, behave as if no cutover were configured) and try again later
                 st = self._state if self._state is not None else CutoverState()
+            metrics.cutover_phase(st.phase, st.percent)
             with self._lock:
                 if self._state is not None and st.version != self._state.version:
                     self.window.clear()

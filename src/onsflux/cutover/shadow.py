@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import metrics
 from ..query.result import QueryResult
 from ..query.spec import QuerySpec
 from .compare import Comparison, IgnoreRules, Tolerance, compare_results
@@ -61,6 +62,8 @@ class ShadowQueue:
         self.dropped = 0
         self.done = 0
         self._pending: list[ComparisonRecord] = []
+        self._compared = 0  # non-control comparisons this process made, and how many matched
+        self._matched = 0
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -153,8 +156,14 @@ class ShadowQueue:
                                    isinstance(green, BaseException))
             if self.on_green is not None and side == "green":
                 self.on_green(green_ms, isinstance(green, BaseException), cmp.ok)
+        metrics.inc("onsflux_cutover_comparisons_total", outcome=cmp.outcome)
         with self._lock:
             self._pending.append(rec)
+            if not job.control:  # this process's share of matching comparisons
+                self._compared += 1
+                self._matched += cmp.ok
+                metrics.set_gauge("onsflux_cutover_consistency_ratio",
+                                  self._matched / self._compared)
         if not cmp.ok:
             self.store.add_mismatch(_mismatch(job, cmp, rec))
 
