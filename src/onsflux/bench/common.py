@@ -117,6 +117,15 @@ def pin_server(pid: int, cpu: int) -> bool:
     return True
 
 
+def unpin_server(pid: int, cpus: list[int]) -> bool:
+    """Give every thread of ``pid`` all of ``cpus`` again (after a pinned mode)."""
+    import subprocess
+
+    mask = ",".join(str(c) for c in cpus)
+    return subprocess.run(["taskset", "-a", "-p", "-c", mask, str(pid)],
+                          capture_output=True).returncode == 0
+
+
 def server_affinity(pid: int) -> list[list[int]]:
     """The distinct CPU sets of ``pid``'s threads: proof that pinning took."""
     sets = {tuple(sorted(os.sched_getaffinity(int(t)))) for t in os.listdir(f"/proc/{pid}/task")}

@@ -32,7 +32,7 @@ from onsflux.quoting import quote_ident
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 
-from .common import contender, environment, median, pin_server, raw_write, server_affinity
+from .common import contender, environment, median, pin_server, raw_write, server_affinity, unpin_server
 
 BUCKET = "generation_data"
 
@@ -161,7 +161,7 @@ def run(
                     pin_server(handle.pid, cpus[0])
                     os.sched_setaffinity(0, {cpus[1]})
                 else:
-                    subprocess_unpin(handle.pid, cpus)
+                    unpin_server(handle.pid, cpus)
                     os.sched_setaffinity(0, before)
                 ours_runs, ceiling_runs = [], []
                 phase_runs: list[dict[str, float]] = []
@@ -231,12 +231,3 @@ def run(
         "peak_rss_mib": mem,
         "environment": environment(),
     }
-
-
-def subprocess_unpin(pid: int, cpus: list[int]) -> bool:
-    """Give every influxd thread all CPUs again (after a pinned mode)."""
-    import subprocess
-
-    mask = ",".join(str(c) for c in cpus)
-    return subprocess.run(["taskset", "-a", "-p", "-c", mask, str(pid)],
-                          capture_output=True).returncode == 0

@@ -28,8 +28,7 @@ from onsflux.migrate.mapping import mapping_from_dict
 from onsflux.quoting import quote_ident
 from onsflux.settings import Settings
 
-from .common import contender, environment, pin_server, raw_write, server_affinity
-from .ingest import subprocess_unpin
+from .common import contender, environment, pin_server, raw_write, server_affinity, unpin_server
 
 BUCKET = "bench_migrate"
 TYPES = {"region": "VARCHAR", "energy_source": "VARCHAR", "plant": "VARCHAR",
@@ -101,7 +100,7 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
                     pin_server(handle.pid, cpus[0])
                     os.sched_setaffinity(0, {cpus[1]})
                 else:
-                    subprocess_unpin(handle.pid, cpus)
+                    unpin_server(handle.pid, cpus)
                     os.sched_setaffinity(0, before)
                 plan_runs, run_runs, verify_runs, ceiling_runs = [], [], [], []
                 values = 0

@@ -100,13 +100,6 @@ def uncover(client: InfluxClient, measurement: str, start_ns: int, stop_ns: int,
             raise
 
 
-def refresh_many(client: InfluxClient, ranges: dict[str, tuple[int, int]], *,
-                 clear: bool = False) -> None:
-    """``refresh`` each ``measurement -> (tmin, tmax)``."""
-    for measurement, (tmin, tmax) in ranges.items():
-        refresh(client, measurement, tmin, tmax, clear=clear)
-
-
 class Coverage:
     """Answers "is every hour of this plan's period refreshed?", cached briefly.
 
