@@ -20,16 +20,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from onsflux import catalog, sample
 from onsflux.exceptions import CircuitOpen, InvalidQuery, ServerUnavailable
 from onsflux.influx import InfluxClient, ServerHandle
 from onsflux.ingest.encode import batches, encode_lines
-from onsflux.ingest.pipeline import Ingestor
 from onsflux.query import AGGREGATES, Executor, ParquetFallback, QuerySpec, render, template
 from onsflux.query.result import QueryResult, Row
 from onsflux.settings import Settings
-from onsflux.state.store import SqliteStateStore
 from tests.conftest import fast_settings
+from tests.support.influx import load_wide_sample
 
 pytestmark = pytest.mark.integration
 
@@ -49,15 +47,7 @@ def loaded(influx_server: ServerHandle, tmp_path_factory: pytest.TempPathFactory
     tmp = tmp_path_factory.mktemp("query")
     s = fast_settings(influx_server.url, tmp)
     with InfluxClient(s, url=influx_server.url) as client:
-        for bucket in catalog.BUCKETS:
-            client.query(f'DROP DATABASE "{bucket}"')
-        files = sample.write(sample.generate(days=DAYS, start=START, seed=5), tmp / "wide", "wide")
-        store = SqliteStateStore(s.state_path)
-        try:
-            summary = Ingestor(s, store, client).ingest([str(p) for p in files])
-        finally:
-            store.close()
-        assert summary.failed == 0 and summary.rejected == 0, summary.as_dict()
+        load_wide_sample(s, client, tmp / "wide", days=DAYS, start=START, seed=5)
     yield s.with_overrides(fallback_path=str(tmp / "wide")), tmp / "wide"
 
 

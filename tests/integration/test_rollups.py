@@ -19,7 +19,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from onsflux import catalog, sample
 from onsflux.influx import InfluxClient, ServerHandle
 from onsflux.influx.rollup import refresh
 from onsflux.ingest.pipeline import Ingestor
@@ -28,6 +27,7 @@ from onsflux.query.result import QueryResult
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
 from tests.conftest import fast_settings
+from tests.support.influx import load_wide_sample
 
 pytestmark = pytest.mark.integration
 
@@ -49,15 +49,7 @@ def loaded(influx_server: ServerHandle, tmp_path_factory: pytest.TempPathFactory
     tmp = tmp_path_factory.mktemp("rollups")
     s = fast_settings(influx_server.url, tmp)
     with InfluxClient(s, url=influx_server.url) as client:
-        for bucket in catalog.BUCKETS:
-            client.query(f'DROP DATABASE "{bucket}"')
-        files = sample.write(sample.generate(days=DAYS, start=START, seed=9), tmp / "wide", "wide")
-        store = SqliteStateStore(s.state_path)
-        try:
-            summary = Ingestor(s, store, client).ingest([str(p) for p in files])
-        finally:
-            store.close()
-        assert summary.failed == 0 and summary.rejected == 0, summary.as_dict()
+        load_wide_sample(s, client, tmp / "wide", days=DAYS, start=START, seed=9)
     yield s, tmp
     for pair in _EXECUTORS.values():
         for ex in pair:
