@@ -100,6 +100,20 @@ def uncover(client: InfluxClient, measurement: str, start_ns: int, stop_ns: int,
             raise
 
 
+def marked_hours(client: InfluxClient, measurement: str, start_ns: int, stop_ns: int) -> int:
+    """How many hours of ``[start_ns, stop_ns)`` are marked covered for ``measurement``."""
+    q = (f"SELECT count(covered) FROM {quote_ident(MARKERS)} "
+         f"WHERE {quote_ident('measurement')} = {quote_literal(measurement)} "
+         f"AND time >= {int(start_ns)} AND time < {int(stop_ns)}")
+    try:
+        rows = client.query_points(q, db=measurement)
+    except QueryError as exc:
+        if "database not found" not in str(exc):
+            raise
+        return 0
+    return int(rows[0].get("count") or 0) if rows else 0
+
+
 class Coverage:
     """Answers "is every hour of this plan's period refreshed?", cached briefly.
 
@@ -123,17 +137,8 @@ class Coverage:
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
         want = (plan.stop_ns - plan.start_ns) // HOUR_NS
-        q = (f"SELECT count(covered) FROM {quote_ident(MARKERS)} "
-             f"WHERE {quote_ident('measurement')} = {quote_literal(plan.rollup.source)} "
-             f"AND time >= {plan.start_ns} AND time < {plan.stop_ns}")
-        try:
-            rows = client.query_points(q, db=plan.rollup.source)
-        except QueryError as exc:
-            if "database not found" not in str(exc):
-                raise
-            rows = []  # nothing ingested yet: read the raw series
-        have = int(rows[0].get("count") or 0) if rows else 0
-        ok = have == want
+        # nothing ingested yet counts as nothing covered: the raw series are read
+        ok = marked_hours(client, plan.rollup.source, plan.start_ns, plan.stop_ns) == want
         with self._lock:
             self._cache[key] = (now, ok)
         return ok
