@@ -32,7 +32,7 @@ from ..sources.objects import list_objects
 from ..sources.readers import read_object
 from ..state.base import FAILED, OK, ObjectRecord, StateStore
 from .dropped import server_rejects, write_batch
-from .encode import body, cuts, encode_lines
+from .encode import Packed, encode_lines
 from .series import SeriesIndex, parse_series_key
 from .validate import Validator
 
@@ -140,7 +140,9 @@ class _Pending:
     future: Future[WriteOutcome]
     measurement: str
     frame: pl.DataFrame  # the rows of this batch, for mapping server rejects back to rows
-    lines: pl.Series
+    packed: Packed  # the chunk's lines; this batch is ``start..stop`` of them
+    start: int
+    stop: int
     chunk_no: int
     settled: bool = False
 
@@ -309,8 +311,10 @@ class Ingestor:
             for p in done:
                 outcome = p.future.result()  # raises the transport's error
                 p.settled = True
-                dropped = server_rejects(ref.key, p.frame, p.lines, outcome)
-                if dropped.height:
+                dropped = (server_rejects(ref.key, p.frame, p.packed.lines(p.start, p.stop),
+                                          outcome)
+                           if outcome.errors else None)
+                if dropped is not None and dropped.height:
                     rejects.append(dropped)
                     self._uncount(expect[p.measurement], p.frame, dropped)
                 written_points += outcome.written  # the server's own count of what it kept
@@ -342,12 +346,16 @@ class Ingestor:
                     self._remember(expect, chunk.measurement, checked.tags, list(checked.fields),
                                    frame)
                     with _timer(phases, "encode"):
-                        lines = encode_lines(spec.name, frame, checked.tags, checked.fields)
+                        lines = encode_lines(spec.name, frame, checked.tags, checked.fields,
+                                             validated=True, terminated=True)
                     if dry_run:
                         written_points += lines.len()
                         continue
+                    with _timer(phases, "encode"):
+                        packed = Packed(lines)
+                        del lines
                     self._ensure_bucket(spec.bucket)
-                    with _timer(phases, "verify"):
+                    with _timer(phases, "precount"):
                         self._precount(expect[chunk.measurement], spec)
                     for sink in self.also:  # dual-write (cutover): blue stays current
                         with _timer(phases, f"also_{sink.name}"):
@@ -362,17 +370,15 @@ class Ingestor:
                     with _timer(phases, "wait"):
                         settle([p for p in pending if p.chunk_no < oldest_kept])
                     pending = [p for p in pending if not p.settled]
-                    # each body is built by the thread that sends it (polars releases
-                    # the GIL): only the bodies in flight are held, not the chunk's
-                    for start, stop in cuts(
-                        lines, self.settings.batch_lines, self.settings.batch_bytes
-                    ):
+                    # each body is a slice of the chunk's packed lines: nothing copied
+                    for start, stop in packed.cuts(self.settings.batch_lines,
+                                                   self.settings.batch_bytes):
                         assert self.client is not None
-                        future = pool.submit(_write_rows, self.client, spec.bucket, lines,
-                                             start, stop)
+                        future = pool.submit(write_batch, self.client, spec.bucket,
+                                             packed.body(start, stop), stop - start)
                         pending.append(_Pending(
-                            future, spec.name, frame.slice(start, stop - start),
-                            lines.slice(start, stop - start), chunk_no,
+                            future, spec.name, frame.slice(start, stop - start), packed,
+                            start, stop, chunk_no,
                         ))
                     chunk_no += 1
                     settle([p for p in pending if p.future.done()])
@@ -644,12 +650,6 @@ def _record_metrics(result: ObjectResult, *, dry_run: bool) -> None:
     metrics.observe("onsflux_ingest_object_seconds", result.seconds)
     if result.status == FAILED:
         metrics.inc("onsflux_ingest_dead_letters_total")
-
-
-def _write_rows(client: InfluxClient, bucket: str, lines: pl.Series, start: int,
-                stop: int) -> WriteOutcome:
-    """Encode the body of ``lines[start:stop]`` and write it (in a writer thread)."""
-    return write_batch(client, bucket, body(lines, start, stop), stop - start)
 
 
 def count_totals(
