@@ -34,7 +34,7 @@ from ..state.base import FAILED, OK, ObjectRecord, StateStore
 from .dropped import server_rejects, write_batch
 from .encode import Packed, encode_lines
 from .series import SeriesIndex, parse_series_key
-from .validate import Validator
+from .validate import Validated, Validator
 
 T = TypeVar("T")
 
@@ -156,15 +156,17 @@ class _Seen:
     #: ranges meet can share keys (8 bytes a point; fields without nulls share one Series)
     parts: list[tuple[int, int, pl.Series]] = field(default_factory=list)
 
-    def new(self, lo: int, hi: int, keys: pl.Series) -> pl.Series:
+    def new(self, lo: int, hi: int, keys: pl.Series, *, unique: bool = False,
+            unseen: bool = False) -> pl.Series:
         """Which of these keys (series-time hashes of points with times in ``lo..hi``)
-        no earlier chunk wrote, each counted once."""
+        no earlier chunk wrote, each counted once. ``unique``: the caller knows no key
+        repeats; ``unseen``: it knows no earlier chunk wrote any of them."""
         if keys.len() == 0:
             return keys.is_null()
         # n_unique is several times cheaper than is_first_distinct, and keys rarely repeat
         fresh = (pl.repeat(True, keys.len(), dtype=pl.Boolean, eager=True)
-                 if keys.n_unique() == keys.len() else keys.is_first_distinct())
-        older = [k for a, b, k in self.parts if a <= hi and b >= lo]
+                 if unique or keys.n_unique() == keys.len() else keys.is_first_distinct())
+        older = [] if unseen else [k for a, b, k in self.parts if a <= hi and b >= lo]
         if older:
             fresh = fresh & ~keys.is_in(pl.concat(older).implode())
         self.parts.append((lo, hi, keys))
@@ -338,13 +340,13 @@ class Ingestor:
                     if frame.height == 0:
                         continue
                     spec = catalog.measurement(chunk.measurement)
-                    if not self.allow_parallel_series:
-                        with _timer(phases, "validate"):
-                            self._series_index(spec).check(frame, checked.tags, ref.key)
+                    with _timer(phases, "validate"):
+                        # per series: what verify expects; its rows are the chunk's series
+                        series = self._remember(expect, chunk.measurement, checked, frame)
+                        if not self.allow_parallel_series:
+                            self._series_index(spec).check(series, checked.tags, ref.key)
                     if chunk.measurement not in result.measurements:
                         result.measurements.append(chunk.measurement)
-                    self._remember(expect, chunk.measurement, checked.tags, list(checked.fields),
-                                   frame)
                     with _timer(phases, "encode"):
                         lines = encode_lines(spec.name, frame, checked.tags, checked.fields,
                                              validated=True, terminated=True)
@@ -441,33 +443,41 @@ class Ingestor:
             self._ensured.add(bucket)
 
     @staticmethod
-    def _remember(expect: dict[str, _Expect], measurement: str, tags: list[str],
-                  fields: list[str], frame: pl.DataFrame) -> None:
+    def _remember(expect: dict[str, _Expect], measurement: str, checked: Validated,
+                  frame: pl.DataFrame) -> pl.DataFrame:
+        """Record what verify and the rollup expect of this chunk; return its per-series
+        counts of new points (one row per series of the chunk)."""
+        tags, fields = checked.tags, list(checked.fields)
         e = expect.setdefault(measurement, _Expect(tags=list(tags), fields=[]))
         e.fields.extend(f for f in fields if f not in e.fields)
         e.tags.extend(t for t in tags if t not in e.tags)
-        spec = catalog.measurement(measurement)
-        series_time = frame.select(
-            [pl.col(t) if t in frame.columns else pl.lit(None, pl.Utf8).alias(t)
-             for t in spec.tags] + [pl.col(TIME)]
-        ).hash_rows(seed=0x0115F1)
+        series_time = checked.series_time
+        assert series_time is not None and series_time.len() == frame.height
+        # the validator already knows: no series-time twice in the chunk (every row has
+        # the same fields) and none written by an earlier chunk — then every point is new
+        unique, unseen = checked.unique_series_time, checked.cross_chunk_duplicates == 0
+        lo, hi = frame[TIME].min(), frame[TIME].max()
         fresh: dict[str, pl.Series] = {}
         for f in fields:
             seen = e.seen.setdefault(f, _Seen())
             if frame[f].null_count() == 0:  # the common case: no filtering, no scatter
-                lo, hi = frame[TIME].min(), frame[TIME].max()
-                fresh[f] = seen.new(lo, hi, series_time) if frame.height else series_time.is_null()  # type: ignore[arg-type]
+                fresh[f] = seen.new(lo, hi, series_time, unique=unique, unseen=unseen)  # type: ignore[arg-type]
                 continue
             has = frame[f].is_not_null()
             times = frame[TIME].filter(has)
-            new = seen.new(times.min(), times.max(), series_time.filter(has))  # type: ignore[arg-type]
+            new = seen.new(times.min(), times.max(), series_time.filter(has),  # type: ignore[arg-type]
+                           unique=unique, unseen=unseen)
             mask = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).alias("")
             fresh[f] = mask.scatter(has.arg_true(), new) if frame.height else mask
-        counts = frame.with_columns(
-            [fresh[f].alias(f"__new_{f}") for f in fields]
-        ).group_by(tags).agg(
-            [pl.col(f"__new_{f}").sum().cast(pl.Int64).alias(f) for f in fields]
-        )
+        if all(v.all() for v in fresh.values()):  # every point new: count non-null values
+            counts = frame.group_by(tags).agg(
+                [pl.col(f).count().cast(pl.Int64) for f in fields])
+        else:
+            counts = frame.with_columns(
+                [fresh[f].alias(f"__new_{f}") for f in fields]
+            ).group_by(tags).agg(
+                [pl.col(f"__new_{f}").sum().cast(pl.Int64).alias(f) for f in fields]
+            )
         e.counts.append(counts)
         rollup = ROLLUPS.get(measurement)
         if rollup is not None and e.rollup_exact:
@@ -479,7 +489,6 @@ class Ingestor:
                     [(pl.col(TIME) // HOUR_NS * HOUR_NS).alias(TIME), *rollup.tags]
                 ).agg([getattr(pl.col(f), stat)().alias(rollup.column(f, stat))
                        for f in rolled for stat in STATS]))
-        lo, hi = frame[TIME].min(), frame[TIME].max()
         e.tmin = lo if e.tmin is None else min(e.tmin, lo)  # type: ignore[type-var, assignment]
         e.tmax = hi if e.tmax is None else max(e.tmax, hi)  # type: ignore[type-var, assignment]
         e.last_range = (int(lo), int(hi))  # type: ignore[arg-type]
@@ -488,6 +497,7 @@ class Ingestor:
             if e.first_series is None:
                 e.first_series = frame.select(present).row(0, named=True)
             e.last_series = frame.select(present).row(-1, named=True)
+        return counts
 
     @staticmethod
     def _uncount(e: _Expect, batch: pl.DataFrame, dropped: pl.DataFrame) -> None:
