@@ -218,3 +218,53 @@ def test_migration_and_rollback_uncover_the_hours_they_touch(
     got, raw = _both(s, day)
     assert "generation_data_1h" not in got.query
     assert got.rows == raw.rows
+
+
+def test_hours_another_writer_marked_meanwhile_are_uncovered(
+        loaded: tuple[Settings, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pre-count found an object's hours empty, but another writer covered them while
+    the object was being written (two ingests of overlapping files at once): the object
+    must not keep its own rollup rows there, so the hours end uncovered and read raw.
+    A control object on another day, with nobody else writing, keeps its rollup."""
+    import onsflux.ingest.pipeline as pipeline
+    from onsflux.influx.rollup import marked_hours
+    from onsflux.query.rollup import marker_lines
+
+    s, tmp = loaded
+    real_count_all = pipeline.count_all
+    racing = {"on": True}
+
+    def count_then_someone_marks(client: InfluxClient, bucket: str, measurement: str,
+                                 start: int, stop: int) -> int:
+        found = real_count_all(client, bucket, measurement, start, stop)
+        if racing["on"]:
+            body = marker_lines(measurement, start, stop)  # the other writer's markers
+            client.write(bucket, body, lines=body.count(b"\n"))
+        return found
+
+    monkeypatch.setattr(pipeline, "count_all", count_then_someone_marks)
+
+    def one_object(name: str, day: str) -> tuple[int, int]:
+        t0 = int(pl.Series([f"{day}T06:00:00"]).str.to_datetime(time_zone="UTC")
+                 .dt.epoch("ns").item())
+        path = tmp / f"{name}.parquet"
+        pl.DataFrame({
+            "time": pl.Series([t0, t0 + 3_600_000_000_000]).cast(pl.Datetime("ns", "UTC")),
+            "region": ["south", "south"], "source": ["wind", "wind"],
+            "plant": [name, name], "power_mw": [1.0, 2.0],
+        }).write_parquet(path)
+        store = SqliteStateStore(s.state_path)
+        with InfluxClient(s, url=s.influxdb_url or "") as client:
+            try:
+                summary = Ingestor(s, store, client).ingest([str(path)])
+            finally:
+                store.close()
+        assert summary.failed == 0, summary.as_dict()
+        return t0, t0 + 2 * 3_600_000_000_000
+
+    start, stop = one_object("racer", "2024-03-20")
+    racing["on"] = False
+    c_start, c_stop = one_object("control", "2024-03-22")
+    with InfluxClient(s, url=s.influxdb_url or "") as client:
+        assert marked_hours(client, "generation_data", start, stop) == 0
+        assert marked_hours(client, "generation_data", c_start, c_stop) == 2

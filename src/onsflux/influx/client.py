@@ -155,7 +155,7 @@ class InfluxClient:
 
     # ------------------------------------------------------------------ the pieces
 
-    def write(self, bucket: str, body: bytes, *, lines: int) -> WriteOutcome:
+    def write(self, bucket: str, body: bytes | memoryview, *, lines: int) -> WriteOutcome:
         """Write line protocol to ``bucket``; see ``write.Writes.write``."""
         return self._writes.write(bucket, body, lines=lines)
 

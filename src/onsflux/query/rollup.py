@@ -84,6 +84,35 @@ def hour_range(tmin_ns: int, tmax_ns: int) -> tuple[int, int]:
     return tmin_ns // HOUR_NS * HOUR_NS, (tmax_ns // HOUR_NS + 1) * HOUR_NS
 
 
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Half-open ranges ``[a, b)`` sorted, with touching or overlapping ones joined."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(r for r in ranges if r[1] > r[0]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def uncovered_ranges(ranges: list[tuple[int, int]], start: int, stop: int
+                     ) -> list[tuple[int, int]]:
+    """The parts of ``[start, stop)`` outside every range of ``ranges`` (merged, sorted)."""
+    out: list[tuple[int, int]] = []
+    at = start
+    for a, b in merge_ranges(ranges):
+        if b <= at or a >= stop:
+            continue
+        if a > at:
+            out.append((at, a))
+        at = max(at, b)
+        if at >= stop:
+            break
+    if at < stop:
+        out.append((at, stop))
+    return out
+
+
 @dataclass(frozen=True)
 class Plan:
     """A spec answered from a rollup: the InfluxQL to run and the rollup it reads."""
