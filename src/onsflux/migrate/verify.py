@@ -267,14 +267,16 @@ def value_selects(f: str, ft: str, stats: tuple[str, ...]) -> list[str]:
     return out
 
 
-def spans(partitions: list[Partition], limit: int = VALUES_PER_STATEMENT
+def spans(partitions: list[Partition], limit: int | None = None
           ) -> list[tuple[int, int, tuple[Partition, ...], bool]]:
     """Cut ``partitions`` (one measurement) into statement ranges of at most ``limit``
     estimated values each: ``(start, stop, partitions, grouped)``. Contiguous
     partitions of one window size share a range (``grouped``: one row per series and
     partition through ``GROUP BY time(window)``, whose buckets are aligned on the epoch
     as the plan's windows are); a partition above ``limit`` is cut into sub-ranges
-    whose rows are summed. A partition with no estimate counts as ``limit``. Pure."""
+    whose rows are summed. A partition with no estimate counts as ``limit``
+    (default :data:`VALUES_PER_STATEMENT`). Pure."""
+    limit = limit or VALUES_PER_STATEMENT
     out: list[tuple[int, int, tuple[Partition, ...], bool]] = []
     run: list[Partition] = []
     size = 0
@@ -304,7 +306,7 @@ def spans(partitions: list[Partition], limit: int = VALUES_PER_STATEMENT
 
 
 def value_statements(measurement: str, partitions: list[Partition], fields: dict[str, str],
-                     stats: tuple[str, ...], limit: int = VALUES_PER_STATEMENT
+                     stats: tuple[str, ...], limit: int | None = None
                      ) -> list[Statement]:
     """Per field and statement range (:func:`spans`): ``count`` (and ``stats``) per
     series. Pure."""
