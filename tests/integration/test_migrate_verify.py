@@ -128,7 +128,7 @@ def test_verify_finds_each_fault_in_its_partition_with_bounded_statements(
     assert states[by_day[3]] == "identical" and states[by_day[0]] == "different"
 
 
-def test_timestamps_are_checked_on_the_sampled_series_and_on_every_series_with_full(
+def test_sums_and_timestamps_are_checked_on_the_sample_and_on_every_series_with_sample_1(
         settings: Settings, db: tuple[str, Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     name, mapping = db
@@ -139,7 +139,7 @@ def test_timestamps_are_checked_on_the_sampled_series_and_on_every_series_with_f
             InfluxClient(settings, url=settings.influxdb_url or "") as c:
         mig.save(mig.plan(window="1d"))
         assert run(mig, url=settings.influxdb_url).failed == 0
-        assert verify(mig, c, checks=Checks(time_sample=0.25)).ok
+        assert verify(mig, c, checks=Checks(sample=0.25)).ok
         # one point of north (not the first or last) moved by 1 µs, same values
         t = start + 10 * STEP
         row = c.query_points(f"SELECT * FROM {M} WHERE region = 'north' AND time = {t}",
@@ -147,26 +147,32 @@ def test_timestamps_are_checked_on_the_sampled_series_and_on_every_series_with_f
         c.query(f"DELETE FROM {M} WHERE region = 'north' AND time = {t}", db=name)
         c.write(name, f"{M},region=north,source=hydro power_mw={row['power_mw']!r},"
                       f"units={row['units']}i {t + 1000}".encode(), lines=1)
-        # a quarter of the values: one series of four per verify, a new one each time
-        sampled = [verify(mig, c, checks=Checks(time_sample=0.25), rng=random.Random(seed))
+        # and a changed value of south
+        c.write(name, f"{M},region=south,source=hydro power_mw=12345.5 {t}".encode(), lines=1)
+        # a quarter of the values: one series of four per field and verify, drawn anew
+        sampled = [verify(mig, c, checks=Checks(sample=0.25), rng=random.Random(seed))
                    for seed in range(12)]
-        every = verify(mig, c, checks=Checks(time_sample=1.0))
+        every = verify(mig, c, checks=Checks(sample=1.0))
         full = verify(mig, c, checks=Checks(full=True))
+        c.write(name, f"{M},region=south,source=hydro power_mw={row['power_mw'] + 1.0!r} "
+                      f"{t}".encode(), lines=1)  # south as it was
         # two changes in north that cancel in its sum: the minimum lowered, another raised
         first = c.query_points(f"SELECT * FROM {M} WHERE region = 'north' AND time = "
                                f"{start}", db=name)[0]
         c.write(name, (f"{M},region=north,source=hydro power_mw={first['power_mw'] - 1.0!r} "
                        f"{start}\n{M},region=north,source=hydro power_mw="
                        f"{row['power_mw'] + 1.0!r} {t + 1000}").encode(), lines=2)
-        cancel_default = verify(mig, c, checks=Checks(time_sample=1.0))
+        cancel_default = verify(mig, c, checks=Checks(sample=1.0))
         cancel_full = verify(mig, c, checks=Checks(full=True))
-    moved = {("region=north,source=hydro", f, "time checksum") for f in ("power_mw", "units")}
-    caught = [r for r in sampled if not r.ok]
-    assert 0 < len(caught) < len(sampled)  # the sample misses it sometimes, by design
-    for r in caught:  # each field draws its own sample
-        assert {(m.series, m.field, m.stat) for m in r.mismatches} <= moved
-    for r in (every, full):
-        assert {(m.series, m.field, m.stat) for m in r.mismatches} == moved
+    faults = {("region=north,source=hydro", f, "time checksum") for f in ("power_mw", "units")}
+    faults.add(("region=south,source=hydro", "power_mw", "sum"))
+    found = [{(m.series, m.field, m.stat) for m in r.mismatches} for r in sampled]
+    assert all(f <= faults for f in found)
+    assert 0 < sum(bool(f) for f in found) < len(found)  # the sample misses some, by design
+    assert set().union(*found) == faults  # and each fault is seen by some draw
+    assert {(m.series, m.field, m.stat) for m in every.mismatches} == faults
+    assert {(m.series, m.field, m.stat) for m in full.mismatches} == \
+        faults | {("region=south,source=hydro", "power_mw", "max")}  # 12345.5: a new max
     assert all(r.partitions[0].time_series == 2 for r in sampled)  # one series × 2 fields
     assert every.partitions[0].time_series == 8
     assert {m.stat for m in cancel_default.mismatches} == {"time checksum"}  # sum unchanged

@@ -15,9 +15,9 @@ from onsflux.migrate.verify import (
     Checks,
     _combine,
     _merge_fields,
+    sample_series,
     series_predicate,
     spans,
-    time_sample,
     value_statements,
 )
 
@@ -71,16 +71,17 @@ def test_series_predicate_names_every_tag_key() -> None:
     assert series_predicate((("region", "it's"),), ["region"]) == """("region" = 'it\\'s')"""
 
 
-def test_time_sample_holds_the_fraction_of_values_and_at_least_one_series() -> None:
+def test_the_sample_holds_the_fraction_of_values_and_at_least_one_series() -> None:
     src = {(("s", str(i)),): {"f": {"count": 100_000}} for i in range(50)}
-    got = time_sample(src, "f", Checks(time_sample=0.02), random.Random(1))
+    got = sample_series(src, "f", Checks(sample=0.02), random.Random(1))
     assert got is not None and len(got) == 1  # 2% of 5M values: one 100k series
-    assert time_sample(src, "f", Checks(time_sample=0.1), random.Random(1)) is not None
-    assert len(time_sample(src, "f", Checks(time_sample=0.1), random.Random(1)) or []) == 5
-    assert time_sample(src, "f", Checks(full=True), random.Random(1)) is None  # every one
+    assert sample_series(src, "f", Checks(sample=0.1), random.Random(1)) is not None
+    assert len(sample_series(src, "f", Checks(sample=0.1), random.Random(1)) or []) == 5
+    assert sample_series(src, "f", Checks(full=True), random.Random(1)) is None  # every one
+    assert sample_series(src, "f", Checks(sample=1.0), random.Random(1)) is None
     small = {(("s", "a"),): {"f": {"count": 10}}}
-    assert time_sample(small, "f", Checks(), random.Random(1)) is None
-    picks = {tuple(time_sample(src, "f", Checks(), random.Random(seed)) or [])
+    assert sample_series(small, "f", Checks(), random.Random(1)) is None
+    picks = {tuple(sample_series(src, "f", Checks(), random.Random(seed)) or [])
              for seed in range(20)}
     assert len(picks) > 5  # a different series from one verify to the next
 

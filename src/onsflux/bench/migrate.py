@@ -12,7 +12,9 @@ field values/s, the raw ceiling (the same points pre-encoded, 4 ``http.client`` 
 5,000 lines, no gzip) and our fraction of it, verify seconds and verify / run, the
 client's CPU seconds per million points (``os.times`` of this process and its reaped
 workers, over the run), influxd's CPU seconds (``/proc``), and the load average before
-and after. Peak RSS is the largest worker process's (``RUSAGE_CHILDREN``).
+and after. Peak RSS is the largest worker process's, as each worker reports it with its partitions
+(``RUSAGE_SELF`` in the worker: ``RUSAGE_CHILDREN`` would also count the ``taskset``
+children forked from this process, which holds the ceiling's pre-encoded bodies).
 """
 
 from __future__ import annotations
@@ -103,8 +105,6 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
     ceiling (the same points pre-encoded, posted by the best plain writer), per ``pin``
     mode (``both``: unpinned then pinned — influxd's threads on CPU 0, onsflux and the raw
     writer on CPU 1). Peak RSS is the largest worker process's."""
-    import resource
-
     base = settings or Settings()
     mapping = mapping_from_dict({"tables": {"generation_data": {"bucket": BUCKET}}})
     before = os.sched_getaffinity(0)
@@ -125,6 +125,7 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
         server = LocalServer(tmpdir / "influx")
         handle = server.up()
         partitions = 0
+        peak = 0.0
         try:
             for mode in modes:
                 cpus = sorted(before)
@@ -166,6 +167,8 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
                         if summary.failed or summary.points != rows:
                             raise RuntimeError(f"benchmark run not clean: {summary.as_dict()}")
                         values = summary.total("field_values")
+                        peak = max([peak, *(float(x.get("peak_rss_mib") or 0)
+                                            for x in summary.partitions)])
                         with InfluxClient(s, url=handle.url) as client:
                             s0 = _server_cpu(handle.pid)
                             t0 = time.perf_counter()
@@ -200,8 +203,6 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
                     "loadavg_before_after": [load_before,
                                              [round(x, 2) for x in os.getloadavg()]],
                 }
-            # before influxd (a child too) is stopped and reaped: only the workers count
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         finally:
             os.sched_setaffinity(0, before)
             server.down()
