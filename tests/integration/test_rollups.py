@@ -1,11 +1,15 @@
-"""Hourly rollups against the session's real influxd: rollup answers equal raw answers.
+"""Hourly and daily rollups against the session's real influxd: rollup answers equal raw
+answers.
 
 The same spec runs twice on the same server: once with rollups on (the planner answers
-from ``generation_data_1h`` when exactly equivalent) and once with them off (the raw
+from ``generation_data_1h`` — per region, source and hour — or ``generation_data_1d`` —
+per region, source, plant and UTC day — when exactly equivalent, reading the raw series
+for the ends of a period that are not whole buckets) and once with them off (the raw
 series). Across aggregates x windows x filters x groups the rows must match: same
-series, same times, counts/min/max bit-identical, sums and means to 1e-12 relative (the
-server adds the same numbers in another order). Then the data changes under the rollup
-— a re-ingest with new values, a deleted series — and the answers must still match.
+series in the same order, same times, counts/min/max bit-identical, sums and means to
+1e-12 relative (the server adds the same numbers in another order). Then the data
+changes under the rollups — a re-ingest with new values, another object in the same
+hours, a deleted series, a migration — and the answers must still match.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pytest
 from onsflux.influx import InfluxClient, ServerHandle
 from onsflux.influx.rollup import refresh
 from onsflux.ingest.pipeline import Ingestor
+from onsflux.plants import PLANTS
 from onsflux.query import Executor, QuerySpec
 from onsflux.query.result import QueryResult
 from onsflux.settings import Settings
@@ -41,6 +46,16 @@ FILTERS: list[dict[str, list[str]]] = [
     {"region": ["southeast"], "source": ["hydro"]},
 ]
 GROUPS: list[list[str]] = [[], ["region"], ["source"], ["region", "source"]]
+#: the daily rollup: UTC days, alone (two whole days) or with raw ends (Brasília days)
+DAY_PERIODS = [{"start": "2024-03-05T00:00:00Z", "stop": "2024-03-07T00:00:00Z"}, PERIOD]
+DAY_WINDOWS = [None, "1d", "2d"]
+DAY_FILTERS: list[dict[str, list[str]]] = [
+    {}, {"plant": ["itaipu", "tucurui"]}, {"source": ["wind"]},
+    {"region": ["northeast"], "plant": ["xingo", "sobradinho"]},
+]
+DAY_GROUPS: list[list[str]] = [["plant"], ["region", "plant"], [], ["source"]]
+HOURLY, DAILY = "generation_data_1h", "generation_data_1d"
+NORTHEAST_WIND = {p.slug for p in PLANTS if p.region == "northeast" and p.source == "wind"}
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +73,11 @@ def loaded(influx_server: ServerHandle, tmp_path_factory: pytest.TempPathFactory
 
 
 def _spec(aggregate: str, every: str | None, where: dict[str, list[str]],
-          group_by: list[str]) -> QuerySpec:
+          group_by: list[str], period: dict[str, str] = PERIOD,
+          timezone: str = "America/Sao_Paulo") -> QuerySpec:
     data: dict[str, object] = {"measurement": "generation_data", "fields": ["power_mw"],
-                               **PERIOD, "aggregate": aggregate, "where": where,
-                               "group_by": group_by, "timezone": "America/Sao_Paulo"}
+                               **period, "aggregate": aggregate, "where": where,
+                               "group_by": group_by, "timezone": timezone}
     if every:
         data["every"] = every
     return QuerySpec.parse(data)
@@ -82,6 +98,8 @@ def _both(s: Settings, spec: QuerySpec) -> tuple[QueryResult, QueryResult]:
 
 def _assert_same(spec: QuerySpec, got: QueryResult, want: QueryResult) -> None:
     assert len(got.rows) == len(want.rows), (spec.to_dict(), got.query)
+    # the same series in the same order (the server's: by tag set, then time)
+    assert [r.key() for r in got.rows] == [r.key() for r in want.rows], got.query
     by_key = {r.key(): r.value for r in want.rows}
     exact = spec.aggregate in ("count", "min", "max")
     for row in got.rows:
@@ -110,16 +128,97 @@ def test_rollup_answers_equal_raw_answers(loaded: tuple[Settings, Path], aggrega
         _assert_same(spec, got, raw)
 
 
+def _expected_rollup(spec: QuerySpec) -> str | None:
+    """Which rollup the planner must pick: the hourly one unless the spec needs plants."""
+    if spec.every is None and spec.aggregate in ("min", "max"):
+        return None  # the raw sample's time is part of the answer
+    return DAILY if "plant" in (*spec.where, *spec.group_by) else HOURLY
+
+
+@pytest.mark.parametrize("aggregate,every,period", list(itertools.product(
+    AGGREGATES, DAY_WINDOWS, range(len(DAY_PERIODS)))))
+def test_daily_rollup_answers_equal_raw_answers(loaded: tuple[Settings, Path], aggregate: str,
+                                                every: str | None, period: int) -> None:
+    """Per plant (filters and groups), UTC-day windows: the daily rollup answers alone over
+    whole days, and with the raw series for the ends of the Brasília days (03:00 UTC)."""
+    s, _ = loaded
+    for where, group_by in itertools.product(DAY_FILTERS, DAY_GROUPS):
+        spec = _spec(aggregate, every, where, group_by, DAY_PERIODS[period], timezone="UTC")
+        got, raw = _both(s, spec)
+        assert HOURLY not in raw.query and DAILY not in raw.query
+        want = _expected_rollup(spec)
+        if want is None:
+            assert HOURLY not in got.query and DAILY not in got.query, got.query
+        else:
+            assert want in got.query, (spec.to_dict(), got.query)
+        if want == DAILY and period == 1:  # the ends of the period are read raw
+            assert 'FROM "generation_data" ' in got.query, got.query
+        assert raw.rows, spec.to_dict()
+        _assert_same(spec, got, raw)
+
+
+def test_specs_the_daily_rollup_cannot_answer_read_the_raw_series(
+        loaded: tuple[Settings, Path]) -> None:
+    s, _ = loaded
+    days = DAY_PERIODS[0]
+    cases = [
+        _spec("mean", None, {}, ["plant"], {"start": "2024-03-05T00:00:00Z",
+                                             "stop": "2024-03-05T12:00:00Z"}, "UTC"),  # half a day
+        _spec("sum", "6h", {}, ["plant"], days, "UTC"),                # 6-hour windows
+        _spec("sum", "1d", {}, ["plant"], days),                       # local-time days (-03:00)
+        _spec("median", None, {"plant": ["itaipu"]}, [], days, "UTC"),  # needs raw samples
+        _spec("max", None, {}, ["plant"], days, "UTC"),                # the raw sample's time
+        QuerySpec.parse({**_spec("mean", "1d", {}, ["plant"], PERIOD, "UTC").to_dict(),
+                         "fill": "null"}),                             # fill over split period
+        # beyond the covered days: the markers say the rollup does not cover it
+        _spec("sum", None, {}, ["plant"], {"start": "2024-03-01T00:00:00Z",
+                                            "stop": "2024-03-06T00:00:00Z"}, "UTC"),
+    ]
+    for spec in cases:
+        got, raw = _both(s, spec)
+        assert DAILY not in got.query and HOURLY not in got.query, spec.to_dict()
+        assert got.rows and got.rows == raw.rows, spec.to_dict()
+
+
+def test_whole_hours_inside_a_period_are_read_from_the_hourly_rollup(
+        loaded: tuple[Settings, Path]) -> None:
+    """Half an hour at each end: the whole hours come from the rollup, the ends raw."""
+    s, _ = loaded
+    for aggregate, every in [("sum", None), ("mean", "1h"), ("count", "3h"), ("max", "1h")]:
+        spec = _spec(aggregate, every, {"region": ["south"]}, ["source"],
+                     {"start": "2024-03-04T03:30:00Z", "stop": "2024-03-06T12:30:00Z"})
+        got, raw = _both(s, spec)
+        assert HOURLY in got.query and 'FROM "generation_data" ' in got.query, got.query
+        assert raw.rows
+        _assert_same(spec, got, raw)
+
+
+def test_the_daily_rollup_stands_in_for_uncovered_hours(loaded: tuple[Settings, Path]) -> None:
+    """Region totals need no plant, but when the hourly rollup lost its coverage the daily
+    one answers them (summing plants), and ``refresh`` brings the hourly one back."""
+    s, _ = loaded
+    spec = _spec("sum", "1d", {}, ["region"], DAY_PERIODS[0], "UTC")
+    assert HOURLY in _both(s, spec)[0].query
+    with InfluxClient(s, url=s.influxdb_url or "") as client:
+        client.query(f"DELETE FROM onsflux_rollup_hours WHERE time >= {spec.start_ns} "
+                     f"AND time < {spec.stop_ns}", db="generation_data")
+        got, raw = _both(s, spec)
+        assert DAILY in got.query and HOURLY not in got.query, got.query
+        _assert_same(spec, got, raw)
+        refresh(client, "generation_data", spec.start_ns, spec.stop_ns - 1)
+    assert HOURLY in _both(s, spec)[0].query
+
+
 def test_specs_a_rollup_cannot_answer_read_the_raw_series(loaded: tuple[Settings, Path]) -> None:
     s, _ = loaded
     cases = [
-        _spec("mean", "1h", {"plant": ["itaipu"]}, []),               # tag the rollup drops
-        _spec("mean", None, {}, ["plant"]),                           # group it drops
+        _spec("mean", "1h", {"plant": ["itaipu"]}, []),               # hourly drops plant
+        _spec("mean", None, {}, ["state"]),                           # group both drop
         _spec("median", "1h", {}, []),                                # needs raw samples
         _spec("mean", "30m", {}, []),                                 # not whole hours
         QuerySpec.parse({"measurement": "generation_data", "fields": ["power_mw"],
-                         "start": "2024-03-04T03:30:00Z", "stop": "2024-03-05T03:00:00Z",
-                         "aggregate": "sum"}),                        # half an hour
+                         "start": "2024-03-04T03:30:00Z", "stop": "2024-03-04T04:30:00Z",
+                         "aggregate": "sum"}),                        # no whole hour inside
         # beyond the refreshed hours: the markers say the rollup does not cover it
         QuerySpec.parse({"measurement": "generation_data", "fields": ["power_mw"],
                          "start": "2024-03-01T00:00:00Z", "stop": "2024-03-07T03:00:00Z",
@@ -136,7 +235,10 @@ def test_rollups_follow_a_reingest_and_a_deletion(loaded: tuple[Settings, Path])
     s, tmp = loaded
     spec = _spec("sum", "1d", {}, ["region", "source"])
     mean = _spec("mean", "1h", {}, ["region"])
+    by_plant = _spec("sum", "1d", {}, ["plant"], DAY_PERIODS[0], "UTC")
+    plant_mean = _spec("mean", None, {"source": ["wind"]}, ["plant"], PERIOD, "UTC")
     before, _ = _both(s, spec)
+    plants_before, _ = _both(s, by_plant)
     # re-ingest the generation file with every value doubled
     wide = next(p for p in (tmp / "wide").iterdir() if "generation" in p.name)
     doubled = tmp / "doubled" / wide.name
@@ -156,17 +258,25 @@ def test_rollups_follow_a_reingest_and_a_deletion(loaded: tuple[Settings, Path])
         _assert_same(spec, after, raw_after)
         old = {r.key(): r.value for r in before.rows}
         assert any(r.value != old.get(r.key()) for r in after.rows)  # it really changed
+        for q in (by_plant, plant_mean):  # the re-ingest kept the daily rollup too
+            got, raw = _both(s, q)
+            assert DAILY in got.query, got.query
+            _assert_same(q, got, raw)
+        old = {r.key(): r.value for r in plants_before.rows}
+        assert any(r.value != old.get(r.key()) for r in _both(s, by_plant)[0].rows)
         # delete one region's wind series (what a rollback does), then refresh with clear
         client.query("DELETE FROM generation_data WHERE region = 'northeast' "
                      "AND source = 'wind'", db="generation_data")
         refresh(client, "generation_data", QuerySpec.parse({**spec.to_dict()}).start_ns,
                 spec.stop_ns - 1, clear=True)
-    for q in (spec, mean):
+    for q in (spec, mean, by_plant, plant_mean):
         got, raw = _both(s, q)
-        assert "generation_data_1h" in got.query
+        assert HOURLY in got.query or DAILY in got.query, got.query
         _assert_same(q, got, raw)
     gone, _ = _both(s, spec)
     assert not [r for r in gone.rows if r.tags == {"region": "northeast", "source": "wind"}]
+    wind, _ = _both(s, plant_mean)
+    assert wind.rows and not [r for r in wind.rows if r.tags["plant"] in NORTHEAST_WIND]
 
 
 def test_an_object_sharing_hours_with_another_uncovers_them(
@@ -199,6 +309,15 @@ def test_an_object_sharing_hours_with_another_uncovers_them(
     assert sum(r.value or 0 for r in got.rows) == sum(v or 0 for v in old.values()) + 2
     later = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-05T03:00:00Z"})
     assert "generation_data_1h" in _both(s, later)[0].query  # other days still covered
+    # per plant: the UTC day of those hours is no longer the daily rollup's either
+    day4 = _spec("count", None, {}, ["plant"], {"start": "2024-03-04T00:00:00Z",
+                                                 "stop": "2024-03-06T00:00:00Z"}, "UTC")
+    got, raw = _both(s, day4)
+    assert DAILY not in got.query
+    _assert_same(day4, got, raw)
+    assert [r for r in got.rows if r.tags.get("plant") == "extra_plant"][0].value == 2
+    day5 = QuerySpec.parse({**day4.to_dict(), "start": "2024-03-05T00:00:00Z"})
+    assert DAILY in _both(s, day5)[0].query
 
 
 def test_migration_and_rollback_uncover_the_hours_they_touch(
@@ -210,10 +329,20 @@ def test_migration_and_rollback_uncover_the_hours_they_touch(
     s, _ = loaded
     spec = _spec("sum", "1d", {}, ["region"])
     day = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-06T03:00:00Z"})
+    plants = _spec("sum", None, {}, ["plant"], {"start": "2024-03-06T00:00:00Z",
+                                                 "stop": "2024-03-07T00:00:00Z"}, "UTC")
     assert "generation_data_1h" in _both(s, day)[0].query
+    assert DAILY in _both(s, plants)[0].query
     with InfluxClient(s, url=s.influxdb_url or "") as client:
         uncover(client, "generation_data", day.start_ns, day.stop_ns, bucket="bench_migrate")
         assert "generation_data_1h" in _both(s, day)[0].query
+        assert DAILY in _both(s, plants)[0].query
+        # one hour of 2024-03-06 changes: its hour and its whole UTC day are uncovered
+        hour = plants.start_ns + 5 * 3_600_000_000_000
+        uncover(client, "generation_data", hour, hour + 1, bucket="generation_data")
+        got, raw = _both(s, plants)
+        assert DAILY not in got.query
+        assert got.rows == raw.rows
         uncover(client, "generation_data", day.start_ns, day.stop_ns, bucket="generation_data")
     got, raw = _both(s, day)
     assert "generation_data_1h" not in got.query

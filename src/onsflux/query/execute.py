@@ -249,17 +249,23 @@ class Executor:
         return QueryResult(rows, truncated, "influxdb", "influxql", rendered.text)
 
     def _from_rollup(self, spec: QuerySpec) -> QueryResult | None:
-        """``spec`` answered from its hourly rollup when that is exactly equivalent and every
-        hour of the period is refreshed (``query/rollup.py``); None: read the raw series."""
+        """``spec`` answered from the cheapest rollup that is exactly equivalent and covers
+        every period it would read (``query/rollup.py``); None: read the raw series.
+
+        A split plan (whole periods from the rollup, the ends raw) is one request of
+        several statements whose statistics ``rollup.combine`` adds up."""
         if not self.settings.rollups:
             return None
-        plan = rollup.plan(spec)
-        if plan is None or not self._coverage.covered(self.client, plan):
-            return None
-        results = self.client.query(plan.text, db=spec.bucket, method="GET")
-        # rows are named after the spec's measurement, so they read as the raw series'
-        rows, truncated = bound(influxql_rows(results, spec), spec.limit)
-        return QueryResult(rows, truncated, "influxdb", "influxql", plan.text)
+        for plan in rollup.plans(spec):
+            if not self._coverage.covered(self.client, plan):
+                continue
+            results = self.client.query(plan.text, db=spec.bucket, method="GET")
+            # rows are named after the spec's measurement, so they read as the raw series'
+            found = (rollup.combine(spec, plan, results) if plan.parts
+                     else influxql_rows(results, spec))
+            rows, truncated = bound(found, spec.limit)
+            return QueryResult(rows, truncated, "influxdb", "influxql", plan.text)
+        return None
 
     def _run_flux(self, spec: QuerySpec) -> QueryResult:
         rendered = render(spec, "flux")
