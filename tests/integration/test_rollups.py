@@ -24,10 +24,10 @@ import polars as pl
 import pytest
 
 from onsflux.influx import InfluxClient, ServerHandle
-from onsflux.influx.rollup import refresh
+from onsflux.influx.rollup import refresh, uncover
 from onsflux.ingest.pipeline import Ingestor
 from onsflux.plants import PLANTS
-from onsflux.query import Executor, QuerySpec
+from onsflux.query import Executor, QuerySpec, rollup
 from onsflux.query.result import QueryResult
 from onsflux.settings import Settings
 from onsflux.state.store import SqliteStateStore
@@ -46,8 +46,11 @@ FILTERS: list[dict[str, list[str]]] = [
     {"region": ["southeast"], "source": ["hydro"]},
 ]
 GROUPS: list[list[str]] = [[], ["region"], ["source"], ["region", "source"]]
-#: the daily rollup: UTC days, alone (two whole days) or with raw ends (Brasília days)
-DAY_PERIODS = [{"start": "2024-03-05T00:00:00Z", "stop": "2024-03-07T00:00:00Z"}, PERIOD]
+#: the daily rollup: UTC days alone (two whole days); widened to whole UTC days (the
+#: Brasília days: the data starts and ends with them, so the rest of those UTC days is
+#: empty); split into whole days and raw ends (inside the data)
+DAY_PERIODS = [{"start": "2024-03-05T00:00:00Z", "stop": "2024-03-07T00:00:00Z"}, PERIOD,
+               {"start": "2024-03-04T06:00:00Z", "stop": "2024-03-06T21:00:00Z"}]
 DAY_WINDOWS = [None, "1d", "2d"]
 DAY_FILTERS: list[dict[str, list[str]]] = [
     {}, {"plant": ["itaipu", "tucurui"]}, {"source": ["wind"]},
@@ -140,7 +143,8 @@ def _expected_rollup(spec: QuerySpec) -> str | None:
 def test_daily_rollup_answers_equal_raw_answers(loaded: tuple[Settings, Path], aggregate: str,
                                                 every: str | None, period: int) -> None:
     """Per plant (filters and groups), UTC-day windows: the daily rollup answers alone over
-    whole days, and with the raw series for the ends of the Brasília days (03:00 UTC)."""
+    whole days, over the whole UTC days holding the Brasília days (nothing else in them),
+    and with the raw series for the ends of a period inside the data."""
     s, _ = loaded
     for where, group_by in itertools.product(DAY_FILTERS, DAY_GROUPS):
         spec = _spec(aggregate, every, where, group_by, DAY_PERIODS[period], timezone="UTC")
@@ -151,8 +155,8 @@ def test_daily_rollup_answers_equal_raw_answers(loaded: tuple[Settings, Path], a
             assert HOURLY not in got.query and DAILY not in got.query, got.query
         else:
             assert want in got.query, (spec.to_dict(), got.query)
-        if want == DAILY and period == 1:  # the ends of the period are read raw
-            assert 'FROM "generation_data" ' in got.query, got.query
+        if want == DAILY:  # the ends of the period are read raw only when split
+            assert ('FROM "generation_data" ' in got.query) == (period == 2), got.query
         assert raw.rows, spec.to_dict()
         _assert_same(spec, got, raw)
 
@@ -200,8 +204,8 @@ def test_the_daily_rollup_stands_in_for_uncovered_hours(loaded: tuple[Settings, 
     spec = _spec("sum", "1d", {}, ["region"], DAY_PERIODS[0], "UTC")
     assert HOURLY in _both(s, spec)[0].query
     with InfluxClient(s, url=s.influxdb_url or "") as client:
-        client.query(f"DELETE FROM onsflux_rollup_hours WHERE time >= {spec.start_ns} "
-                     f"AND time < {spec.stop_ns}", db="generation_data")
+        uncover(client, "generation_data", spec.start_ns, spec.stop_ns,
+                rollups=[rollup.HOURLY])
         got, raw = _both(s, spec)
         assert DAILY in got.query and HOURLY not in got.query, got.query
         _assert_same(spec, got, raw)
@@ -324,8 +328,6 @@ def test_migration_and_rollback_uncover_the_hours_they_touch(
         loaded: tuple[Settings, Path]) -> None:
     """Migration (before it writes a partition) and rollback (before it deletes) call
     ``uncover`` on the catalog's bucket; another bucket's writes leave the rollup alone."""
-    from onsflux.influx.rollup import uncover
-
     s, _ = loaded
     spec = _spec("sum", "1d", {}, ["region"])
     day = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-06T03:00:00Z"})

@@ -15,6 +15,7 @@ from onsflux.query import QuerySpec
 from onsflux.query.rollup import (
     DAILY,
     HOURLY,
+    Plan,
     combine,
     plans,
     rollups_of,
@@ -51,9 +52,11 @@ CASES: list[tuple[dict[str, Any], list[str]]] = [
     ({"group_by": ["plant"], "every": "2d"}, ["generation_data_1d"]),
     ({"group_by": ["plant"], "aggregate": "energy"}, ["generation_data_1d"]),
     ({"group_by": ["plant"], "aggregate": "max", "every": "1d"}, ["generation_data_1d"]),
-    # whole hours, not whole days: the daily rollup reads the whole days, raw the rest
+    # whole hours, not whole days: the daily rollup over the days holding the period when
+    # the raw series has nothing in them outside it (widened), else the whole days inside
+    # and the raw ends (split)
     ({"group_by": ["plant"], "start": "2024-03-01T05:00:00Z",
-      "stop": "2024-03-30T07:00:00Z"}, ["generation_data_1d"]),
+      "stop": "2024-03-30T07:00:00Z"}, ["generation_data_1d", "generation_data_1d"]),
     # cannot: a half day, 6-hour windows, a local-time day, median, min without windows,
     # top, fill null over a split period, a tag no rollup keeps, a field none keeps
     ({"group_by": ["plant"], "start": "2024-03-01T00:00:00Z",
@@ -91,13 +94,35 @@ def test_whole_buckets_read_the_rollup_alone() -> None:
     (p,) = plans(_spec(group_by=["plant"]))
     assert not p.parts  # one statement whose rows are the answer
     assert (p.start_ns, p.stop_ns) == (T0, T0 + 30 * D)
-    assert 'FROM "generation_data_1d"' in p.text and '"generation_data"' not in p.text
+    assert 'FROM "generation_data"."onsflux_rollups"."generation_data_1d"' in p.text
+    assert 'FROM "generation_data" ' not in p.text
     assert 'sum("power_mw_sum") / sum("power_mw_count")' in p.text
+
+
+def _split(spec: QuerySpec) -> Plan:
+    """The split plan (the second candidate, after the widened one)."""
+    widened, split = plans(spec)
+    assert widened.gaps and not widened.parts and split.parts and not split.gaps
+    return split
+
+
+def test_a_widened_plan_reads_whole_days_when_the_raw_gaps_are_empty() -> None:
+    spec = _spec(group_by=["plant"], where={"source": "wind"},
+                 start="2024-03-01T05:00:00Z", stop="2024-03-30T07:00:00Z")
+    widened = plans(spec)[0]
+    assert (widened.start_ns, widened.stop_ns) == (T0, T0 + 30 * D)  # coverage: all 30 days
+    assert widened.gaps == ((T0, T0 + 5 * H), (T0 + 29 * D + 7 * H, T0 + 30 * D))
+    assert widened.text.count("SELECT") == 1 and "generation_data_1d" in widened.text
+    counts = widened.gaps_text.split(";\n")
+    assert len(counts) == 2
+    for text in counts:  # the gaps are counted on the raw series, with the spec's filters
+        assert text.startswith('SELECT count("power_mw")') and 'FROM "generation_data" ' in text
+        assert "\"source\" = 'wind'" in text
 
 
 def test_a_period_of_whole_hours_is_split_at_midnights() -> None:
     spec = _spec(group_by=["plant"], start="2024-03-01T05:00:00Z", stop="2024-03-30T07:00:00Z")
-    (p,) = plans(spec)
+    p = _split(spec)
     spans = [(part.source, part.start_ns, part.stop_ns) for part in p.parts]
     assert spans == [
         ("generation_data", T0 + 5 * H, T0 + D),                # raw: 5h .. midnight
@@ -111,7 +136,7 @@ def test_a_period_of_whole_hours_is_split_at_midnights() -> None:
 
 
 def test_an_aligned_start_has_no_head_part() -> None:
-    (p,) = plans(_spec(group_by=["plant"], stop="2024-03-30T07:00:00Z"))
+    p = _split(_spec(group_by=["plant"], stop="2024-03-30T07:00:00Z"))
     assert [part.source for part in p.parts] == ["generation_data_1d", "generation_data"]
 
 
@@ -124,7 +149,7 @@ def _result(sid: int, series: list[tuple[dict[str, str], list[str], list[list[An
 
 def test_combine_recombines_statistics_of_the_parts() -> None:
     spec = _spec(group_by=["plant"], start="2024-03-01T05:00:00Z", stop="2024-03-30T07:00:00Z")
-    (p,) = plans(spec)
+    p = _split(spec)
     cols = ["power_mw__sum", "power_mw__count"]
     results = [
         _result(0, [({"plant": "b"}, cols, [[T0 + 5 * H, 10.0, 2]])]),
@@ -151,7 +176,7 @@ def test_combine_per_window(aggregate: str, cols: list[str], expected: list[floa
     """Two-day windows: the head part and the first whole day share the first window."""
     spec = _spec(aggregate=aggregate, every="2d", timezone="UTC", where={"plant": "itaipu"},
                  start="2024-03-02T05:00:00Z", stop="2024-03-06T00:00:00Z")
-    (p,) = plans(spec)
+    p = _split(spec)
     assert [part.source for part in p.parts] == ["generation_data", "generation_data_1d"]
     w0, w1 = T0 + D, T0 + 3 * D  # 2d windows start on even days since the epoch
     value = {"power_mw__sum": (3.0, 4.0, 5.0), "power_mw__count": (1, 2, 2),
@@ -164,8 +189,9 @@ def test_combine_per_window(aggregate: str, cols: list[str], expected: list[floa
 
 def test_combine_orders_descending_and_keeps_one_more_than_the_limit_per_series() -> None:
     spec = _spec(aggregate="sum", every="1d", timezone="UTC", order="desc", limit=2,
-                 where={"plant": "itaipu"}, start="2024-03-01T05:00:00Z", stop="2024-03-05T00:00:00Z")
-    (p,) = plans(spec)
+                 where={"plant": "itaipu"}, start="2024-03-01T05:00:00Z",
+                 stop="2024-03-05T00:00:00Z")
+    p = _split(spec)
     cols = ["power_mw__sum"]
     days = [[T0 + k * D, float(k)] for k in (3, 2, 1)]  # the server answers newest first
     rows = combine(spec, p, [_result(0, [({}, cols, [[T0, 0.5]])]),
@@ -175,7 +201,8 @@ def test_combine_orders_descending_and_keeps_one_more_than_the_limit_per_series(
 
 def test_refresh_and_markers_follow_each_rollups_period() -> None:
     text = DAILY.refresh_influxql(T0, T0 + 2 * D)
-    assert "INTO \"generation_data_1d\"" in text and "time(1d)" in text and '"plant"' in text
+    assert 'INTO "generation_data"."onsflux_rollups"."generation_data_1d"' in text
+    assert "time(1d)" in text and '"plant"' in text
     assert "time(1h)" in HOURLY.refresh_influxql(T0, T0 + H)
     assert DAILY.span(T0 + 5 * H, T0 + D + 7 * H) == (T0, T0 + 2 * D)
     assert HOURLY.span(T0 + 5 * H + 1, T0 + 5 * H + 2) == (T0 + 5 * H, T0 + 6 * H)

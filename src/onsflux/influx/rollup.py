@@ -29,13 +29,26 @@ from ..catalog import FieldType
 from ..exceptions import QueryError
 from ..frames import TIME
 from ..ingest.encode import batches, encode_lines
-from ..query.rollup import STATS, Plan, Rollup, rollups_of
+from ..query.rollup import ROLLUP_RP, ROLLUP_SHARD_DURATION, STATS, Plan, Rollup, rollups_of
 from ..quoting import quote_ident, quote_literal
 from .client import InfluxClient
 
 
 def _missing_db(exc: QueryError) -> bool:
     return "database not found" in str(exc)
+
+
+def ensure_policy(client: InfluxClient, database: str) -> None:
+    """Create the rollups' retention policy in ``database`` (idempotent; one cheap
+    statement, run before every rollup write so a recreated database gets it back).
+    Same duration as the raw data's; an existing policy is left as it is."""
+    try:
+        client.query(f"CREATE RETENTION POLICY {quote_ident(ROLLUP_RP)} ON {quote_ident(database)} "
+                     f"DURATION {client.settings.retention} REPLICATION 1 "
+                     f"SHARD DURATION {ROLLUP_SHARD_DURATION}")
+    except QueryError as exc:
+        if "already exists" not in str(exc) and "conflicts" not in str(exc):
+            raise
 
 
 def refresh(client: InfluxClient, measurement: str, tmin_ns: int, tmax_ns: int, *,
@@ -53,6 +66,7 @@ def refresh(client: InfluxClient, measurement: str, tmin_ns: int, tmax_ns: int, 
     bucket = measurement  # the catalog keeps each measurement in its own database
     written = 0
     for rollup in rollups if rollups is not None else rollups_of(measurement):
+        ensure_policy(client, bucket)
         start, stop = rollup.span(tmin_ns, tmax_ns)
         if clear:  # markers first: no query may read rows being rebuilt
             _delete_markers(client, rollup, start, stop)
@@ -116,7 +130,10 @@ def keep_partials(client: InfluxClient, rollup: Rollup, partials: pl.DataFrame,
     """Write the rollup statistics an object's writer computed (per chunk, combined here)
     and mark ``[start_ns, stop_ns)`` covered — or only the ``periods`` (their starts)
     given, with only their rows. Only for periods the object owns alone: the caller proved
-    it (``points_by_period``, or a count over them that equals what it wrote)."""
+    it (``points_by_period``, or a count over them that equals what it wrote). Nothing on
+    2.x, where no query reads rollups."""
+    if client.kind == "2.x":
+        return
     stats = [rollup.column(f, st) for f in rollup.fields for st in STATS]
     present = [c for c in stats if c in partials.columns]
     combine = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
@@ -130,8 +147,9 @@ def keep_partials(client: InfluxClient, rollup: Rollup, partials: pl.DataFrame,
                                    for c in present}
     lines = encode_lines(rollup.name, rows, list(rollup.tags), types)
     bucket = rollup.source
+    ensure_policy(client, bucket)
     for a, b, body in batches(lines, 5000, 1 << 22):
-        client.write(bucket, body, lines=b - a)
+        client.write(bucket, body, lines=b - a, rp=ROLLUP_RP)
     if keep is None:
         body = rollup.marker_lines(start_ns, stop_ns)
     else:

@@ -20,15 +20,28 @@ top/bottom; fields, filters and groups only on what it keeps; windows (size and 
 whole periods; fill ``none`` or ``null``; and ``min``/``max`` only with windows (without
 one, InfluxQL returns the raw sample's time, which a rollup does not keep).
 
-``plans`` lists the rollups that can, cheapest first (the hourly one keeps at most 24 x
-20 rows a day; the daily one a row per plant a day, hundreds): a period made of whole
-periods of the rollup reads it alone (one InfluxQL statement recombining the statistics
-on the server); otherwise the whole periods inside come from the rollup and the ends
-from the raw series, as several statements in one request whose statistics ``combine``
-adds up (fill ``none`` only: a filled window would need every part to agree on it). A
-period with no whole period of the rollup inside is not planned. Sums may differ from the
-raw ones in the last bits (floating-point addition in another order); every other
+``plans`` lists the plans that can, cheapest first (the hourly rollup keeps at most 24 x
+20 rows a day; the daily one a row per plant a day, hundreds):
+
+- a period made of whole periods of the rollup reads it alone (one InfluxQL statement
+  recombining the statistics on the server);
+- otherwise, *widened*: the rollup over the whole periods holding the spec's period, one
+  statement, exact only when the raw series holds no point (of the spec's filters)
+  between those bounds and the spec's (``Plan.gaps``; the executor counts them first).
+  That is the usual "last 30 days up to now": nothing after now, and often nothing
+  before the first ingested hour;
+- otherwise, *split*: the whole periods inside from the rollup and the ends from the raw
+  series, several statements in one request whose statistics ``combine`` adds up (fill
+  ``none`` only: a filled window would need every part to agree on it).
+
+A period with no whole period of the rollup inside is not planned. Sums may differ from
+the raw ones in the last bits (floating-point addition in another order); every other
 aggregate is bit-identical.
+
+Where: each rollup lives in the raw series' database under its own retention policy
+``onsflux_rollups`` with 52-week shard groups. InfluxDB 1.x pays per series and shard a
+query touches, far more than per point: 30 days of a per-plant rollup in the default
+policy's 7-day shards cost about as much as the raw points; in one shard, a third.
 """
 
 from __future__ import annotations
@@ -43,6 +56,9 @@ from .result import Row
 from .spec import DAY_NS, QuerySpec
 
 HOUR_NS = 3_600_000_000_000
+#: the retention policy the rollups are kept in (its shard groups are long: see above)
+ROLLUP_RP = "onsflux_rollups"
+ROLLUP_SHARD_DURATION = "52w"
 #: the statistics a rollup keeps per field, in this order
 STATS: tuple[str, ...] = ("sum", "count", "min", "max")
 #: the aggregates a rollup can answer, and the InfluxQL that recombines its statistics
@@ -80,6 +96,11 @@ class Rollup:
     def column(self, field: str, stat: str) -> str:
         return f"{field}_{stat}"
 
+    @property
+    def target(self) -> str:
+        """The rollup's fully qualified InfluxQL name (database = the raw measurement's)."""
+        return f"{quote_ident(self.source)}.{quote_ident(ROLLUP_RP)}.{quote_ident(self.name)}"
+
     def span(self, tmin_ns: int, tmax_ns: int) -> tuple[int, int]:
         """The whole periods ``[start, stop)`` that contain every time in ``[tmin, tmax]``."""
         p = self.period_ns
@@ -94,7 +115,7 @@ class Rollup:
             for f in self.fields for stat in STATS
         )
         groups = ", ".join(quote_ident(t) for t in self.tags)
-        return (f"SELECT {stats} INTO {quote_ident(self.name)} FROM {quote_ident(self.source)} "
+        return (f"SELECT {stats} INTO {self.target} FROM {quote_ident(self.source)} "
                 f"WHERE time >= {start_ns} AND time < {stop_ns} "
                 f"GROUP BY time({self.period}), {groups} fill(none)")
 
@@ -108,10 +129,10 @@ class Rollup:
 
 #: per (region, source, hour): the 30-day trends by region or source
 HOURLY = Rollup("generation_data", "generation_data_1h", ("region", "source"), ("power_mw",),
-                "1h", HOUR_NS, "onsflux_rollup_hours")
+                "1h", HOUR_NS, "onsflux_rollup_1h")
 #: per (region, source, plant, UTC day): per-plant questions over weeks and months
 DAILY = Rollup("generation_data", "generation_data_1d", ("region", "source", "plant"),
-               ("power_mw",), "1d", DAY_NS, "onsflux_rollup_days")
+               ("power_mw",), "1d", DAY_NS, "onsflux_rollup_1d")
 #: the rollups of each measurement, cheapest first; others are small enough to read raw.
 #: Power only: each rolled field adds 4 values per row to every ingest's writes, and the
 #: questions people ask of generation are about power.
@@ -149,6 +170,8 @@ class Plan:
     ``text`` is what runs (one request); ``[start_ns, stop_ns)`` the whole periods read
     from ``rollup`` (they must be covered). ``parts`` is empty when ``text`` answers the
     spec directly, else its statements in order, whose rows ``combine`` adds up.
+    ``gaps``: raw ranges that must hold no point of the spec's filters for ``text`` to be
+    exact (a widened plan), and ``gaps_text`` the statements counting them.
     """
 
     rollup: Rollup
@@ -156,6 +179,8 @@ class Plan:
     start_ns: int
     stop_ns: int
     parts: tuple[Part, ...] = ()
+    gaps: tuple[tuple[int, int], ...] = ()
+    gaps_text: str = ""
 
 
 def _shape(spec: QuerySpec, rollup: Rollup) -> str | None:
@@ -207,8 +232,17 @@ def why_not(spec: QuerySpec, rollup: Rollup | None = None) -> str | None:
 
 
 def plans(spec: QuerySpec) -> list[Plan]:
-    """The plans that answer ``spec`` exactly, cheapest first (see the module docstring)."""
-    return [_plan(spec, r) for r in rollups_of(spec.measurement) if why_not(spec, r) is None]
+    """The plans that answer ``spec`` exactly, cheapest first (see the module docstring);
+    a widened plan is exact only when its ``gaps`` hold no point."""
+    found: list[Plan] = []
+    for r in rollups_of(spec.measurement):
+        if why_not(spec, r) is not None:
+            continue
+        a, b = _inside(spec, r)
+        if (a, b) != (spec.start_ns, spec.stop_ns):
+            found.append(_widened(spec, r))
+        found.append(_plan(spec, r))
+    return found
 
 
 def plan(spec: QuerySpec) -> Plan | None:
@@ -241,20 +275,37 @@ def _tail(spec: QuerySpec, limit: int) -> str:
     return text + f" LIMIT {limit}"
 
 
+def _alone(spec: QuerySpec, rollup: Rollup, a: int, b: int) -> str:
+    """The one statement answering ``spec`` from ``rollup`` over ``[a, b)``."""
+    assert spec.aggregate is not None
+    template = _COMBINE[spec.aggregate]
+    select = ", ".join(
+        template.format(**{s: quote_ident(rollup.column(f, s)) for s in STATS},
+                        h=repr(float(spec.interval_hours)))
+        + f" AS {quote_ident(f)}"
+        for f in spec.fields
+    )
+    return (f"SELECT {select} FROM {rollup.target} "
+            f"WHERE {_where(spec, a, b)}{_tail(spec, spec.limit + 1)}")
+
+
+def _widened(spec: QuerySpec, rollup: Rollup) -> Plan:
+    """The rollup over the whole periods holding the spec's period. With windows of whole
+    periods the windows are the raw query's; without, the rows' time is the spec's start
+    (the executor restamps it). Exact when the gaps hold no raw point."""
+    a, b = rollup.span(spec.start_ns, spec.stop_ns - 1)
+    gaps = tuple((x, y) for x, y in ((a, spec.start_ns), (spec.stop_ns, b)) if x < y)
+    counts = ", ".join(f"count({quote_ident(f)}) AS {quote_ident(f)}" for f in spec.fields)
+    gaps_text = ";\n".join(f"SELECT {counts} FROM {quote_ident(spec.measurement)} "
+                           f"WHERE {_where(spec, x, y)}" for x, y in gaps)
+    return Plan(rollup, _alone(spec, rollup, a, b), a, b, gaps=gaps, gaps_text=gaps_text)
+
+
 def _plan(spec: QuerySpec, rollup: Rollup) -> Plan:
     assert spec.aggregate is not None
     a, b = _inside(spec, rollup)
     if (a, b) == (spec.start_ns, spec.stop_ns):  # whole periods: the rollup alone
-        template = _COMBINE[spec.aggregate]
-        select = ", ".join(
-            template.format(**{s: quote_ident(rollup.column(f, s)) for s in STATS},
-                            h=repr(float(spec.interval_hours)))
-            + f" AS {quote_ident(f)}"
-            for f in spec.fields
-        )
-        text = (f"SELECT {select} FROM {quote_ident(rollup.name)} "
-                f"WHERE {_where(spec, a, b)}{_tail(spec, spec.limit + 1)}")
-        return Plan(rollup, text, a, b)
+        return Plan(rollup, _alone(spec, rollup, a, b), a, b)
     # whole periods from the rollup, the ends raw; per series, the head part adds to one
     # window at most, so limit + 2 rows of each part hold the first limit + 1 windows
     needs = _NEEDS[spec.aggregate]
@@ -271,7 +322,7 @@ def _plan(spec: QuerySpec, rollup: Rollup) -> Plan:
             + f" AS {quote_ident(f'{f}__{s}')}"
             for f in spec.fields for s in needs
         )
-        text = (f"SELECT {select} FROM {quote_ident(source)} "
+        text = (f"SELECT {select} FROM {rollup.target if rolled else quote_ident(source)} "
                 f"WHERE {_where(spec, start, stop)}{_tail(spec, spec.limit + 2)}")
         parts.append(Part(source, start, stop, text))
     return Plan(rollup, ";\n".join(p.text for p in parts), a, b, tuple(parts))
