@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import pytest
 
 from onsflux.query import QuerySpec
@@ -209,3 +210,22 @@ def test_refresh_and_markers_follow_each_rollups_period() -> None:
     lines = DAILY.marker_lines(T0, T0 + 2 * D).decode().splitlines()
     assert lines == [f"{DAILY.markers},measurement=generation_data covered=1i {T0}",
                      f"{DAILY.markers},measurement=generation_data covered=1i {T0 + D}"]
+
+
+def test_partials_are_each_rollups_statistics_per_period_and_tags() -> None:
+    frame = pl.DataFrame({
+        "time": [T0 + 1 * H, T0 + 2 * H, T0 + D + 3 * H, T0 + 4 * H],
+        "region": ["south", "south", "south", "south"], "source": ["wind"] * 4,
+        "plant": ["osorio", "osorio", "osorio", "campos"],
+        "power_mw": [10.0, 30.0, 5.0, 7.0], "capacity_factor": [0.1, 0.2, 0.3, 0.4],
+    })
+    daily = DAILY.partials(frame, ["power_mw", "capacity_factor"])
+    assert daily is not None
+    got = {(r["time"], r["plant"]): (r["power_mw_sum"], r["power_mw_count"], r["power_mw_min"],
+                                     r["power_mw_max"]) for r in daily.to_dicts()}
+    assert got == {(T0, "osorio"): (40.0, 2, 10.0, 30.0), (T0 + D, "osorio"): (5.0, 1, 5.0, 5.0),
+                   (T0, "campos"): (7.0, 1, 7.0, 7.0)}
+    assert "capacity_factor_sum" not in daily.columns  # only the rolled fields
+    hourly = HOURLY.partials(frame, ["power_mw"])
+    assert hourly is not None and hourly.height == 4 and "plant" not in hourly.columns
+    assert DAILY.partials(frame.drop("plant"), ["power_mw"]) is None  # a tag it keeps is missing

@@ -140,9 +140,12 @@ def keep_partials(client: InfluxClient, rollup: Rollup, partials: pl.DataFrame,
     keep = None if periods is None else sorted(set(periods))
     if keep is not None:
         partials = partials.filter(pl.col(TIME).is_in(keep))
+    counts = [c for c in present if c.endswith("_count")]
     rows = partials.group_by([TIME, *rollup.tags]).agg(
         [getattr(pl.col(c), combine[c.rsplit("_", 1)[1]])().alias(c) for c in present]
-    ).with_columns([pl.col(c).cast(pl.Int64) for c in present if c.endswith("_count")])
+    ).with_columns([pl.col(c).cast(pl.Int64) for c in counts])
+    if counts:  # a group whose rolled fields were all null has no raw point to stand for
+        rows = rows.filter(pl.any_horizontal([pl.col(c) > 0 for c in counts]))
     types: dict[str, FieldType] = {c: "integer" if c.endswith("_count") else "float"
                                    for c in present}
     lines = encode_lines(rollup.name, rows, list(rollup.tags), types)

@@ -50,7 +50,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..frames import rfc3339
+import polars as pl
+
+from ..frames import TIME, rfc3339
 from ..quoting import quote_ident, quote_literal
 from .result import Row
 from .spec import DAY_NS, QuerySpec
@@ -100,6 +102,18 @@ class Rollup:
     def target(self) -> str:
         """The rollup's fully qualified InfluxQL name (database = the raw measurement's)."""
         return f"{quote_ident(self.source)}.{quote_ident(ROLLUP_RP)}.{quote_ident(self.name)}"
+
+    def partials(self, frame: pl.DataFrame, fields: Sequence[str]) -> pl.DataFrame | None:
+        """The rollup's statistics of ``frame``'s rows per (period, tags): what the ingest
+        writes for the periods it proves it owns alone (``influx.rollup.keep_partials``
+        adds up the chunks'). None when the frame lacks one of the rollup's tags."""
+        if not set(self.tags) <= set(frame.columns):
+            return None
+        p = self.period_ns
+        rolled = [f for f in self.fields if f in fields and f in frame.columns]
+        return frame.group_by([(pl.col(TIME) // p * p).alias(TIME), *self.tags]).agg(
+            [getattr(pl.col(f), stat)().alias(self.column(f, stat))
+             for f in rolled for stat in STATS])
 
     def span(self, tmin_ns: int, tmax_ns: int) -> tuple[int, int]:
         """The whole periods ``[start, stop)`` that contain every time in ``[tmin, tmax]``."""
