@@ -162,6 +162,29 @@ def keep_partials(client: InfluxClient, rollup: Rollup, partials: pl.DataFrame,
         client.write(bucket, body, lines=body.count(b"\n"))
 
 
+def keep_owned(client: InfluxClient, rollup: Rollup, partials: pl.DataFrame) -> tuple[int, int]:
+    """After an object's points were written: keep its statistics for the periods whose
+    raw counts (``points_by_period``) equal its own (``<field>_count`` of its partials),
+    and uncover the other periods it wrote in (someone else's points are there too).
+    Periods it did not write in are left as they are. Returns (kept, uncovered) periods."""
+    counts = [rollup.column(f, "count") for f in rollup.fields if
+              rollup.column(f, "count") in partials.columns]
+    if not counts or partials.height == 0:
+        return 0, 0
+    ours = partials.group_by(TIME).agg([pl.col(c).sum() for c in counts])
+    mine = {int(r[TIME]): {c[: -len("_count")]: int(r[c] or 0) for c in counts}
+            for r in ours.to_dicts()}
+    p = rollup.period_ns
+    held = points_by_period(client, rollup, [(t, t + p) for t in mine])
+    owned = [t for t, n in mine.items() if held.get(t, {}) == n and any(n.values())]
+    if owned:
+        keep_partials(client, rollup, partials, min(owned), max(owned) + p, periods=owned)
+    shared = sorted(set(mine) - set(owned))
+    for t in shared:
+        _delete_markers(client, rollup, t, t + p)
+    return len(owned), len(shared)
+
+
 def _delete_markers(client: InfluxClient, rollup: Rollup, start: int, stop: int) -> None:
     try:
         client.query(f"DELETE FROM {quote_ident(rollup.markers)} WHERE time >= {start} "
