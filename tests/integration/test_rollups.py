@@ -2,8 +2,9 @@
 answers.
 
 The same spec runs twice on the same server: once with rollups on (the planner answers
-from ``generation_data_1h`` — per region, source and hour — or ``generation_data_1d`` —
-per region, source, plant and UTC day — when exactly equivalent, reading the raw series
+from ``generation_data_region_1h`` — per region and hour —, ``generation_data_1h`` — per
+region, source and hour — or ``generation_data_1d`` — per region, source, plant and UTC
+day — when exactly equivalent, reading the raw series
 for the ends of a period that are not whole buckets) and once with them off (the raw
 series). Across aggregates x windows x filters x groups the rows must match: same
 series in the same order, same times, counts/min/max bit-identical, sums and means to
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -57,7 +59,7 @@ DAY_FILTERS: list[dict[str, list[str]]] = [
     {"region": ["northeast"], "plant": ["xingo", "sobradinho"]},
 ]
 DAY_GROUPS: list[list[str]] = [["plant"], ["region", "plant"], [], ["source"]]
-HOURLY, DAILY = "generation_data_1h", "generation_data_1d"
+REGION, HOURLY, DAILY = "generation_data_region_1h", "generation_data_1h", "generation_data_1d"
 NORTHEAST_WIND = {p.slug for p in PLANTS if p.region == "northeast" and p.source == "wind"}
 
 
@@ -99,6 +101,21 @@ def _both(s: Settings, spec: QuerySpec) -> tuple[QueryResult, QueryResult]:
     return on.run(spec), off.run(spec)
 
 
+def _used(query: str) -> str | None:
+    """The rollup a query read (its statements name one at most), None: the raw series."""
+    names = set(re.findall(r'"onsflux_rollups"\."([^"]+)"', query))
+    assert len(names) <= 1, query
+    return names.pop() if names else None
+
+
+def _expected_rollup(spec: QuerySpec) -> str | None:
+    """Which rollup the planner must pick: the cheapest whose tags the spec needs."""
+    if spec.every is None and spec.aggregate in ("min", "max"):
+        return None  # the raw sample's time is part of the answer
+    tags = {*spec.where, *spec.group_by}
+    return REGION if tags <= {"region"} else HOURLY if tags <= {"region", "source"} else DAILY
+
+
 def _assert_same(spec: QuerySpec, got: QueryResult, want: QueryResult) -> None:
     assert len(got.rows) == len(want.rows), (spec.to_dict(), got.query)
     # the same series in the same order (the server's: by tag set, then time)
@@ -121,21 +138,11 @@ def test_rollup_answers_equal_raw_answers(loaded: tuple[Settings, Path], aggrega
     for where, group_by in itertools.product(FILTERS, GROUPS):
         spec = _spec(aggregate, every, where, group_by)
         got, raw = _both(s, spec)
-        assert "generation_data_1h" not in raw.query
-        if every is None and aggregate in ("min", "max"):
-            # the raw sample's time is part of the answer: the planner must not use the rollup
-            assert "generation_data_1h" not in got.query
-        else:
-            assert "generation_data_1h" in got.query, got.query
+        assert _used(raw.query) is None
+        # min/max without windows: the raw sample's time is part of the answer (raw)
+        assert _used(got.query) == _expected_rollup(spec), got.query
         assert raw.rows, spec.to_dict()  # the comparison compares something
         _assert_same(spec, got, raw)
-
-
-def _expected_rollup(spec: QuerySpec) -> str | None:
-    """Which rollup the planner must pick: the hourly one unless the spec needs plants."""
-    if spec.every is None and spec.aggregate in ("min", "max"):
-        return None  # the raw sample's time is part of the answer
-    return DAILY if "plant" in (*spec.where, *spec.group_by) else HOURLY
 
 
 @pytest.mark.parametrize("aggregate,every,period", list(itertools.product(
@@ -149,12 +156,9 @@ def test_daily_rollup_answers_equal_raw_answers(loaded: tuple[Settings, Path], a
     for where, group_by in itertools.product(DAY_FILTERS, DAY_GROUPS):
         spec = _spec(aggregate, every, where, group_by, DAY_PERIODS[period], timezone="UTC")
         got, raw = _both(s, spec)
-        assert HOURLY not in raw.query and DAILY not in raw.query
+        assert _used(raw.query) is None
         want = _expected_rollup(spec)
-        if want is None:
-            assert HOURLY not in got.query and DAILY not in got.query, got.query
-        else:
-            assert want in got.query, (spec.to_dict(), got.query)
+        assert _used(got.query) == want, (spec.to_dict(), got.query)
         if want == DAILY:  # the ends of the period are read raw only when split
             assert ('FROM "generation_data" ' in got.query) == (period == 2), got.query
         assert raw.rows, spec.to_dict()
@@ -180,7 +184,7 @@ def test_specs_the_daily_rollup_cannot_answer_read_the_raw_series(
     ]
     for spec in cases:
         got, raw = _both(s, spec)
-        assert DAILY not in got.query and HOURLY not in got.query, spec.to_dict()
+        assert _used(got.query) is None, spec.to_dict()
         assert got.rows and got.rows == raw.rows, spec.to_dict()
 
 
@@ -192,25 +196,30 @@ def test_whole_hours_inside_a_period_are_read_from_the_hourly_rollup(
         spec = _spec(aggregate, every, {"region": ["south"]}, ["source"],
                      {"start": "2024-03-04T03:30:00Z", "stop": "2024-03-06T12:30:00Z"})
         got, raw = _both(s, spec)
-        assert HOURLY in got.query and 'FROM "generation_data" ' in got.query, got.query
+        assert _used(got.query) == HOURLY and 'FROM "generation_data" ' in got.query, got.query
         assert raw.rows
         _assert_same(spec, got, raw)
 
 
 def test_the_daily_rollup_stands_in_for_uncovered_hours(loaded: tuple[Settings, Path]) -> None:
-    """Region totals need no plant, but when the hourly rollup lost its coverage the daily
-    one answers them (summing plants), and ``refresh`` brings the hourly one back."""
+    """Region totals need no source or plant, but when the hourly rollups lost their
+    coverage the next one answers them (summing sources, then plants), and ``refresh``
+    brings the hourly ones back."""
     s, _ = loaded
     spec = _spec("sum", "1d", {}, ["region"], DAY_PERIODS[0], "UTC")
-    assert HOURLY in _both(s, spec)[0].query
+    assert _used(_both(s, spec)[0].query) == REGION
     with InfluxClient(s, url=s.influxdb_url or "") as client:
         uncover(client, "generation_data", spec.start_ns, spec.stop_ns,
-                rollups=[rollup.HOURLY])
+                rollups=[rollup.REGION_HOURLY])
         got, raw = _both(s, spec)
-        assert DAILY in got.query and HOURLY not in got.query, got.query
+        assert _used(got.query) == HOURLY, got.query
+        _assert_same(spec, got, raw)
+        uncover(client, "generation_data", spec.start_ns, spec.stop_ns, rollups=[rollup.HOURLY])
+        got, raw = _both(s, spec)
+        assert _used(got.query) == DAILY, got.query
         _assert_same(spec, got, raw)
         refresh(client, "generation_data", spec.start_ns, spec.stop_ns - 1)
-    assert HOURLY in _both(s, spec)[0].query
+    assert _used(_both(s, spec)[0].query) == REGION
 
 
 def test_specs_a_rollup_cannot_answer_read_the_raw_series(loaded: tuple[Settings, Path]) -> None:
@@ -230,7 +239,7 @@ def test_specs_a_rollup_cannot_answer_read_the_raw_series(loaded: tuple[Settings
     ]
     for spec in cases:
         got, raw = _both(s, spec)
-        assert "generation_data_1h" not in got.query, spec.to_dict()
+        assert _used(got.query) is None, spec.to_dict()
         assert got.rows == raw.rows
 
 
@@ -258,13 +267,13 @@ def test_rollups_follow_a_reingest_and_a_deletion(loaded: tuple[Settings, Path])
             store.close()
         assert summary.failed == 0, summary.as_dict()
         after, raw_after = _both(s, spec)
-        assert "generation_data_1h" in after.query
+        assert _used(after.query) == HOURLY
         _assert_same(spec, after, raw_after)
         old = {r.key(): r.value for r in before.rows}
         assert any(r.value != old.get(r.key()) for r in after.rows)  # it really changed
         for q in (by_plant, plant_mean):  # the re-ingest kept the daily rollup too
             got, raw = _both(s, q)
-            assert DAILY in got.query, got.query
+            assert _used(got.query) == DAILY, got.query
             _assert_same(q, got, raw)
         old = {r.key(): r.value for r in plants_before.rows}
         assert any(r.value != old.get(r.key()) for r in _both(s, by_plant)[0].rows)
@@ -275,7 +284,7 @@ def test_rollups_follow_a_reingest_and_a_deletion(loaded: tuple[Settings, Path])
                 spec.stop_ns - 1, clear=True)
     for q in (spec, mean, by_plant, plant_mean):
         got, raw = _both(s, q)
-        assert HOURLY in got.query or DAILY in got.query, got.query
+        assert _used(got.query) == _expected_rollup(q), got.query
         _assert_same(q, got, raw)
     gone, _ = _both(s, spec)
     assert not [r for r in gone.rows if r.tags == {"region": "northeast", "source": "wind"}]
@@ -291,7 +300,7 @@ def test_an_object_sharing_hours_with_another_uncovers_them(
     s, tmp = loaded
     spec = _spec("count", "1d", {}, ["region"])
     before, _ = _both(s, spec)
-    assert "generation_data_1h" in before.query
+    assert _used(before.query) == REGION
     extra = tmp / "extra.parquet"
     pl.DataFrame({
         "time": pl.Series([1709532000000000000, 1709535600000000000]).cast(
@@ -307,21 +316,21 @@ def test_an_object_sharing_hours_with_another_uncovers_them(
             store.close()
     assert summary.failed == 0, summary.as_dict()
     got, raw = _both(s, spec)
-    assert "generation_data_1h" not in got.query  # those hours are no longer covered
+    assert _used(got.query) is None  # those hours are no longer covered
     _assert_same(spec, got, raw)
     old = {r.key(): r.value for r in before.rows}
     assert sum(r.value or 0 for r in got.rows) == sum(v or 0 for v in old.values()) + 2
     later = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-05T03:00:00Z"})
-    assert "generation_data_1h" in _both(s, later)[0].query  # other days still covered
+    assert _used(_both(s, later)[0].query) == REGION  # other days still covered
     # per plant: the UTC day of those hours is no longer the daily rollup's either
     day4 = _spec("count", None, {}, ["plant"], {"start": "2024-03-04T00:00:00Z",
                                                  "stop": "2024-03-06T00:00:00Z"}, "UTC")
     got, raw = _both(s, day4)
-    assert DAILY not in got.query
+    assert _used(got.query) is None
     _assert_same(day4, got, raw)
     assert [r for r in got.rows if r.tags.get("plant") == "extra_plant"][0].value == 2
     day5 = QuerySpec.parse({**day4.to_dict(), "start": "2024-03-05T00:00:00Z"})
-    assert DAILY in _both(s, day5)[0].query
+    assert _used(_both(s, day5)[0].query) == DAILY
 
 
 def test_migration_and_rollback_uncover_the_hours_they_touch(
@@ -333,19 +342,19 @@ def test_migration_and_rollback_uncover_the_hours_they_touch(
     day = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-06T03:00:00Z"})
     plants = _spec("sum", None, {}, ["plant"], {"start": "2024-03-06T00:00:00Z",
                                                  "stop": "2024-03-07T00:00:00Z"}, "UTC")
-    assert "generation_data_1h" in _both(s, day)[0].query
-    assert DAILY in _both(s, plants)[0].query
+    assert _used(_both(s, day)[0].query) == REGION
+    assert _used(_both(s, plants)[0].query) == DAILY
     with InfluxClient(s, url=s.influxdb_url or "") as client:
         uncover(client, "generation_data", day.start_ns, day.stop_ns, bucket="bench_migrate")
-        assert "generation_data_1h" in _both(s, day)[0].query
-        assert DAILY in _both(s, plants)[0].query
+        assert _used(_both(s, day)[0].query) == REGION
+        assert _used(_both(s, plants)[0].query) == DAILY
         # one hour of 2024-03-06 changes: its hour and its whole UTC day are uncovered
         hour = plants.start_ns + 5 * 3_600_000_000_000
         uncover(client, "generation_data", hour, hour + 1, bucket="generation_data")
         got, raw = _both(s, plants)
-        assert DAILY not in got.query
+        assert _used(got.query) is None
         assert got.rows == raw.rows
         uncover(client, "generation_data", day.start_ns, day.stop_ns, bucket="generation_data")
     got, raw = _both(s, day)
-    assert "generation_data_1h" not in got.query
+    assert _used(got.query) is None
     assert got.rows == raw.rows

@@ -16,6 +16,7 @@ from onsflux.query import QuerySpec
 from onsflux.query.rollup import (
     DAILY,
     HOURLY,
+    REGION_HOURLY,
     Plan,
     combine,
     plans,
@@ -36,19 +37,20 @@ def _spec(**kw: Any) -> QuerySpec:
     return QuerySpec.parse(data)
 
 
-def test_the_chain_is_hourly_then_daily_and_only_daily_keeps_plants() -> None:
-    assert rollups_of("generation_data") == (HOURLY, DAILY)
+def test_the_chain_is_cheapest_first_and_only_daily_keeps_plants() -> None:
+    assert rollups_of("generation_data") == (REGION_HOURLY, HOURLY, DAILY)
     assert rollups_of("consumption_data") == ()
     assert HOURLY.period_ns == H and DAILY.period_ns == D
     assert "plant" in DAILY.tags and "plant" not in HOURLY.tags
-    assert HOURLY.markers != DAILY.markers  # coverage is per rollup
+    assert len({r.markers for r in rollups_of("generation_data")}) == 3  # coverage per rollup
 
 
 # (spec overrides, the rollups of the candidate plans in order)
 CASES: list[tuple[dict[str, Any], list[str]]] = [
     ({"group_by": ["plant"]}, ["generation_data_1d"]),
     ({"where": {"plant": ["itaipu"]}, "every": "1d", "timezone": "UTC"}, ["generation_data_1d"]),
-    ({"group_by": ["region"]}, ["generation_data_1h", "generation_data_1d"]),
+    ({"group_by": ["region"]},
+     ["generation_data_region_1h", "generation_data_1h", "generation_data_1d"]),
     ({"group_by": ["source"], "every": "3h"}, ["generation_data_1h"]),  # 3h: not whole days
     ({"group_by": ["plant"], "every": "2d"}, ["generation_data_1d"]),
     ({"group_by": ["plant"], "aggregate": "energy"}, ["generation_data_1d"]),
@@ -75,7 +77,7 @@ CASES: list[tuple[dict[str, Any], list[str]]] = [
     ({"group_by": ["plant"], "every": "1d", "fill": "null"}, ["generation_data_1d"]),
     # local-midnight windows are whole hours: the hourly rollup answers them
     ({"group_by": ["region"], "every": "1d", "timezone": "America/Sao_Paulo"},
-     ["generation_data_1h"]),
+     ["generation_data_region_1h", "generation_data_1h"]),
 ]
 
 
@@ -98,6 +100,25 @@ def test_whole_buckets_read_the_rollup_alone() -> None:
     assert 'FROM "generation_data"."onsflux_rollups"."generation_data_1d"' in p.text
     assert 'FROM "generation_data" ' not in p.text
     assert 'sum("power_mw_sum") / sum("power_mw_count")' in p.text
+
+
+@pytest.mark.parametrize("aggregate,expr", [
+    ("mean", '"power_mw_sum" / "power_mw_count"'), ("sum", '"power_mw_sum"'),
+    ("count", '"power_mw_count"'), ("min", '"power_mw_min"'), ("max", '"power_mw_max"'),
+    ("energy", '"power_mw_sum" * 1.0'),
+])
+def test_rows_that_are_the_answer_are_selected_not_aggregated(aggregate: str, expr: str) -> None:
+    """Hourly windows by region from the per-region hourly rollup: each rollup row is one
+    window of one series, so the statement reads them as they are (no GROUP BY time)."""
+    spec = _spec(aggregate=aggregate, every="1h", group_by=["region"], order="desc")
+    text = plans(spec)[0].text
+    assert text.startswith(f'SELECT {expr} AS "power_mw" FROM ') and REGION_HOURLY.name in text
+    assert "time(" not in text and text.endswith(
+        'GROUP BY "region" ORDER BY time DESC LIMIT 10001')
+    # not when windows span several rows, groups merge rows, or empty windows are filled
+    for other in (spec.replace(every="3h"), spec.replace(group_by=[]),
+                  spec.replace(fill="null")):
+        assert "time(" in plans(other)[0].text
 
 
 def _split(spec: QuerySpec) -> Plan:
