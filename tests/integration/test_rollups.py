@@ -292,6 +292,40 @@ def test_rollups_follow_a_reingest_and_a_deletion(loaded: tuple[Settings, Path])
     assert wind.rows and not [r for r in wind.rows if r.tags["plant"] in NORTHEAST_WIND]
 
 
+def test_an_ingest_with_rollups_off_still_uncovers_what_it_changes(
+        loaded: tuple[Settings, Path]) -> None:
+    """``ONSFLUX_ROLLUPS=false`` on the writer: it keeps no rollup, but the periods it
+    rewrote must not stay covered by rows computed from the old values."""
+    s, tmp = loaded
+    spec = _spec("sum", "1d", {}, ["region"], DAY_PERIODS[0], "UTC")
+    by_plant = _spec("mean", None, {}, ["plant"], DAY_PERIODS[0], "UTC")
+    assert _used(_both(s, spec)[0].query) == REGION
+    wide = next(p for p in (tmp / "wide").iterdir() if "generation" in p.name)
+    frame = pl.read_parquet(wide) if wide.suffix == ".parquet" else pl.read_csv(wide)
+    tripled = tmp / "tripled.parquet"
+    frame.with_columns(pl.col("power_mw") * 3).write_parquet(tripled)
+    store = SqliteStateStore(s.state_path)
+    with InfluxClient(s, url=s.influxdb_url or "") as client:
+        try:
+            summary = Ingestor(s.with_overrides(rollups=False), store, client).ingest(
+                [str(tripled)], force=True)
+        finally:
+            store.close()
+        assert summary.failed == 0, summary.as_dict()
+        for q in (spec, by_plant):
+            got, raw = _both(s, q)
+            assert _used(got.query) is None, got.query
+            assert got.rows == raw.rows
+        refresh(client, "generation_data", QuerySpec.parse(PERIOD | {
+            "measurement": "generation_data", "fields": ["power_mw"]}).start_ns,
+            QuerySpec.parse(PERIOD | {"measurement": "generation_data",
+                                      "fields": ["power_mw"]}).stop_ns - 1)
+    for q in (spec, by_plant):  # refresh rebuilt every rollup from the raw series
+        got, raw = _both(s, q)
+        assert _used(got.query) == _expected_rollup(q), got.query
+        _assert_same(q, got, raw)
+
+
 def test_an_object_sharing_hours_with_another_uncovers_them(
         loaded: tuple[Settings, Path]) -> None:
     """A second object with other plants in the same hours: the first object's rollup no
