@@ -225,11 +225,12 @@ def test_verify_catches_a_server_that_acknowledges_but_loses_points(
     real_write = InfluxClient.write
     calls: list[int] = []
 
-    def lossy_write(self: InfluxClient, bucket: str, body: bytes, *, lines: int) -> WriteOutcome:
+    def lossy_write(self: InfluxClient, bucket: str, body: bytes, *, lines: int,
+                    rp: str | None = None) -> WriteOutcome:
         calls.append(lines)
         if len(calls) == 2:  # acknowledge the second batch without sending it
             return WriteOutcome(status=204, lines=lines)
-        return real_write(self, bucket, body, lines=lines)
+        return real_write(self, bucket, body, lines=lines, rp=rp)
 
     monkeypatch.setattr(InfluxClient, "write", lossy_write)
     s = settings.with_overrides(batch_lines=500)
