@@ -217,7 +217,8 @@ def test_server_down_mid_ingest_dead_letter_then_retry(tmp_path: Path) -> None:
 def test_verify_catches_a_server_that_acknowledges_but_loses_points(
     settings: Settings, influx: InfluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A write that answers 204 but stores nothing must fail the object, not pass as ok."""
+    """A write that answers 204 but stores nothing must fail the object, not pass as ok:
+    ``verify=count`` reads back the totals and names exactly what was lost."""
     from onsflux.influx import WriteOutcome
 
     data = sample.generate(days=2, start=START, seed=4)
@@ -233,9 +234,71 @@ def test_verify_catches_a_server_that_acknowledges_but_loses_points(
         return real_write(self, bucket, body, lines=lines, rp=rp)
 
     monkeypatch.setattr(InfluxClient, "write", lossy_write)
-    s = settings.with_overrides(batch_lines=500)
+    s = settings.with_overrides(batch_lines=500, verify="count")
     summary = ingest(s, influx, gen)
     [obj] = summary.objects
     assert obj.status == "failed" and obj.error is not None
     assert f"generation_data.power_mw: {calls[1]} points missing" in obj.error
     assert [d.key for d in SqliteStateStore(s.state_path).dead_letters()] == [str(gen)]
+
+
+def test_sampled_verify_catches_a_lost_batch_of_a_time_ordered_file(
+    settings: Settings, influx: InfluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default ``verify=sample`` trusts the acknowledgements but reads back a few whole
+    series: a batch acknowledged and lost in a time-ordered file (every batch then holds
+    points of every plant) leaves those series short, and the object fails."""
+    from onsflux.influx import WriteOutcome
+
+    data = sample.generate(days=2, start=START, seed=4)
+    [gen, *_] = sample.write(data, tmp_path / "wide", "wide")
+    frame = pl.read_parquet(gen)
+    real_write = InfluxClient.write
+    lost: list[bytes] = []
+
+    def lossy_write(self: InfluxClient, bucket: str, body: bytes, *, lines: int,
+                    rp: str | None = None) -> WriteOutcome:
+        if bucket == "generation_data" and b"generation_data," in bytes(body)[:40] and not lost:
+            lost.append(bytes(body))  # the first batch of raw points: acknowledged, dropped
+            return WriteOutcome(status=204, lines=lines)
+        return real_write(self, bucket, body, lines=lines, rp=rp)
+
+    monkeypatch.setattr(InfluxClient, "write", lossy_write)
+    s = settings.with_overrides(batch_lines=frame.select(pl.col("plant").n_unique()).item() * 2)
+    assert s.verify == "sample"  # the default
+    summary = ingest(s, influx, gen)
+    [obj] = summary.objects
+    assert lost and obj.status == "failed" and obj.error is not None, obj.as_dict()
+    assert "points missing" in obj.error and "generation_data.power_mw" in obj.error
+    assert [d.key for d in SqliteStateStore(s.state_path).dead_letters()] == [str(gen)]
+
+
+def test_sampled_verify_passes_a_clean_object_without_scanning_it(
+    settings: Settings, influx: InfluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clean object is verified from its acknowledgements and a read-back of a few
+    series: the per-field totals over the object's whole time range (a scan of every
+    point written) are never asked for."""
+    import onsflux.ingest.pipeline as pipeline
+
+    def no_scan(*args: object, **kw: object) -> dict[str, int]:
+        raise AssertionError("verify=sample must not count every point written")
+
+    data = sample.generate(days=2, start=START - timedelta(days=30), seed=5)
+    [gen, *_] = sample.write(data, tmp_path / "wide", "wide")
+    monkeypatch.setattr(pipeline, "count_totals", no_scan)
+    summary = ingest(settings, influx, gen)
+    [obj] = summary.objects
+    assert obj.status == "ingested", obj.as_dict()
+    assert obj.verified is not None and "series read back" in obj.verified
+    # and the server holds exactly the file's points (counted from the file itself)
+    frame = pl.read_parquet(gen)
+    [row] = influx.query_points("SELECT count(power_mw) FROM generation_data", "generation_data")
+    assert row["count"] == frame["power_mw"].is_not_null().sum()
+    # its periods were proven exclusive by the pre-count: the rollups were kept and marked
+    from onsflux.query.rollup import DAILY, HOURLY
+
+    for rollup, every in ((HOURLY, "1h"), (DAILY, "1d")):
+        [marks] = influx.query_points(f"SELECT count(covered) FROM {rollup.markers}",
+                                      "generation_data")
+        assert marks["count"] == frame.select(pl.col("time").dt.truncate(every).n_unique()).item()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onsflux.exceptions import EncodeError
-from onsflux.ingest.encode import ESCAPES, batches, encode_lines, escape
+from onsflux.ingest.encode import ESCAPES, Packed, batches, encode_lines, escape
 
 # ------------------------------------------------------------------ reference parser
 
@@ -484,3 +484,52 @@ def test_large_frame_is_exact_and_ordered() -> None:
         assert ts == i * 10**9
         assert fields["v"] == frame["v"][i]
         assert tags == ({} if i % 4 == 2 else {"region": frame["region"][i]})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),
+                min_size=1, max_size=40),
+        max_size=60,
+    ),
+    max_lines=st.integers(1, 25),
+    max_bytes=st.integers(1, 300),
+    offset=st.integers(0, 5),
+)
+def test_property_packed_bodies_are_the_lines_within_limits(
+    lines: list[str], max_lines: int, max_bytes: int, offset: int
+) -> None:
+    """The zero-copy bodies the pipeline sends: every line once, in order, each with its
+    newline, within the limits (a longer line alone), also from a sliced Series."""
+    series = pl.Series("line", ["x"] * offset + [f"{t}\n" for t in lines], dtype=pl.Utf8)
+    packed = Packed(series.slice(offset))
+    assert len(packed) == len(lines)
+    at = 0
+    for start, stop in packed.cuts(max_lines, max_bytes):
+        body = bytes(packed.body(start, stop))
+        assert start == at and stop > start and stop - start <= max_lines
+        assert body == "".join(f"{t}\n" for t in lines[start:stop]).encode()
+        assert stop - start == 1 or len(body) <= max_bytes
+        if stop < len(lines) and stop - start < max_lines:  # greedy
+            assert len(body) + len(lines[stop].encode()) + 1 > max_bytes
+        assert packed.lines(start, stop).to_list() == lines[start:stop]
+        at = stop
+    assert at == len(lines)
+
+
+def test_packed_refuses_null_lines_and_bad_limits() -> None:
+    with pytest.raises(EncodeError):
+        Packed(pl.Series(["a\n", None]))
+    with pytest.raises(ValueError):
+        list(Packed(pl.Series(["a\n"])).cuts(0, 10))
+
+
+def test_terminated_validated_lines_equal_the_checked_ones() -> None:
+    """``validated=True`` skips checks validation already made, not output: the lines are
+    the same bytes plus the newline."""
+    frame = pl.DataFrame({"time": [1, 2], "region": ["north", None], "power_mw": [1.5, 2.0]})
+    plain = encode_lines("generation_data", frame, ["region"], {"power_mw": "float"})
+    fast = encode_lines("generation_data", frame, ["region"], {"power_mw": "float"},
+                        validated=True, terminated=True)
+    assert fast.to_list() == [f"{line}\n" for line in plain.to_list()]

@@ -402,3 +402,28 @@ def test_property_every_row_kept_or_rejected_once(rows: list[tuple]) -> None:
     )
     if v.frame.height:
         encode_lines(v.measurement, v.frame, v.tags, v.fields)  # clean output always encodes
+
+
+def test_a_later_chunk_repeating_a_point_with_other_fields_is_a_cross_chunk_duplicate() -> None:
+    """Same series and time, a different field set: InfluxDB merges the fields and the
+    later value of a field both rows carry must win, so the pipeline has to write the
+    later row after the earlier one: it is counted as a cross-chunk duplicate."""
+    t = NOW - H
+    val = validator()
+    val.validate(chunk(gen_frame(1, time=[t], plant=["a"], capacity_factor=[None])))
+    later = val.validate(chunk(gen_frame(1, time=[t], plant=["a"], _row=[2])))
+    assert later.rows_ok == 1 and later.duplicates == 0
+    assert later.cross_chunk_duplicates == 1
+
+
+def test_the_series_time_hash_is_shared_by_rows_with_other_fields() -> None:
+    """``Validated.series_time`` (what the pipeline's verify bookkeeping reuses) hashes the
+    series and time only; ``unique_series_time`` is claimed only when it holds."""
+    t = NOW - H
+    mixed = validator().validate(chunk(gen_frame(
+        2, time=[t, t], plant=["a", "a"], power_mw=[1.0, None], capacity_factor=[None, 0.5])))
+    assert mixed.series_time is not None and mixed.series_time.n_unique() == 1
+    assert not mixed.unique_series_time
+    full = validator().validate(chunk(gen_frame(3)))
+    assert full.unique_series_time and full.series_time is not None
+    assert full.series_time.n_unique() == 3

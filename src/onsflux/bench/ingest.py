@@ -202,17 +202,22 @@ def run(
             os.sched_setaffinity(0, before)
             mem: dict[str, float] = {}
             if memory:
+                # the default chunk on files of 1x and 2x the rows and on one row group;
+                # then other chunk sizes: memory must follow the chunk, not the file
                 single = tmpdir / "single_row_group.parquet"
                 frame.write_parquet(single, row_group_size=frame.height)
-                half = make_frame(rows // 2, seed=2)
-                half_path = tmpdir / "half.parquet"
-                half.write_parquet(half_path, row_group_size=250_000)
-                del frame, half
-                for label, p, chunk in (("full_file_chunk_200k", path, 200_000),
-                                        ("half_file_chunk_200k", half_path, 200_000),
-                                        ("single_row_group_chunk_200k", single, 200_000),
-                                        ("full_file_chunk_50k", path, 50_000)):
-                    mem[label] = _peak_rss(s.with_overrides(chunk_rows=chunk), p,
+                double = pl.concat([frame, make_frame(rows, seed=2).with_columns(
+                    pl.col("time") - pl.duration(days=rows // 500 // 24 + 1))])
+                double_path = tmpdir / "double.parquet"
+                double.write_parquet(double_path, row_group_size=250_000)
+                del frame, double
+                chunk = s.chunk_rows
+                for label, p, size in ((f"{rows:_}_rows", path, chunk),
+                                       (f"{2 * rows:_}_rows", double_path, chunk),
+                                       (f"{rows:_}_rows_one_row_group", single, chunk),
+                                       (f"{rows:_}_rows_chunk_{2 * chunk:_}", path, 2 * chunk),
+                                       (f"{rows:_}_rows_chunk_{chunk // 2:_}", path, chunk // 2)):
+                    mem[label] = _peak_rss(s.with_overrides(chunk_rows=size), p,
                                            tmpdir / f"mem-{label}.sqlite")
         finally:
             os.sched_setaffinity(0, before)
@@ -229,5 +234,6 @@ def run(
         "goal": {"pinned_fraction_of_ceiling": 0.9, "client_cpu_s_per_million_points": 1.0,
                  "peak_rss_mib": 400},
         "peak_rss_mib": mem,
+        "default_chunk_rows": s.chunk_rows,
         "environment": environment(),
     }

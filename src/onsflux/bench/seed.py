@@ -240,21 +240,59 @@ def mixed(settings: Settings, url: str, maker: PointMaker, specs: dict[str, Quer
     }
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(median(values), 2), "min": round(min(values), 2),
+            "max": round(max(values), 2)}
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures the table judges: per check, the median over the runs of each run's
+    figure (p95 of its batches or queries, its ops/s), with min and max beside it."""
+    names = list(runs[0]["queries"])
+    return {
+        "queries": {n: {"p95_ms": _spread([r["queries"][n]["p95_ms"] for r in runs]),
+                        "p50_ms": _spread([r["queries"][n]["p50_ms"] for r in runs]),
+                        "served_from": runs[-1]["queries"][n]["served_from"],
+                        "query": runs[-1]["queries"][n]["query"]} for n in names},
+        "writes": {"p95_ms": _spread([r["writes"]["latency"].get("p95_ms", 1e9) for r in runs]),
+                   "p50_ms": _spread([r["writes"]["latency"].get("p50_ms", 1e9) for r in runs]),
+                   "achieved_points_per_s": _spread(
+                       [r["writes"]["achieved_points_per_s"] for r in runs]),
+                   "errors": sum(r["writes"]["errors"] for r in runs)},
+        "mixed": {"ops_per_s": _spread([r["mixed"]["ops_per_s"] for r in runs]),
+                  "requests_per_s": _spread([r["mixed"]["requests_per_s"] for r in runs]),
+                  "read_p95_ms": _spread([r["mixed"]["read"].get("p95_ms", 1e9) for r in runs]),
+                  "write_p95_ms": _spread([r["mixed"]["write"].get("p95_ms", 1e9)
+                                           for r in runs]),
+                  "errors": sum(r["mixed"]["read"]["errors"] + r["mixed"]["write"]["errors"]
+                                for r in runs)},
+    }
+
+
+def _shown(x: dict[str, float], unit: str) -> str:
+    return f"{x['median']:g}{unit} [{x['min']:g}-{x['max']:g}]"
+
+
 def _table(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Medians over the runs, [min-max] beside them."""
     a, b, c = result["writes"], result["queries"], result["mixed"]
-    worst = max(q["p95_ms"] for q in b.values())
+    name, q = max(b.items(), key=lambda kv: kv[1]["p95_ms"]["median"])
+    worst = q["p95_ms"]["median"]
+    a95, ops = a["p95_ms"]["median"], c["ops_per_s"]["median"]
     rows = [
         {"check": "(a) write p95 per batch", "original_target": "< 100 ms", "our_goal": "< 20 ms",
-         "measured": f"{a['latency'].get('p95_ms')} ms at {a['achieved_points_per_s']} points/s",
-         "original_met": a["latency"].get("p95_ms", 1e9) < 100 and not a["errors"],
-         "goal_met": a["latency"].get("p95_ms", 1e9) < 20 and not a["errors"]},
+         "measured": f"{_shown(a['p95_ms'], ' ms')} at "
+                     f"{a['achieved_points_per_s']['median']:g} points/s",
+         "original_met": a95 < 100 and not a["errors"],
+         "goal_met": a95 < 20 and not a["errors"]},
         {"check": "(b) query p95 over 30 days (worst query)", "original_target": "< 5 s",
-         "our_goal": "< 250 ms", "measured": f"{worst} ms",
+         "our_goal": "< 250 ms", "measured": f"{_shown(q['p95_ms'], ' ms')} ({name})",
          "original_met": worst < 5000, "goal_met": worst < 250},
         {"check": "(c) 10 readers + 5 writers", "original_target": "> 5,000 ops/s",
-         "our_goal": "> 5,000 ops/s", "measured": f"{c['ops_per_s']} ops/s "
-         f"({c['requests_per_s']} requests/s)",
-         "original_met": c["ops_per_s"] > 5000, "goal_met": c["ops_per_s"] > 5000},
+         "our_goal": "> 5,000 ops/s", "measured": f"{_shown(c['ops_per_s'], ' ops/s')} "
+         f"({c['requests_per_s']['median']:g} requests/s)",
+         "original_met": ops > 5000 and not c["errors"],
+         "goal_met": ops > 5000 and not c["errors"]},
     ]
     return rows
 
@@ -272,11 +310,12 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     Console(stderr=True).print(table)
 
 
-def run(*, repeats: int = 1, duration: float = 60.0, rate: int = 10_000,
+def run(*, repeats: int = 3, duration: float = 60.0, rate: int = 10_000,
         mixed_duration: float = 30.0, readers: int = 10, writers: int = 5,
         iterations: int = 30, plants: int = 550, url: str = "", pin: bool = True,
         settings: Settings | None = None, json: bool = False) -> dict[str, Any]:
-    """Run (b), (a) and (c) in that order (queries first, on the ingested month alone)."""
+    """Run (b), (a) and (c) in that order, ``repeats`` times on the same data (queries
+    first, on the ingested month alone); the table judges the median run figures."""
     base = settings or Settings()
     before = os.sched_getaffinity(0)
     end = (time.time_ns() // HOUR - 2) * HOUR
@@ -302,13 +341,20 @@ def run(*, repeats: int = 1, duration: float = 60.0, rate: int = 10_000,
                 raise RuntimeError(f"seed data not clean: {summary.as_dict()['objects']}")
             specs = seed_queries(stop)
             result: dict[str, Any] = {"name": "seed", "target": "local influxd (temp folder)"
-                                      if handle else "given url", "data": counts}
-            result["queries"] = queries(s, specs, iterations)
-            maker = PointMaker(end - 40 * 24 * HOUR)
-            result["writes"] = writes(s, target, maker, rate=rate, duration=duration)
+                                      if handle else "given url", "data": counts,
+                                      "repeats": repeats}
+            maker = PointMaker(end - 40 * 24 * HOUR)  # older than every query's period
             day = seed_queries(stop, days=1)
-            result["mixed"] = mixed(s, target, maker, day, readers=readers, writers=writers,
-                                    duration=mixed_duration)
+            runs: list[dict[str, Any]] = []
+            for _ in range(max(1, repeats)):
+                runs.append({
+                    "queries": queries(s, specs, iterations),
+                    "writes": writes(s, target, maker, rate=rate, duration=duration),
+                    "mixed": mixed(s, target, maker, day, readers=readers, writers=writers,
+                                   duration=mixed_duration),
+                })
+            result["runs"] = runs
+            result.update(_median_run(runs))
             if handle is None:  # someone else's server: remove what we wrote
                 with InfluxClient(s, url=target) as client:
                     client.query(f"DELETE FROM {BUCKET} WHERE plant =~ /^seed_/", db=BUCKET)

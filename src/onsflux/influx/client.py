@@ -155,8 +155,8 @@ class InfluxClient:
 
     # ------------------------------------------------------------------ the pieces
 
-    def write(self, bucket: str, body: bytes, *, lines: int, rp: str | None = None
-              ) -> WriteOutcome:
+    def write(self, bucket: str, body: bytes | memoryview, *, lines: int,
+              rp: str | None = None) -> WriteOutcome:
         """Write line protocol to ``bucket`` (``rp``: not its default retention policy);
         see ``write.Writes.write``."""
         return self._writes.write(bucket, body, lines=lines, rp=rp)

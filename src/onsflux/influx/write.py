@@ -73,8 +73,8 @@ class Writes:
         self._kind = kind
         self.gzip = gzip
 
-    def write(self, bucket: str, body: bytes, *, lines: int, rp: str | None = None
-              ) -> WriteOutcome:
+    def write(self, bucket: str, body: bytes | memoryview, *, lines: int,
+              rp: str | None = None) -> WriteOutcome:
         """Write line protocol (ns precision) to ``bucket`` (the database on 1.x; ``rp``: a
         retention policy other than its default).
 
@@ -88,13 +88,14 @@ class Writes:
         """
         path, params = endpoint(self._kind(), bucket, self._settings.influxdb_org, rp)
         headers = {"Content-Type": "text/plain; charset=utf-8"}
-        payload = body
+        payload: bytes | memoryview = body
         if self.gzip and body:
             payload = gzip_lib.compress(body, compresslevel=1, mtime=0)
             headers["Content-Encoding"] = "gzip"
         what = f"write {lines} line(s) to {bucket!r}"
         response, attempts = self._t.request(
-            "POST", path, what=what, params=params, content=payload, headers=headers
+            "POST", path, what=what, params=params, content=payload, headers=headers,
+            bulk=True,
         )
         status = response.status_code
         if status in (200, 204):

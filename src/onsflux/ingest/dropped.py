@@ -25,7 +25,7 @@ from ..influx.client import InfluxClient, WriteOutcome
 from ..influx.errors import WriteError, parse_write_errors
 
 
-def write_batch(client: InfluxClient, bucket: str, body: bytes, lines: int) -> WriteOutcome:
+def write_batch(client: InfluxClient, bucket: str, body: bytes | memoryview, lines: int) -> WriteOutcome:
     """Write one batch; its latency, retries and failures go to the shared metrics."""
     started = time.perf_counter()
     try:

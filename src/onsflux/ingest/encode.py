@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ..catalog import FieldType
@@ -164,11 +165,14 @@ class _TagStats:
 
 
 def _inspect(
-    frame: pl.DataFrame, tags: Sequence[str], fields: Mapping[str, FieldType]
+    frame: pl.DataFrame, tags: Sequence[str], fields: Mapping[str, FieldType],
+    *, validated: bool = False,
 ) -> dict[str, _TagStats]:
     """Raise EncodeError if any row cannot be written; say which tags need care.
 
     Tag checks run on each column's distinct values (tags have few), so they are cheap.
+    ``validated``: the frame comes from ``ingest.validate``, which rejected every row
+    these checks look for; only what the encoder needs to know of the tags is computed.
     """
     missing = [c for c in (TIME, *tags, *fields) if c not in frame.columns]
     if missing:
@@ -185,11 +189,11 @@ def _inspect(
     for t in tags:
         col = frame.get_column(t)
         distinct = (col if col.dtype == pl.Utf8 else col.cast(pl.Utf8)).unique().drop_nulls()
-        for ch in FORBIDDEN["tag_value"]:
+        for ch in () if validated else FORBIDDEN["tag_value"]:
             n = int(distinct.str.contains(ch, literal=True).sum())
             if n:
                 problems.append(f"tag {t!r}: {n} distinct values with {CHAR_NAMES.get(ch, ch)}")
-        if "tag_value" in NO_TRAILING_BACKSLASH:
+        if "tag_value" in NO_TRAILING_BACKSLASH and not validated:
             n = int(distinct.str.ends_with("\\").sum())
             if n:
                 problems.append(f"tag {t!r}: {n} distinct values ending with a backslash")
@@ -200,6 +204,8 @@ def _inspect(
             needs_escape=bool(escape_chars) and bool(distinct.str.contains_any(escape_chars).any()),
         )
 
+    if validated:
+        return stats
     float_fields = [f for f, ft in fields.items() if ft == "float"]
     if float_fields:
         counts = frame.select(
@@ -225,8 +231,14 @@ def encode_lines(
     frame: pl.DataFrame,
     tags: Sequence[str],
     fields: Mapping[str, FieldType],
+    *,
+    validated: bool = False,
+    terminated: bool = False,
 ) -> pl.Series:
     """One line-protocol line (Utf8) per row of ``frame``, in row order.
+
+    ``validated``: ``frame`` passed ``ingest.validate`` (skip the checks it made).
+    ``terminated``: each line ends with ``\\n`` (for :class:`Packed`).
 
     ``frame`` has ``time`` (Int64 UTC ns, or a Datetime), the ``tags`` columns (Utf8;
     null or empty = tag absent on that row) and the ``fields`` columns typed as given;
@@ -246,7 +258,7 @@ def encode_lines(
         raise EncodeError(f"columns both tag and field: {sorted(set(tags) & set(fields))}")
     if frame.height == 0:
         return pl.Series("line", [], dtype=pl.Utf8)
-    stats = _inspect(frame, tags, fields)
+    stats = _inspect(frame, tags, fields, validated=validated)
 
     pieces: list[pl.Expr] = [pl.lit(meas)]
     for t in sorted(tags, key=lambda t: tag_keys[t].encode()):
@@ -283,6 +295,8 @@ def encode_lines(
         )
         pieces += [pl.lit(" "), field_set]
     pieces += [pl.lit(" "), _time_expr(frame).cast(pl.Utf8)]
+    if terminated:
+        pieces.append(pl.lit("\n"))
     return frame.select(pl.concat_str(pieces, ignore_nulls=True).alias("line")).to_series()
 
 
@@ -345,3 +359,51 @@ def cuts(lines: pl.Series, max_lines: int, max_bytes: int) -> Iterator[tuple[int
         yield start, stop
         base = int(ends[stop - 1])
         start = stop
+
+
+class Packed:
+    """Lines that each end in ``\\n``, in one contiguous buffer with their byte offsets.
+
+    Why: a batch's write body is then a zero-copy slice (``body``), where joining the
+    lines of every batch and copying the result into ``bytes`` cost the client about a
+    fifth of a CPU-second per million points. The cuts come from the offsets too.
+    """
+
+    def __init__(self, lines: pl.Series) -> None:
+        if lines.null_count():
+            raise EncodeError(f"{lines.null_count()} null lines cannot be written")
+        arr = lines.to_arrow()
+        if str(arr.type) not in ("large_string", "string", "large_utf8", "utf8"):
+            arr = arr.cast("large_string")
+        validity, offsets, data = arr.buffers()
+        width = np.int64 if str(arr.type).startswith("large") else np.int32
+        self.offsets = np.frombuffer(offsets, dtype=width)[arr.offset:arr.offset + len(arr) + 1]
+        self.data = memoryview(data) if data is not None else memoryview(b"")
+        self._arr = arr  # owns the buffers the views point into
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def body(self, start: int, stop: int) -> memoryview:
+        """The write body of lines ``start..stop`` (each with its newline), not copied."""
+        return self.data[int(self.offsets[start]):int(self.offsets[stop])]
+
+    def lines(self, start: int, stop: int) -> pl.Series:
+        """The text of lines ``start..stop`` without newlines (to name a refused line)."""
+        text = bytes(self.body(start, stop)).decode()
+        return pl.Series("line", text.split("\n")[: stop - start], dtype=pl.Utf8)
+
+    def cuts(self, max_lines: int, max_bytes: int) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` ranges of at most ``max_lines`` lines and ``max_bytes`` bytes
+        (a single longer line goes alone, never split or dropped)."""
+        if max_lines < 1 or max_bytes < 1:
+            raise ValueError("max_lines and max_bytes must be positive")
+        n, start = len(self), 0
+        while start < n:
+            by_bytes = int(np.searchsorted(self.offsets, self.offsets[start] + max_bytes,
+                                           side="right")) - 1
+            stop = min(by_bytes, start + max_lines, n)
+            if stop <= start:
+                stop = start + 1
+            yield start, stop
+            start = stop

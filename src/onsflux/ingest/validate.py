@@ -27,7 +27,8 @@ absent" and become null, or take the catalog default (``sector=total``) so every
 format writes the same series key. Columns the chunk does not list as tags or fields are ignored
 and mentioned in ``Validated.notes``.
 
-Duplicates across chunks of the same object are not rejected: the earlier chunk is
+Duplicates across chunks of the same object (same series and time, whatever fields)
+are not rejected: the earlier chunk is
 already written and the later row overwrites it on the server, which is last-wins.
 They are counted in ``cross_chunk_duplicates`` so the pipeline knows ordering matters.
 The validator keeps one UInt64 hash per kept row for that (8 bytes a row); a hash
@@ -82,9 +83,14 @@ class Validated:
     rejected: int
     #: rows superseded by a later identical row of the same chunk (included in rejected)
     duplicates: int
-    #: kept rows whose key was already written from an earlier chunk of the same object
+    #: kept rows whose series and time were already written from an earlier chunk of
+    #: the same object
     cross_chunk_duplicates: int = 0
     notes: list[str] = field(default_factory=list)
+    #: a hash of each kept row's series (every catalog tag, null where absent) and time
+    series_time: pl.Series | None = None
+    #: no two kept rows share series and time (every row has the same fields)
+    unique_series_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,10 +174,18 @@ class Validator:
 
         # duplicates within the chunk: same key, the last in file order wins. One hash
         # per row answers "any duplicates at all?" cheaply; only then (or on a hash
-        # collision) is the exact, dearer grouping done.
+        # collision) is the exact, dearer grouping done. The key is the series, the time
+        # and which fields the row has; its hash is built on the series-time hash, which
+        # the pipeline reuses (``Validated.series_time``).
         key_exprs = self._key_exprs(spec, tags, fields)
         key_names = [e.meta.output_name() for e in key_exprs]
-        hashes = good.select(key_exprs).hash_rows(seed=_HASH_SEED)
+        n_series_time = len(spec.tags) + 1
+        series_time = good.select(key_exprs[:n_series_time]).hash_rows(seed=_HASH_SEED)
+        full = all(good.get_column(f).null_count() == 0 for f in fields)
+        # rows that all carry the same fields: the series-time hash is the key's hash
+        hashes = series_time if full else pl.DataFrame(
+            [series_time.alias("__st"), *good.select(key_exprs[n_series_time:])]
+        ).hash_rows(seed=_HASH_SEED)
         dups = good.clear()
         if hashes.n_unique() < hashes.len():  # (several times cheaper than is_duplicated)
             good = good.with_columns(key_exprs)
@@ -194,9 +208,11 @@ class Validator:
                 )
                 keep = ~good["__dup"]
                 good = good.filter(keep)
-                hashes = hashes.filter(keep)
+                series_time = series_time.filter(keep)
 
-        # duplicates across chunks of the object: counted, not rejected
+        # duplicates across chunks of the object: counted, not rejected. By series and
+        # time alone, whatever fields the rows have: a later row that shares a field with
+        # an earlier one must be written after it, so the pipeline orders them.
         # (a key holds the time, so only earlier chunks whose time range meets this
         # one's can share a key: a file in time order compares with none)
         seen = self._seen.setdefault(chunk.source, [])
@@ -205,8 +221,8 @@ class Validator:
             lo, hi = good.select(pl.col(TIME).min().alias("lo"), pl.col(TIME).max().alias("hi")).row(0)
             older = [h for a, b, h in seen if a <= hi and b >= lo]
             if older:
-                cross = int(hashes.is_in(pl.concat(older).implode()).sum())
-            seen.append((lo, hi, hashes))
+                cross = int(series_time.is_in(pl.concat(older).implode()).sum())
+            seen.append((lo, hi, series_time))
         if cross:
             notes.append(
                 f"{cross} rows repeat points written from an earlier chunk of this object; "
@@ -230,6 +246,8 @@ class Validator:
             duplicates=dups.height,
             cross_chunk_duplicates=cross,
             notes=notes,
+            series_time=series_time,
+            unique_series_time=full,
         )
 
     @staticmethod

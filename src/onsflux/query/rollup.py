@@ -172,6 +172,16 @@ def hour_range(tmin_ns: int, tmax_ns: int) -> tuple[int, int]:
     return HOURLY.span(tmin_ns, tmax_ns)
 
 
+def span_of(measurement: str, tmin_ns: int, tmax_ns: int) -> tuple[int, int]:
+    """The whole periods of ``measurement``'s coarsest rollup holding ``[tmin, tmax]``
+    (whole UTC days for generation): where someone else's points would share a rollup
+    row with an object's, so what the ingest's pre-count must find empty."""
+    chain = rollups_of(measurement)
+    if not chain:
+        return hour_range(tmin_ns, tmax_ns)
+    return max(chain, key=lambda r: r.period_ns).span(tmin_ns, tmax_ns)
+
+
 @dataclass(frozen=True)
 class Part:
     """One statement of a split plan: statistics of ``source`` over ``[start, stop)``."""
@@ -180,6 +190,35 @@ class Part:
     start_ns: int
     stop_ns: int
     text: str
+
+
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Half-open ranges ``[a, b)`` sorted, with touching or overlapping ones joined."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(r for r in ranges if r[1] > r[0]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def uncovered_ranges(ranges: list[tuple[int, int]], start: int, stop: int
+                     ) -> list[tuple[int, int]]:
+    """The parts of ``[start, stop)`` outside every range of ``ranges`` (merged, sorted)."""
+    out: list[tuple[int, int]] = []
+    at = start
+    for a, b in merge_ranges(ranges):
+        if b <= at or a >= stop:
+            continue
+        if a > at:
+            out.append((at, a))
+        at = max(at, b)
+        if at >= stop:
+            break
+    if at < stop:
+        out.append((at, stop))
+    return out
 
 
 @dataclass(frozen=True)
