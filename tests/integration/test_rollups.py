@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from onsflux.influx import InfluxClient, ServerHandle
+from onsflux.influx import InfluxClient, ServerHandle, WriteOutcome
 from onsflux.influx.rollup import refresh
 from onsflux.ingest.pipeline import Ingestor
 from onsflux.query import Executor, QuerySpec
@@ -169,6 +169,61 @@ def test_rollups_follow_a_reingest_and_a_deletion(loaded: tuple[Settings, Path])
     assert not [r for r in gone.rows if r.tags == {"region": "northeast", "source": "wind"}]
 
 
+def test_a_reingest_that_fails_midway_leaves_no_stale_rollup(
+        loaded: tuple[Settings, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A corrected file re-ingested into covered hours, and the server goes away after a
+    few batches: the hours already rewritten must not be answered from the old rollup
+    (their markers go before the raw points change, not after the object succeeds).
+    Retrying the object covers them again with the new values."""
+    import onsflux.ingest.pipeline as pipeline
+    from onsflux.exceptions import ServerUnavailable
+
+    s, tmp = loaded
+    spec = _spec("sum", "1d", {}, ["region", "source"])
+    hourly = _spec("mean", "1h", {}, ["region"])
+    assert "generation_data_1h" in _both(s, spec)[0].query
+    wide = next(p for p in (tmp / "wide").iterdir() if "generation" in p.name)
+    frame = pl.read_parquet(wide) if wide.suffix == ".parquet" else pl.read_csv(wide)
+    corrected = tmp / "corrected" / "generation_data.parquet"
+    corrected.parent.mkdir()
+    frame.with_columns(pl.col("power_mw") * 3 + 1).write_parquet(corrected)
+    small = s.with_overrides(chunk_rows=400, batch_lines=100)
+
+    real_write = pipeline.write_batch
+    calls = {"n": 0}
+
+    def server_goes_away(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] > 6:  # the first chunk and a half are written
+            raise ServerUnavailable("simulated: InfluxDB went away mid-ingest")
+        return real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    def ingest() -> pipeline.Summary:
+        store = SqliteStateStore(s.state_path)
+        with InfluxClient(small, url=s.influxdb_url or "") as client:
+            try:
+                summary = Ingestor(small, store, client).ingest([str(corrected)], force=True)
+            finally:
+                store.close()
+        return summary
+
+    monkeypatch.setattr(pipeline, "write_batch", server_goes_away)
+    failed = ingest()
+    assert failed.failed == 1 and failed.points > 0
+    for q in (spec, hourly):
+        got, raw = _both(s, q)
+        assert "generation_data_1h" not in got.query  # the rewritten hours read raw
+        _assert_same(q, got, raw)
+
+    monkeypatch.setattr(pipeline, "write_batch", real_write)
+    retried = ingest()
+    assert retried.failed == 0, retried.as_dict()
+    for q in (spec, hourly):
+        got, raw = _both(s, q)
+        assert "generation_data_1h" in got.query  # covered again, with the new values
+        _assert_same(q, got, raw)
+
+
 def test_an_object_sharing_hours_with_another_uncovers_them(
         loaded: tuple[Settings, Path]) -> None:
     """A second object with other plants in the same hours: the first object's rollup no
@@ -222,8 +277,8 @@ def test_migration_and_rollback_uncover_the_hours_they_touch(
 
 def test_hours_another_writer_marked_meanwhile_are_uncovered(
         loaded: tuple[Settings, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pre-count found an object's hours empty, but another writer covered them while
-    the object was being written (two ingests of overlapping files at once): the object
+    """The pre-count found an object's hours empty, but another writer covered them after
+    the object's points were written (two ingests of overlapping files at once): the object
     must not keep its own rollup rows there, so the hours end uncovered and read raw.
     A control object on another day, with nobody else writing, keeps its rollup."""
     import onsflux.ingest.pipeline as pipeline
@@ -231,22 +286,24 @@ def test_hours_another_writer_marked_meanwhile_are_uncovered(
     from onsflux.query.rollup import marker_lines
 
     s, tmp = loaded
-    real_count_all = pipeline.count_all
+    real_write = pipeline.write_batch
     racing = {"on": True}
+    hours: dict[str, int] = {}
 
-    def count_then_someone_marks(client: InfluxClient, bucket: str, measurement: str,
-                                 start: int, stop: int) -> int:
-        found = real_count_all(client, bucket, measurement, start, stop)
-        if racing["on"]:
-            body = marker_lines(measurement, start, stop)  # the other writer's markers
-            client.write(bucket, body, lines=body.count(b"\n"))
-        return found
+    def write_then_someone_marks(client: InfluxClient, bucket: str, body: bytes | memoryview,
+                                 lines: int) -> WriteOutcome:
+        outcome = real_write(client, bucket, body, lines)
+        if racing["on"]:  # the other writer's markers, once the object's points are in
+            marks = marker_lines("generation_data", hours["start"], hours["stop"])
+            client.write(bucket, marks, lines=marks.count(b"\n"))
+        return outcome
 
-    monkeypatch.setattr(pipeline, "count_all", count_then_someone_marks)
+    monkeypatch.setattr(pipeline, "write_batch", write_then_someone_marks)
 
     def one_object(name: str, day: str) -> tuple[int, int]:
         t0 = int(pl.Series([f"{day}T06:00:00"]).str.to_datetime(time_zone="UTC")
                  .dt.epoch("ns").item())
+        hours.update(start=t0, stop=t0 + 2 * 3_600_000_000_000)
         path = tmp / f"{name}.parquet"
         pl.DataFrame({
             "time": pl.Series([t0, t0 + 3_600_000_000_000]).cast(pl.Datetime("ns", "UTC")),

@@ -233,18 +233,27 @@ def verify_cmd(
     partition: PartitionOpt = None,
     rel_tol: Annotated[float, typer.Option(help="Relative tolerance of float sums.")] = 1e-9,
     limit: Annotated[int, typer.Option(help="Mismatches shown (all with --json).")] = 50,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Also min and max per series, and the timestamps of every series "
+                       "(several times dearer).")] = False,
+    time_sample: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Fraction of each partition's values whose series get "
+                               "their timestamps checked (at least one series).")] = 0.02,
     no_manifest: NoManifestOpt = None, field_delimiter: DelimiterOpt = None,
     escaped_by: EscapeOpt = None, include_header: HeaderOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Compare count, sum, min, max and timestamps (first, last, checksum) per partition,
-    series and field; rolled back partitions must be absent. Exit 1 on any mismatch."""
+    """Compare count and sum per partition, series and field, and the timestamps (first,
+    last, checksum) of a random sample of series (--full: min, max and every series);
+    rolled back partitions must be absent. Exit 1 on any mismatch."""
     from ..migrate import verify
+    from ..migrate.verify import Checks
 
     with _migration(source, mapping, table_name, no_manifest=no_manifest,
                     delimiter=field_delimiter, escape=escaped_by,
                     header=include_header) as mig, _client() as client:
-        report = verify(mig, client, partition, rel_tol=rel_tol)
+        report = verify(mig, client, partition, rel_tol=rel_tol,
+                        checks=Checks(full=full, time_sample=time_sample))
     out = report.as_dict()
     _warn(out["warnings"])
     if json:
@@ -263,7 +272,7 @@ def verify_cmd(
                                  for m in report.mismatches[:limit]]))
         colour = "green" if report.ok else "red"
         console.print(styled(f"{len(out['partitions'])} partitions, {fmt_int(out['values'])} "
-                             f"values checked in {out['seconds']} s: ",
+                             f"values checked ({out['checks']}) in {out['seconds']} s: ",
                              (report.verdict.upper() if not report.ok else report.verdict,
                               colour)))
     if not report.ok:

@@ -197,6 +197,12 @@ class _Expect:
     checked: list[tuple[int, int]] = field(default_factory=list)
     #: points the server already held in ``checked`` before this object wrote there
     prior: int = 0
+    #: whole-hour ranges whose rollup markers were removed (when any) before this object
+    #: wrote there, merged and sorted
+    guarded: list[tuple[int, int]] = field(default_factory=list)
+    #: some of those hours were marked covered: by an earlier object (a re-ingest, a
+    #: neighbour), or by another writer since the pre-count, which then proves nothing
+    marks_found: bool = False
     #: time range of the chunk remembered last (what the next pre-count covers)
     last_range: tuple[int, int] | None = None
     #: tag values of the first and the last row written: two of the series verify samples
@@ -359,6 +365,7 @@ class Ingestor:
                     self._ensure_bucket(spec.bucket)
                     with _timer(phases, "precount"):
                         self._precount(expect[chunk.measurement], spec)
+                        self._uncover_before_write(expect[chunk.measurement], spec)
                     for sink in self.also:  # dual-write (cutover): blue stays current
                         with _timer(phases, f"also_{sink.name}"):
                             rejects.append(sink.write(ref.key, spec.name, frame, checked.tags,
@@ -535,6 +542,29 @@ class Ingestor:
             if e.prior:
                 return
 
+    def _uncover_before_write(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
+        """Before a chunk's points are written: remove the rollup markers of its whole
+        hours that no earlier chunk of this object cleared.
+
+        Why: a marked hour is answered from its rollup rows, which stand for the raw points
+        as they were. Left marked until the object succeeds, a re-ingest with corrected
+        values that fails halfway (server gone, Ctrl-C, a Lambda timeout) would leave hours
+        whose raw points changed answered from the old rollup for good. Done whatever
+        ``ONSFLUX_ROLLUPS`` says here (another process may answer from rollups); one small
+        query on the markers per chunk, and a delete only when some are marked.
+        """
+        if spec.name not in ROLLUPS or e.last_range is None:
+            return
+        assert self.client is not None
+        if self.client.kind == "2.x":
+            return  # no hour is ever marked there (``influx/rollup.py``)
+        start, stop = hour_range(*e.last_range)
+        for a, b in uncovered_ranges(e.guarded, start, stop):
+            if marked_hours(self.client, spec.name, a, b):
+                uncover(self.client, spec.name, a, b)
+                e.marks_found = True
+            e.guarded = merge_ranges([*e.guarded, (a, b)])
+
     def _keep_rollup(self, name: str, e: _Expect, want: dict[str, int]) -> dict[str, int] | None:
         """Write the object's hourly rollup rows when they are exactly what the server keeps,
         else mark its hours uncovered (queries on them then read the raw series).
@@ -569,8 +599,10 @@ class Ingestor:
 
     @staticmethod
     def _precounted(e: _Expect, start: int, stop: int) -> bool:
-        """Did the pre-count cover all of ``[start, stop)`` and find it empty?"""
-        return e.prior == 0 and not uncovered_ranges(e.checked, start, stop)
+        """Did the pre-count cover all of ``[start, stop)`` and find it empty, with no
+        hour there marked covered when the object was about to write?"""
+        return (e.prior == 0 and not e.marks_found
+                and not uncovered_ranges(e.checked, start, stop))
 
     def _verify(self, expect: dict[str, _Expect]) -> tuple[str, list[str]]:
         """Read back what the server holds for this object and compare with what was written.

@@ -5,7 +5,7 @@ The front door is :class:`Migration` (settings + source + mapping + state)::
     mig = Migration(settings, "exports/", "mapping.toml")
     plan = mig.plan(); mig.save(plan)          # explore, cut into partitions, record
     summary = run(mig, workers=2)              # idempotent, resumable
-    report = verify(mig, client)               # count/sum/min/max per series and field
+    report = verify(mig, client)               # count/sum per series and field, sampled timestamps
     rollback(mig, client, planned(mig))            # the series each partition wrote
     sync(mig, client, once=True)               # timestream:// sources only
 """

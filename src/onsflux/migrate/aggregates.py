@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from ..catalog import FieldType
+from .dedupe import series_hash
 
 SeriesKey = tuple[tuple[str, str], ...]
 Aggregates = dict[SeriesKey, dict[str, dict[str, Any]]]
@@ -39,13 +40,9 @@ VERSION = 3  # v3: timestamps (first, last, Σ gap²)
 
 
 def _sid(tags: list[str]) -> pl.Expr:
-    """A hash of the series: its tag set, NULL or empty tags left out (InfluxDB keeps no
-    empty tag), the same whatever the column order."""
-    if not tags:
-        return pl.lit(0, dtype=pl.UInt64).alias("_sid")
-    parts = [pl.when(pl.col(t).cast(pl.Utf8).fill_null("") == "").then(pl.lit(None, pl.Utf8))
-             .otherwise(pl.lit(f"{t}=") + pl.col(t).cast(pl.Utf8)) for t in sorted(tags)]
-    return pl.concat_list(parts).list.drop_nulls().list.join(",").hash(seed=11).alias("_sid")
+    """A hash of the series (see :func:`.dedupe.series_hash`): NULL or empty tags left
+    out (InfluxDB keeps no empty tag), the same whatever the column order."""
+    return series_hash(tags).alias("_sid")
 
 
 def wrap64(n: int) -> int:
@@ -99,14 +96,13 @@ class SourceAggregator:
         if not aggs:
             return
         present = [f for f in fields if f in frame.columns]
-        self._times.append(frame.select(
-            _sid(tags), pl.col("time"),
-            *[pl.col(f).is_not_null().alias(_SEP + f) for f in present]))
-        if tags:
-            keyed = frame.with_columns([pl.col(t).cast(pl.Utf8).fill_null("") for t in tags])
-            self._parts.append(keyed.group_by(tags).agg(aggs))
-        else:
-            self._parts.append(frame.select(aggs))
+        keyed = frame.with_columns(_sid(tags))
+        self._times.append(keyed.select(
+            "_sid", "time", *[pl.col(f).is_not_null().alias(_SEP + f) for f in present]))
+        # grouped by the series hash (one u64) rather than by the tag strings; the tag
+        # values ride along (every row of a hash has the same non-empty tags)
+        self._parts.append(keyed.group_by("_sid").agg(
+            *[pl.col(t).cast(pl.Utf8).fill_null("").first() for t in tags], *aggs))
 
     def result(self) -> Aggregates:
         """The merged statistics (fields with no value in a series are left out)."""
@@ -117,7 +113,7 @@ class SourceAggregator:
         frame = pl.concat(self._parts, how="diagonal_relaxed")
         if tags:
             frame = frame.with_columns([pl.col(t).fill_null("") for t in tags])
-        merge: list[pl.Expr] = []
+        merge: list[pl.Expr] = [pl.col(t).max() for t in tags]  # "" (absent) < a value
         for name in frame.columns:
             if _SEP not in name:
                 continue
@@ -125,8 +121,7 @@ class SourceAggregator:
             col = pl.col(name)
             merge.append((col.min() if stat in ("min", "tmin") else
                           col.max() if stat in ("max", "tmax") else col.sum()).alias(name))
-        merged = frame.group_by(tags).agg(merge) if tags else frame.select(merge)
-        merged = merged.with_columns(_sid(tags))
+        merged = frame.group_by("_sid").agg(merge)
         gaps = self._gap_squares()
         for row in merged.iter_rows(named=True):
             key = tuple(sorted((t, row[t]) for t in tags if row[t] != ""))
@@ -153,23 +148,30 @@ class SourceAggregator:
         return out
 
     def _gap_squares(self) -> dict[tuple[int, str], int]:
-        """(series hash, field) → Σ gap² (mod 2^64) of the field's timestamps in order."""
+        """(series hash, field) → Σ gap² (mod 2^64) of the field's timestamps in order.
+
+        One sort of the partition's (series, time) rows; a field with NULLs filters them
+        (a filter keeps the order). The gap of a row is its time minus the previous
+        row's, when that row is of the same series."""
         if not self._times:
             return {}
-        rows = pl.concat(self._times, how="diagonal_relaxed")
+        rows = pl.concat(self._times, how="diagonal_relaxed").sort("_sid", "time")
         out: dict[tuple[int, str], int] = {}
         for name in rows.columns:
             if not name.startswith(_SEP):
                 continue
             f = name[len(_SEP):]
-            got = (rows.filter(pl.col(name).fill_null(False)).select("_sid", "time")
-                   .sort("_sid", "time")
-                   .with_columns(pl.col("time").diff().over("_sid").alias("g"))
-                   .drop_nulls("g")
-                   .with_columns(pl.col("g").cast(pl.UInt64))
-                   .group_by("_sid").agg((pl.col("g") * pl.col("g")).sum().alias("sq")))
+            col = rows.get_column(name)
+            mine = rows if col.null_count() == 0 and bool(col.all()) else \
+                rows.filter(pl.col(name).fill_null(False))
+            got = (mine.lazy().select(
+                "_sid",
+                pl.when(pl.col("_sid") == pl.col("_sid").shift(1))
+                .then(pl.col("time").diff().cast(pl.UInt64)).otherwise(None).alias("g"))
+                .group_by("_sid").agg((pl.col("g") * pl.col("g")).sum().alias("sq"))
+                .collect())
             for sid, sq in got.iter_rows():
-                out[(int(sid), f)] = int(sq)
+                out[(int(sid), f)] = int(sq or 0)
         return out
 
 

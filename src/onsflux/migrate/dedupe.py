@@ -19,6 +19,7 @@ Pure functions over mapped frames (``time`` + tag columns + field columns + ``_r
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +41,23 @@ def series_text_expr(tags: list[str]) -> pl.Expr:
     return pl.concat_list(parts).list.drop_nulls().list.join(",")
 
 
+def series_hash(tags: list[str]) -> pl.Expr:
+    """A 64-bit hash of each row's tag set: the XOR of one hash per non-empty tag, seeded
+    by the tag's name, so the column order and a tag column a frame lacks (or holds NULL
+    or "" in: InfluxDB keeps no empty tag) do not change it. Stable in a process. About
+    ten times cheaper than hashing the series text (no string is built per row)."""
+    out = pl.lit(0, dtype=pl.UInt64)
+    for t in tags:
+        v = pl.col(t).cast(pl.Utf8)
+        out = out ^ pl.when(v.fill_null("") == "").then(pl.lit(0, dtype=pl.UInt64)) \
+            .otherwise(v.hash(seed=zlib.crc32(t.encode())))
+    return out
+
+
 def key_hashes(frame: pl.DataFrame, tags: list[str]) -> pl.Series:
-    """A 64-bit hash of each row's point key (series text + time); stable in a process."""
+    """A 64-bit hash of each row's point key (tag set + time); stable in a process."""
     return frame.select(
-        pl.struct(series_text_expr(tags).alias("s"), pl.col("time")).hash(seed=7).alias("k")
+        pl.struct(series_hash(tags).alias("s"), pl.col("time")).hash(seed=7).alias("k")
     ).to_series()
 
 
@@ -113,15 +127,31 @@ def collapse(frame: pl.DataFrame, tags: list[str], fields: list[str], label: str
 class SeenKeys:
     """Point keys of the chunks already written in a partition: finds the rows of a new
     chunk that land on a point an earlier chunk wrote (their write must wait for the
-    earlier one, so that the later row wins)."""
+    earlier one, so that the later row wins).
+
+    Each chunk's keys are kept with its time range, and a new chunk is compared only
+    with the rows of earlier chunks whose range overlaps its own (and only its rows in
+    that range): an export in time order costs one boundary per chunk instead of a
+    lookup in every key seen so far; an export in no order costs what a full lookup
+    costs."""
 
     def __init__(self) -> None:
-        self._seen = pl.Series("k", [], dtype=pl.UInt64)
+        self._chunks: list[tuple[int, int, pl.DataFrame]] = []  # tmin, tmax, (k, time)
 
     def check_and_add(self, frame: pl.DataFrame, tags: list[str]) -> pl.Series:
         """Mask of ``frame``'s rows (one per point) whose key an earlier chunk had."""
-        h = key_hashes(frame, tags)
-        again = (h.is_in(self._seen.implode()) if self._seen.len()
-                 else pl.repeat(False, h.len(), dtype=pl.Boolean, eager=True).alias(""))
-        self._seen = pl.concat([self._seen, h.filter(~again)])
+        keys = pl.DataFrame({"k": key_hashes(frame, tags), "time": frame.get_column("time")})
+        again = pl.Series("", [False] * keys.height, dtype=pl.Boolean)
+        if keys.height == 0:
+            return again
+        times = keys.get_column("time")
+        tmin, tmax = int(times.min()), int(times.max())  # type: ignore[arg-type]
+        for lo, hi, old in self._chunks:
+            if hi < tmin or lo > tmax:
+                continue
+            near = old.filter(pl.col("time").is_between(tmin, tmax)).get_column("k")
+            if near.len():
+                inside = times.is_between(lo, hi)
+                again = again | (inside & keys.get_column("k").is_in(near.implode()))
+        self._chunks.append((tmin, tmax, keys.filter(~again)))
         return again

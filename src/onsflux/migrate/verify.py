@@ -1,53 +1,70 @@
-"""Verify: per partition, per series, per field — count, sum, min, max and the
-timestamps (first, last, checksum) on both sides.
+"""Verify: per partition, series and field — count and sum on both sides, and the
+timestamps (first, last, checksum) of a random sample of series; ``Checks(full=True)``
+adds min and max and checks the timestamps of every series.
 
 - **source**: what ``run`` mapped for the partition (rows the mapping rejects are not
   expected in InfluxDB; they are listed in the state store with their reason and
   counted in the report), aggregated with polars (:mod:`.aggregates`). For UNLOAD
-  exports ``run`` records these statistics with the partition (computed while its
-  writers work), and verify uses them when the partition is still ``done`` at that very
-  attempt and its files (url, size) are unchanged in the export; otherwise — and always
-  for ``timestream://``, whose rows change after a run, or with ``source="read"`` — the
-  rows are read again from the source and mapped exactly as ``run`` maps them;
-- **target**: per partition and field, ``SELECT count(f), sum(f), min(f), max(f) FROM m
-  WHERE time >= start AND time < stop GROUP BY *`` (``count`` only for string and
-  boolean fields, which have no sum/min/max); ``first(f)`` and ``last(f)`` (their times
-  are the first and last timestamps); and ``sum(elapsed(f, 1ns) * elapsed(f, 1ns))``
-  (Σ gap², see :mod:`.aggregates`) — ``workers`` statements at a time.
-  InfluxDB 1.x runs a ``GROUP BY *`` aggregate on one core (one series per tag set,
-  nothing to merge in parallel) and its cost grows with every call, whether the calls
-  share a statement or not: one statement per field lets the server use its cores.
+  exports ``run`` records these statistics with the partition (computed from the frames
+  it writes, while its writers work), and verify uses them when the partition is still
+  ``done`` at that very attempt and its files (url, size) are unchanged in the export;
+  otherwise — and always for ``timestream://``, whose rows change after a run, or with
+  ``source="read"`` — the rows are read again from the source and mapped exactly as
+  ``run`` maps them;
+- **target, values**: per field, ``SELECT count(f), sum(f) FROM m WHERE <range> GROUP BY
+  time(<window>), * fill(none)`` over a range of contiguous partitions (the buckets of
+  ``GROUP BY time`` are aligned on the epoch, as the plan's windows are, so a bucket is
+  a partition), ``count`` only for string and boolean fields. InfluxDB 1.6 spends about
+  1 µs of one core per value and per aggregate, more on points still in its cache, so
+  each statement reads at most :data:`VALUES_PER_STATEMENT` estimated values: ranges
+  hold as many partitions as fit, and a larger partition is cut into sub-ranges whose
+  rows are added. No statement grows with the export, so none meets the client timeout
+  on a large one.
+- **target, timestamps**: per partition and field, ``first(f)`` and ``last(f)`` (their
+  times) and ``sum(elapsed(f, 1ns) * elapsed(f, 1ns))`` (Σ gap², see :mod:`.aggregates`)
+  per series. The subquery costs about 5 µs per value, five times a count, so it runs on
+  every series only where the field has at most :data:`TIME_ALL_VALUES` values in the
+  partition; elsewhere on a random sample of series holding ``time_sample`` (2 %) of the
+  values, at least one series, named exactly in the ``WHERE`` clause (every tag key,
+  ``= ''`` for the absent ones), in statements of at most
+  :data:`TIME_VALUES_PER_STATEMENT` values.
 
-Comparison: counts, integer sums (with int64 wrap-around, as InfluxDB sums), integer and
-float min/max are exact; float sums agree within ``rel_tol`` (1e-9) of the larger sum or
-``rel_tol`` × Σ|x| — the order of additions differs between the two sides. A series
-present on one side only is a mismatch for each of its fields. First and last time and
-the time checksum are exact, so a point moved by 1 µs, or nanoseconds truncated to
-microseconds, is a mismatch. Every mismatch is listed: partition, series, field,
-statistic, source value, target value.
+``workers`` statements run at a time (the server's cores).
+
+Comparison: counts and integer sums (with int64 wrap-around, as InfluxDB sums) are exact;
+float sums agree within ``rel_tol`` (1e-9) of the larger sum or ``rel_tol`` × Σ|x| — the
+order of additions differs between the two sides; with ``full``, integer and float
+min/max are exact. A series present on one side only is a mismatch for each of its
+fields. First and last time and the time checksum are exact, so a point moved by 1 µs,
+or nanoseconds truncated to microseconds, is a mismatch in a checked series. What the
+default does not see: a point of an unsampled series moved in time without leaving its
+partition (its count and sum are unchanged), and two changes to one series that cancel
+in its sum (``full`` adds min and max).
 
 Duplicates: the source side is what ``run`` writes — rows on one point collapsed, the
 last in export order winning (:mod:`.dedupe`) — so the expected counts are the
 deduplicated ones.
 
 Rolled back partitions are checked too: the series the partition recorded (see
-:mod:`.rollback`) must be **absent** from its window; the verdict says ``absent``, not
-``identical``.
+:mod:`.rollback`) must be **absent** from its window (counts); the verdict says
+``absent``, not ``identical``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..catalog import FieldType
+from ..exceptions import QueryError
 from ..frames import rfc3339
 from ..influx.client import InfluxClient
-from ..quoting import quote_ident
+from ..quoting import quote_ident, quote_literal
 from . import aggregates as agg
 from .aggregates import Aggregates, SeriesKey, wrap64
 from .plan import Migration
@@ -83,6 +100,8 @@ class PartitionCheck:
     rejected: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
     seconds: float = 0.0
+    #: (series, field) pairs whose timestamps were checked
+    time_series: int = 0
 
     @property
     def ok(self) -> bool:
@@ -99,7 +118,7 @@ class PartitionCheck:
         return {"id": self.id, "ok": self.ok, "state": self.state, "series": self.series,
                 "source_values": self.source_values, "target_values": self.target_values,
                 "rejected": self.rejected, "mismatches": len(self.mismatches),
-                "seconds": round(self.seconds, 3)}
+                "time_checked": self.time_series, "seconds": round(self.seconds, 3)}
 
 
 @dataclass
@@ -108,6 +127,7 @@ class VerifyReport:
     partitions: list[PartitionCheck] = field(default_factory=list)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    checks: str = ""
 
     @property
     def mismatches(self) -> list[Mismatch]:
@@ -139,7 +159,7 @@ class VerifyReport:
         return {"migration": self.migration, "ok": self.ok, "verdict": self.verdict,
                 "partitions": [p.as_dict() for p in self.partitions],
                 "mismatches": [m.as_dict() for m in self.mismatches],
-                "values": self.values, "warnings": self.warnings,
+                "values": self.values, "checks": self.checks, "warnings": self.warnings,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -179,41 +199,211 @@ def field_types(client: InfluxClient, db: str, measurement: str) -> dict[str, st
     return {r["fieldKey"]: r["fieldType"] for r in known}
 
 
-def target_statement(p: Partition, fields: dict[str, str]) -> str:
-    """count (and sum/min/max for numbers) of ``fields`` per series in ``p``'s window."""
-    selects: list[str] = []
-    for f, ft in sorted(fields.items()):
-        q = quote_ident(f)
-        selects.append(f"count({q}) AS {quote_ident('count' + chr(1) + f)}")
-        if ft in ("float", "integer"):
-            for stat in ("sum", "min", "max"):
-                selects.append(f"{stat}({q}) AS {quote_ident(stat + chr(1) + f)}")
-    return (f"SELECT {', '.join(selects)} FROM {quote_ident(p.measurement)} WHERE "
-            f"{_window(p)} GROUP BY *")
+#: values of one field a value statement reads at most (count and sum: ~1.3 µs per
+#: value on one core of InfluxDB 1.6, so ~1.3 s; a loaded server stays far below the
+#: client's timeout)
+VALUES_PER_STATEMENT = 1_000_000
+#: values a timestamp statement reads at most (Σ gap² runs through a subquery: ~5 µs
+#: per value)
+TIME_VALUES_PER_STATEMENT = 200_000
+#: a partition's field with at most this many values has its timestamps checked on
+#: every series; above it, on a random sample of series (see :class:`Checks`)
+TIME_ALL_VALUES = 50_000
 
 
-def _window(p: Partition) -> str:
-    return f"time >= {int(p.start_ns)} AND time < {int(p.stop_ns)}"
+@dataclass(frozen=True)
+class Checks:
+    """What verify compares beyond count and sum (see the module docstring).
+
+    ``full``: min and max per series too, and the timestamps of every series.
+    ``time_sample``: otherwise, the fraction of a partition's values (of each field)
+    whose series get their timestamps checked, at least one series; every series when
+    the field has at most :data:`TIME_ALL_VALUES` values in the partition.
+    """
+
+    full: bool = False
+    time_sample: float = 0.02
 
 
-def time_statements(p: Partition, f: str) -> list[str]:
+@dataclass(frozen=True)
+class Statement:
+    """One InfluxQL statement and the partitions its rows belong to: one (rows carry
+    no usable time) or several contiguous ones (``GROUP BY time(window)``: a row's time
+    is its bucket, the start of its partition)."""
+
+    sql: str
+    partitions: tuple[Partition, ...]
+    #: only these series (timestamp statements on a sample); None: every series
+    keys: frozenset[SeriesKey] | None = None
+
+    def partition_of(self, t: int) -> Partition | None:
+        if len(self.partitions) == 1:
+            return self.partitions[0]
+        for p in self.partitions:
+            if p.start_ns <= t < p.stop_ns:
+                return p
+        return None
+
+
+def _duration(ns: int) -> str:
+    for unit, size in (("d", 86_400_000_000_000), ("h", 3_600_000_000_000),
+                       ("s", 1_000_000_000), ("u", 1_000)):
+        if ns % size == 0:
+            return f"{ns // size}{unit}"
+    return f"{ns}ns"
+
+
+def _window(start_ns: int, stop_ns: int) -> str:
+    return f"time >= {int(start_ns)} AND time < {int(stop_ns)}"
+
+
+def value_selects(f: str, ft: str, stats: tuple[str, ...]) -> list[str]:
+    """``count(f)`` (and the numeric ``stats`` of a float or integer field), each named
+    ``stat\x01field`` so the rows of several statements merge by name."""
+    q = quote_ident(f)
+    out = [f"count({q}) AS {quote_ident('count' + chr(1) + f)}"]
+    if ft in ("float", "integer"):
+        out += [f"{st}({q}) AS {quote_ident(st + chr(1) + f)}" for st in stats]
+    return out
+
+
+def spans(partitions: list[Partition], limit: int = VALUES_PER_STATEMENT
+          ) -> list[tuple[int, int, tuple[Partition, ...], bool]]:
+    """Cut ``partitions`` (one measurement) into statement ranges of at most ``limit``
+    estimated values each: ``(start, stop, partitions, grouped)``. Contiguous
+    partitions of one window size share a range (``grouped``: one row per series and
+    partition through ``GROUP BY time(window)``, whose buckets are aligned on the epoch
+    as the plan's windows are); a partition above ``limit`` is cut into sub-ranges
+    whose rows are summed. A partition with no estimate counts as ``limit``. Pure."""
+    out: list[tuple[int, int, tuple[Partition, ...], bool]] = []
+    run: list[Partition] = []
+    size = 0
+
+    def close() -> None:
+        nonlocal run, size
+        if run:
+            out.append((run[0].start_ns, run[-1].stop_ns, tuple(run), len(run) > 1))
+        run, size = [], 0
+
+    for p in sorted(partitions, key=lambda x: x.start_ns):
+        est = p.est_rows if p.est_rows > 0 else limit
+        if est > limit:
+            close()
+            k = -(-est // limit)
+            step = -(-(p.stop_ns - p.start_ns) // k)
+            for a in range(p.start_ns, p.stop_ns, step):
+                out.append((a, min(a + step, p.stop_ns), (p,), False))
+            continue
+        if run and (run[-1].stop_ns != p.start_ns or size + est > limit or
+                    run[-1].stop_ns - run[-1].start_ns != p.stop_ns - p.start_ns):
+            close()
+        run.append(p)
+        size += est
+    close()
+    return out
+
+
+def value_statements(measurement: str, partitions: list[Partition], fields: dict[str, str],
+                     stats: tuple[str, ...], limit: int = VALUES_PER_STATEMENT
+                     ) -> list[Statement]:
+    """Per field and statement range (:func:`spans`): ``count`` (and ``stats``) per
+    series. Pure."""
+    m = quote_ident(measurement)
+    out = []
+    for a, b, parts, grouped in spans(partitions, limit):
+        group = f"GROUP BY time({_duration(parts[0].stop_ns - parts[0].start_ns)}), * " \
+                "fill(none)" if grouped else "GROUP BY *"
+        for f, ft in sorted(fields.items()):
+            out.append(Statement(f"SELECT {', '.join(value_selects(f, ft, stats))} FROM {m} "
+                                 f"WHERE {_window(a, b)} {group}", parts))
+    return out
+
+
+def series_predicate(key: SeriesKey, tag_keys: list[str]) -> str:
+    """Exactly the series ``key``: every tag key named, ``= ''`` for the ones it lacks
+    (InfluxQL's test for an absent tag)."""
+    have = dict(key)
+    conds = [f"{quote_ident(k)} = {quote_literal(have.get(k, ''))}"
+             for k in sorted(set(tag_keys) | set(have))]
+    return "(" + " AND ".join(conds) + ")" if conds else "true"
+
+
+def time_statements(p: Partition, f: str, keys: list[SeriesKey] | None = None,
+                    tag_keys: list[str] | None = None) -> list[str]:
     """The first and last timestamps of ``f`` per series (the times of ``first()`` and
     ``last()``), and Σ gap² of its timestamps (``sum(elapsed(f, 1ns) * elapsed(f, 1ns))``,
-    one subquery level; see :mod:`.aggregates`)."""
+    one subquery level; see :mod:`.aggregates`) — of every series in ``p``'s window, or
+    only of ``keys``. Pure."""
     q, m = quote_ident(f), quote_ident(p.measurement)
+    where = _window(p.start_ns, p.stop_ns)
+    if keys is not None:
+        where += " AND (" + " OR ".join(series_predicate(k, tag_keys or []) for k in keys) + ")"
     return [
         f"SELECT first({q}) AS {quote_ident('tfirst' + chr(1) + f)} FROM {m} WHERE "
-        f"{_window(p)} GROUP BY *",
+        f"{where} GROUP BY *",
         f"SELECT last({q}) AS {quote_ident('tlast' + chr(1) + f)} FROM {m} WHERE "
-        f"{_window(p)} GROUP BY *",
+        f"{where} GROUP BY *",
         f"SELECT sum(e) AS {quote_ident('tsq' + chr(1) + f)} FROM (SELECT elapsed({q}, 1ns) "
-        f"* elapsed({q}, 1ns) AS e FROM {m} WHERE {_window(p)} GROUP BY *) GROUP BY *",
+        f"* elapsed({q}, 1ns) AS e FROM {m} WHERE {where} GROUP BY *) GROUP BY *",
     ]
 
 
-def _target_rows(client: InfluxClient, db: str, sql: str) -> Aggregates:
-    out: Aggregates = {}
-    for row in client.query_points(sql, db=db):
+def time_sample(src: Aggregates, f: str, checks: Checks, rng: random.Random
+                ) -> list[SeriesKey] | None:
+    """The series whose timestamps of ``f`` are checked: None for every one (``full``,
+    or at most :data:`TIME_ALL_VALUES` values), else a random sample holding about
+    ``time_sample`` of the values (at least one series)."""
+    counts = {k: int(per[f].get("count") or 0) for k, per in src.items() if f in per}
+    total = sum(counts.values())
+    if checks.full or total <= TIME_ALL_VALUES or not counts:
+        return None
+    order = sorted(counts)
+    rng.shuffle(order)
+    want, got = checks.time_sample * total, 0
+    out: list[SeriesKey] = []
+    for k in order:
+        if out and got >= want:
+            break
+        out.append(k)
+        got += counts[k]
+    return out if len(out) < len(counts) else None
+
+
+def _chunks_by_values(keys: list[SeriesKey], counts: dict[SeriesKey, int], limit: int
+                      ) -> list[list[SeriesKey]]:
+    out: list[list[SeriesKey]] = [[]]
+    size = 0
+    for k in keys:
+        if out[-1] and size + counts.get(k, 0) > limit:
+            out.append([])
+            size = 0
+        out[-1].append(k)
+        size += counts.get(k, 0)
+    return out
+
+
+def _combine(into: dict[str, Any], stat: str, value: Any) -> None:
+    """Merge one statistic of a sub-range into the partition's (sums add, integer sums
+    wrapping as InfluxDB's do; min/first the smaller; max/last the larger)."""
+    old = into.get(stat)
+    if old is None or value is None:
+        into[stat] = value if old is None else old
+    elif stat in ("count", "tsq"):
+        into[stat] = old + value
+    elif stat == "sum":
+        into[stat] = wrap64(old + value) if isinstance(old, int) and \
+            isinstance(value, int) else old + value
+    elif stat in ("min", "first"):
+        into[stat] = min(old, value)
+    else:
+        into[stat] = max(old, value)
+
+
+def _target_rows(client: InfluxClient, db: str, stmt: Statement
+                 ) -> dict[str, Aggregates]:
+    """The statement's rows as statistics, per partition id."""
+    out: dict[str, Aggregates] = {}
+    for row in client.query_points(stmt.sql, db=db):
         per: dict[str, dict[str, Any]] = {}
         tag_items = []
         for name, value in row.items():
@@ -225,21 +415,31 @@ def _target_rows(client: InfluxClient, db: str, sql: str) -> Aggregates:
                     per.setdefault(f, {})[stat] = value
             elif name != "time" and value not in (None, ""):
                 tag_items.append((name, str(value)))
-        if per:
-            key: SeriesKey = tuple(sorted(tag_items))
-            for f, stats in per.items():
-                out.setdefault(key, {}).setdefault(f, {}).update(stats)
+        key: SeriesKey = tuple(sorted(tag_items))
+        if not per or (stmt.keys is not None and key not in stmt.keys):
+            continue
+        p = stmt.partition_of(int(row.get("time") or 0))
+        if p is None:  # a bucket outside every partition: the alignment assumption broke
+            raise QueryError(f"verify: a row at {row.get('time')} of {stmt.sql[:120]}… "
+                             "belongs to no partition")
+        mine = out.setdefault(p.id, {}).setdefault(key, {})
+        for f, stats in per.items():
+            into = mine.setdefault(f, {})
+            for stat, value in stats.items():
+                _combine(into, stat, value)
     return out
 
 
 def _merge_fields(parts: list[Aggregates]) -> Aggregates:
-    """The statements' rows together; fields without values left out; the gap
-    statement's missing row (a single point) as 0."""
+    """The statements' rows of one partition together (sub-ranges combined); fields
+    without values left out; the gap statement's missing row (a single point) as 0."""
     out: Aggregates = {}
     for part in parts:
         for key, per in part.items():
             for f, stats in per.items():
-                out.setdefault(key, {}).setdefault(f, {}).update(stats)
+                into = out.setdefault(key, {}).setdefault(f, {})
+                for stat, value in stats.items():
+                    _combine(into, stat, value)
     for key in list(out):
         per = {f: s for f, s in out[key].items() if s.get("count")}
         for s in per.values():
@@ -258,7 +458,12 @@ def _db_exists(client: InfluxClient, db: str) -> bool:
 
 
 def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, FieldType],
-            rel_tol: float = 1e-9) -> list[Mismatch]:
+            rel_tol: float = 1e-9, *, stats: tuple[str, ...] = ("sum", "min", "max"),
+            timed: dict[str, set[SeriesKey] | None] | None = None) -> list[Mismatch]:
+    """Every difference between the two sides: counts always, the numeric ``stats`` of
+    float and integer fields, and the timestamps (first, last, Σ gap²) of the series
+    ``timed`` names per field (None: every series; no entry: none; ``timed`` None:
+    every series of every field)."""
     out: list[Mismatch] = []
     for key in sorted(set(source) | set(target)):
         s_fields, t_fields = source.get(key, {}), target.get(key, {})
@@ -268,16 +473,18 @@ def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, F
             if s.get("count", 0) != t.get("count", 0):
                 out.append(Mismatch(pid, name, f, "count", s.get("count", 0), t.get("count", 0)))
                 continue
-            for stat in ("first", "last"):
-                if s.get(stat) != t.get(stat):
-                    out.append(Mismatch(pid, name, f, stat + " time", _time(s.get(stat)),
-                                        _time(t.get(stat))))
-            if s.get("tsq") != t.get("tsq"):
-                out.append(Mismatch(pid, name, f, "time checksum", s.get("tsq"),
-                                    t.get("tsq")))
+            keys = timed.get(f, set()) if timed is not None else None
+            if keys is None or key in keys:
+                for stat in ("first", "last"):
+                    if s.get(stat) != t.get(stat):
+                        out.append(Mismatch(pid, name, f, stat + " time", _time(s.get(stat)),
+                                            _time(t.get(stat))))
+                if s.get("tsq") != t.get("tsq"):
+                    out.append(Mismatch(pid, name, f, "time checksum", s.get("tsq"),
+                                        t.get("tsq")))
             if types.get(f) not in ("float", "integer"):
                 continue
-            for stat in ("sum", "min", "max"):
+            for stat in stats:
                 sv, tv = s.get(stat), t.get(stat)
                 if types.get(f) == "integer":
                     if stat == "sum" and sv is not None:
@@ -307,42 +514,71 @@ def _recorded(mig: Migration, p: Partition) -> set[SeriesKey] | None:
 
 def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None = None,
            *, rel_tol: float = 1e-9, source: Literal["auto", "read"] = "auto",
-           workers: int = 2) -> VerifyReport:
+           workers: int = 2, checks: Checks | None = None,
+           rng: random.Random | None = None) -> VerifyReport:
     """Check the partitions (default: every partition that ran) and record the verdict.
 
     ``source="read"`` reads every partition again from the source instead of using the
     statistics ``run`` recorded; ``workers``: InfluxDB statements in flight at a time
-    (the server's cores; see the module docstring).
+    (the server's cores); ``checks``: see :class:`Checks`; ``rng`` picks the series
+    whose timestamps are checked (a fresh random choice by default).
     """
     started = time.perf_counter()
+    checks = checks or Checks()
+    rng = rng or random.Random()
+    stats = ("sum", "min", "max") if checks.full else ("sum",)
     report = VerifyReport(mig.id)
     partitions = mig.partitions(partition_ids) if partition_ids else \
         mig.partitions(status=(DONE, ROLLED_BACK))
     if any(p.status == DONE for p in partitions):
         report.warnings = list(mig.source.warnings)
     ftypes_of: dict[tuple[str, str], dict[str, str]] = {}
+    t0 = {p.id: time.perf_counter() for p in partitions}
+    parts: dict[str, list[Future[dict[str, Aggregates]]]] = {p.id: [] for p in partitions}
+    timed: dict[str, dict[str, set[SeriesKey] | None]] = {p.id: {} for p in partitions}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        # every partition's statements queued at once, so the server is never idle while
-        # the source side of a partition is computed
-        pending: list[tuple[Partition, list[Future[Aggregates]], float]] = []
+        # the value statements first, all queued, so the server works while the source
+        # side is loaded (or read again)
+        value_futures: list[tuple[Statement, Future[dict[str, Aggregates]]]] = []
+        groups: dict[tuple[str, str, bool], list[Partition]] = {}
         for p in partitions:
-            where = (p.bucket, p.measurement)
-            if where not in ftypes_of:
-                ftypes_of[where] = field_types(client, p.bucket, p.measurement)
-            ftypes = ftypes_of[where]
-            statements = []
-            for f in sorted(ftypes):
-                statements.append(target_statement(p, {f: ftypes[f]}))
-                if p.status != ROLLED_BACK:
-                    statements += time_statements(p, f)
-            futures = [pool.submit(_target_rows, client, p.bucket, sql) for sql in statements]
-            pending.append((p, futures, time.perf_counter()))
-        for p, futures, t0 in pending:
+            groups.setdefault((p.bucket, p.measurement, p.status == ROLLED_BACK), []).append(p)
+        for (bucket, measurement, back), group in groups.items():
+            if (bucket, measurement) not in ftypes_of:
+                ftypes_of[(bucket, measurement)] = field_types(client, bucket, measurement)
+            for st in value_statements(measurement, group, ftypes_of[(bucket, measurement)],
+                                       () if back else stats):
+                value_futures.append((st, pool.submit(_target_rows, client, bucket, st)))
+        sources: dict[str, tuple[Aggregates, dict[str, FieldType], int]] = {}
+        for p in partitions:
+            if p.status == ROLLED_BACK:
+                continue
+            cached = cached_aggregates(mig, p) if source == "auto" else None
+            src = sources[p.id] = cached if cached is not None else source_aggregates(mig, p)
+            tag_keys = sorted({k for key in src[0] for k, _ in key})
+            for f in sorted(ftypes_of[(p.bucket, p.measurement)]):
+                counts = {k: int(per[f].get("count") or 0) for k, per in src[0].items()
+                          if f in per}
+                sample = time_sample(src[0], f, checks, rng)
+                timed[p.id][f] = None if sample is None else set(sample)
+                keys = sorted(counts) if sample is None else sample
+                if sample is None and sum(counts.values()) <= TIME_VALUES_PER_STATEMENT:
+                    batches: list[list[SeriesKey] | None] = [None]
+                else:
+                    batches = list(_chunks_by_values(keys, counts, TIME_VALUES_PER_STATEMENT))
+                for batch in batches:
+                    for sql in time_statements(p, f, batch, tag_keys):
+                        st = Statement(sql, (p,), None if batch is None else frozenset(batch))
+                        parts[p.id].append(pool.submit(_target_rows, client, p.bucket, st))
+        for st, fut in value_futures:
+            got = fut.result()
+            for p in st.partitions:
+                parts[p.id].append(_done(got))
+        for p in partitions:
             check = PartitionCheck(p.id, rolled_back=p.status == ROLLED_BACK)
-            tgt = _merge_fields([f.result() for f in futures])
+            tgt = _merge_fields([f.result().get(p.id, {}) for f in parts[p.id]])
             if check.rolled_back:  # its series must be gone from its window
-                src: Aggregates = {}
-                types: dict[str, FieldType] = {}
+                src_aggs: Aggregates = {}
                 rejected = 0
                 mine = _recorded(mig, p)
                 if mine is not None:
@@ -351,17 +587,18 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
                                              0, s.get("count", 0))
                                     for k, per in sorted(tgt.items()) for f, s in per.items()]
             else:
-                cached = cached_aggregates(mig, p) if source == "auto" else None
-                src, types, rejected = cached if cached is not None else \
-                    source_aggregates(mig, p)
-                check.mismatches = compare(p.id, src, tgt, types, rel_tol)
-            check.series = len(set(src) | set(tgt))
-            check.source_values = sum(s.get("count", 0) for v in src.values()
+                src_aggs, types, rejected = sources[p.id]
+                check.mismatches = compare(p.id, src_aggs, tgt, types, rel_tol, stats=stats,
+                                           timed=timed[p.id])
+                check.time_series = sum(len(src_aggs) if v is None else len(v)
+                                        for v in timed[p.id].values())
+            check.series = len(set(src_aggs) | set(tgt))
+            check.source_values = sum(s.get("count", 0) for v in src_aggs.values()
                                       for s in v.values())
             check.target_values = sum(s.get("count", 0) for v in tgt.values()
                                       for s in v.values())
             check.rejected = rejected
-            check.seconds = time.perf_counter() - t0
+            check.seconds = time.perf_counter() - t0[p.id]
             mig.store.set_verified(mig.id, p.id, check.state if check.ok else
                                    f"{len(check.mismatches)} mismatches")
             report.partitions.append(check)
@@ -369,5 +606,12 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
     # (a rolled back or empty verify is consistent, but no reason to cut over)
     mig.store.event(mig.id, "verify", None, ok=report.verdict == "identical",
                     mismatches=len(report.mismatches), verdict=report.verdict)
+    report.checks = "full" if checks.full else f"count+sum; timestamps on a {checks.time_sample:.0%} sample"
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _done(value: dict[str, Aggregates]) -> Future[dict[str, Aggregates]]:
+    fut: Future[dict[str, Aggregates]] = Future()
+    fut.set_result(value)
+    return fut
