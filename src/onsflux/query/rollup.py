@@ -158,8 +158,6 @@ DAILY = Rollup("generation_data", "generation_data_1d", ("region", "source", "pl
 _CHAINS: dict[str, tuple[Rollup, ...]] = {"generation_data": (REGION_HOURLY, HOURLY, DAILY)}
 #: the hourly rollup per measurement (what the ingest computes partials for)
 ROLLUPS: dict[str, Rollup] = {"generation_data": HOURLY}
-#: where the hourly rollup's covered hours are marked (``Rollup.markers``)
-MARKERS = HOURLY.markers
 
 
 def rollups_of(measurement: str) -> tuple[Rollup, ...]:
