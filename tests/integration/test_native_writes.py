@@ -9,9 +9,15 @@ credentials are checked again on that path, against a real HTTP server in this p
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -59,8 +65,9 @@ class Script:
         self.connections: set[int] = set()
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, Script]]:
+@contextmanager
+def serve(tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, Script]]:
+    """The scripted server on a free port (HTTPS with ``tls``); its URL and script."""
     script = Script()
 
     class Handler(BaseHTTPRequestHandler):
@@ -85,13 +92,22 @@ def server() -> Iterator[tuple[str, Script]]:
             action(self)
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
+    scheme = "https" if tls is not None else "http"
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", script
+        yield f"{scheme}://127.0.0.1:{httpd.server_address[1]}", script
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    with serve() as served:
+        yield served
 
 
 def client(url: str, tmp_path: Path, **kw: object) -> InfluxClient:
@@ -157,3 +173,138 @@ def test_an_unreachable_server_is_unavailable_and_the_token_is_never_shown(
         c.write("db", BODY, lines=2)
     assert err.value.retryable and "after 3 attempt(s)" in str(err.value)
     assert TOKEN not in str(err.value) and TOKEN not in repr(err.value)
+
+
+def test_writes_from_many_short_lived_thread_pools_share_a_few_connections(
+        server: tuple[str, Script], tmp_path: Path) -> None:
+    """The ingest opens a thread pool per object: connections must outlive those threads
+    and be reused, not pile up one per thread until the process runs out of file
+    descriptors (a folder of a thousand files failed with "Too many open files")."""
+    url, script = server
+    with client(url, tmp_path, write_workers=2) as c:
+        for _ in range(10):  # ten objects, each its own pool of two writer threads
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                outcomes = list(pool.map(lambda _: c.write("db", BODY, lines=2), range(4)))
+            assert all(o.ok for o in outcomes)
+    assert len(script.seen) == 40
+    assert len(script.connections) <= 4  # at most write_workers + 2 kept, then reused
+
+
+def test_a_path_prefix_is_sent_as_written(tmp_path: Path) -> None:
+    """InfluxDB behind a reverse proxy under a path: writes go under it, percent-encoding
+    kept (a decoded space or accent is not a valid request target)."""
+    with serve() as (url, script):
+        base = f"{url}/influx%20db/caf%C3%A9/"
+        with client(base, tmp_path) as c:
+            outcome = c.write("db", memoryview(BODY), lines=2)
+    assert outcome.ok and outcome.attempts == 1
+    [req] = script.seen
+    assert req["path"] == "/influx%20db/caf%C3%A9/write" and req["body"] == BODY
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A test certificate authority and a server certificate for 127.0.0.1 it signed."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = tmp_path_factory.mktemp("tls")
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "onsflux test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(days=1))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(
+              digital_signature=True, content_commitment=False, key_encipherment=False,
+              data_encipherment=False, key_agreement=False, key_cert_sign=True,
+              crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "server.pem").write_bytes(cert.public_bytes(pem))
+    (folder / "server.key").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
+
+
+def _server_tls(tls_files: tuple[Path, Path, Path]) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_files[1], tls_files[2])
+    return ctx
+
+
+def test_https_writes_trust_the_authorities_queries_trust(
+        tls_files: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queries (httpx) trust certifi's bundle; bulk writes (``http.client``) must trust the
+    same one, not the system's: here the bundle holds only the test authority, so the
+    ping and the write both succeed over verified TLS, with the token sent."""
+    import certifi
+
+    monkeypatch.setattr(certifi, "where", lambda: str(tls_files[0]))
+    with serve(_server_tls(tls_files)) as (url, script), client(url, tmp_path) as c:
+        assert url.startswith("https://")
+        outcome = c.write("db", memoryview(BODY), lines=2)
+        assert c.kind == "1.x"  # the ping went over httpx and the same TLS
+    assert outcome.ok and outcome.attempts == 1
+    [req] = script.seen
+    assert req["body"] == BODY and req["auth"] == f"Token {TOKEN}"
+
+
+def test_an_untrusted_certificate_is_refused_on_the_write_path(
+        tls_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    with serve(_server_tls(tls_files)) as (url, script):
+        c = InfluxClient(fast_settings(url, tmp_path, influxdb_token=TOKEN), url,
+                         server_kind="1.x")  # no ping: straight to the native write
+        with c, pytest.raises(ServerUnavailable) as err:
+            c.write("db", BODY, lines=2)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(err.value)
+    assert script.seen == [] and TOKEN not in str(err.value)
+
+
+def test_url_credentials_are_basic_auth_and_never_shown(tmp_path: Path) -> None:
+    """``http://user:password@host`` on the native path: basic auth with the decoded
+    credentials; a 401, a 404 and a 413 are refusals (not retried) whose messages name the
+    fix and never the password, even when the server echoes it back."""
+    from onsflux.exceptions import WriteRejected
+
+    password = "p@ss w0rd"
+    with serve() as (url, script):
+        base = url.replace("http://", "http://ons%20user:p%40ss%20w0rd@")
+        echo = f'{{"error":"bad credentials ons user:{password}"}}'.encode()
+        script.actions = [answer(401, text=echo), answer(404, text=echo),
+                          answer(413, text=echo)]
+        c = InfluxClient(fast_settings(base, tmp_path), base, server_kind="1.x")
+        messages = []
+        with c:
+            for _ in range(3):
+                with pytest.raises(WriteRejected) as err:
+                    c.write("db", BODY, lines=2)
+                messages.append((err.value.status, str(err.value), err.value.body))
+    assert len(script.seen) == 3  # none retried
+    expected = "Basic " + base64.b64encode(f"ons user:{password}".encode()).decode()
+    assert {r["auth"] for r in script.seen} == {expected}
+    assert [m[0] for m in messages] == [401, 404, 413]
+    assert "authentication failed" in messages[0][1]
+    assert "not found" in messages[1][1] and "BATCH_BYTES" in messages[2][1]
+    for _, text, body in messages:
+        assert password not in text and password not in (body or "")

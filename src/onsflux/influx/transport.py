@@ -34,6 +34,7 @@ import json
 import logging
 import math
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -313,13 +314,18 @@ class Transport:
         self.kind: ServerKind | None = None
         #: bulk writes go over plain keep-alive ``http.client`` connections, one per
         #: thread (``_NativePool``), unless a test injected an httpx transport
-        self._native = _NativePool(parsed, settings.timeout_seconds) if transport is None else None
         pool = settings.write_workers + 2
+        # one TLS context (certifi's authorities, as httpx's default) for both clients
+        context = (httpx.create_ssl_context(trust_env=False)
+                   if parsed.scheme == "https" and transport is None else None)
+        self._native = (_NativePool(parsed, settings.timeout_seconds, pool, context)
+                        if transport is None else None)
         self._http = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(settings.timeout_seconds),
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
             transport=transport,
+            verify=context if context is not None else True,
             headers={"User-Agent": "onsflux"},
             trust_env=False,
         )
@@ -457,52 +463,56 @@ class Transport:
 
 
 class _NativePool:
-    """Keep-alive ``http.client`` connections to one server, one per calling thread.
+    """Keep-alive ``http.client`` connections to one server, shared by every thread.
 
     Why: a 5,000-line write through httpx costs the client about 3 ms of CPU (its
     request model, h11 state machine and stream wrappers); ``http.client`` sends the same
     body for about a third of that, and writes are what an ingest Lambda is billed for.
-    Used for bulk writes only; queries and admin calls stay on httpx. A connection that
-    failed is dropped, so a retry always starts on a fresh one. No proxies (like the
-    httpx client, which does not trust the environment); TLS with the system's CAs.
+    Used for bulk writes only; queries and admin calls stay on httpx. A request takes an
+    idle connection (or opens one) and gives it back when the answer was read whole, so
+    the pool holds at most ``size`` idle sockets however many thread pools come and go
+    (one per ingested object); a connection that failed is closed, so a retry always
+    starts on a fresh one. No proxies (like the httpx client, which does not trust the
+    environment); TLS with the httpx client's own context, so writes and queries trust
+    the same certificate authorities.
     """
 
-    def __init__(self, url: httpx.URL, timeout: float) -> None:
+    def __init__(self, url: httpx.URL, timeout: float, size: int,
+                 context: ssl.SSLContext | None) -> None:
         self._scheme = url.scheme
         self._host = url.host
         self._port = url.port
-        self._prefix = url.path.rstrip("/")
+        # the path as it was written (percent-encoded): ``url.path`` is decoded, and a
+        # space or a non-ASCII letter is not a valid request target
+        self._prefix = url.raw_path.split(b"?", 1)[0].decode("ascii").rstrip("/")
         self._timeout = timeout
-        self._local = threading.local()
-        self._all: list[http.client.HTTPConnection] = []
+        self._size = size
+        self._context = context
+        self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._closed = False
         self._base = str(url.copy_with(username=None, password=None, path="/", query=None,
                                        fragment=None)).rstrip("/")
 
-    def _conn(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._scheme == "https":
-                import ssl
+    def _new(self) -> http.client.HTTPConnection:
+        if self._scheme == "https":
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
+                                               context=self._context)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
 
-                conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self._timeout,
-                    context=ssl.create_default_context())
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection (reused: True) or a new one."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self._new(), False
 
-    def _drop(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            conn.close()
-            with self._lock:
-                if conn in self._all:
-                    self._all.remove(conn)
+    def _give(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < self._size:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def request(self, method: str, path: str, params: Mapping[str, str], body: bytes | memoryview,
                 headers: Mapping[str, str]) -> httpx.Response:
@@ -510,36 +520,34 @@ class _NativePool:
         caller judges both clients' answers alike)."""
         target = self._prefix + path + ("?" + urlencode(params) if params else "")
         all_headers = {"User-Agent": "onsflux", **headers}
-        reused = getattr(self._local, "conn", None) is not None
-        conn = self._conn()
+        conn, reused = self._take()
         try:
-            conn.request(method, target, body=body, headers=all_headers)
-            reply = conn.getresponse()
-            data = reply.read()
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            self._drop()
-            if not reused:
-                raise
-            # the server closed an idle keep-alive connection: one immediate try on a new
-            # one (what httpx does too), before the retry policy's backoff gets involved
-            conn = self._conn()
             try:
                 conn.request(method, target, body=body, headers=all_headers)
                 reply = conn.getresponse()
                 data = reply.read()
-            except BaseException:
-                self._drop()
-                raise
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                if not reused:
+                    raise
+                # the server closed an idle keep-alive connection: one immediate try on a
+                # new one (what httpx does too), before the retry policy's backoff
+                conn.close()
+                conn = self._new()
+                conn.request(method, target, body=body, headers=all_headers)
+                reply = conn.getresponse()
+                data = reply.read()
         except BaseException:
-            self._drop()
+            conn.close()
             raise
         if reply.will_close:
-            self._drop()
+            conn.close()
+        else:
+            self._give(conn)
         return httpx.Response(reply.status, headers=reply.getheaders(), content=data,
                               request=httpx.Request(method, self._base + target))
 
     def close(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._idle, self._closed = self._idle, [], True
         for conn in conns:
             conn.close()

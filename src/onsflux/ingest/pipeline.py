@@ -24,8 +24,15 @@ from .. import catalog, metrics
 from ..exceptions import ObjectBusy, OnsfluxError, QueryError, TerminalError
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
 from ..influx.client import InfluxClient, WriteOutcome
-from ..influx.rollup import keep_partials, marked_hours, uncover
-from ..query.rollup import HOUR_NS, ROLLUPS, STATS, hour_range, merge_ranges, uncovered_ranges
+from ..influx.rollup import keep_owned, keep_partials, marked, uncover
+from ..query.rollup import (
+    ROLLUPS,
+    hour_range,
+    merge_ranges,
+    rollups_of,
+    span_of,
+    uncovered_ranges,
+)
 from ..quoting import quote_ident, quote_literal
 from ..settings import Settings
 from ..sources.objects import list_objects
@@ -187,8 +194,10 @@ class _Expect:
     seen: dict[str, _Seen] = field(default_factory=dict)
     tmin: int | None = None
     tmax: int | None = None
-    #: hourly rollup statistics of what was written (``query/rollup.py``), per chunk
-    partials: list[pl.DataFrame] = field(default_factory=list)
+    #: rollup statistics of what was written (``query/rollup.py``), per rollup and chunk
+    partials: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    #: rollups a chunk could not compute (it lacked one of their tags)
+    unrolled: set[str] = field(default_factory=set)
     #: False once a row was repeated across chunks or dropped by the server: the
     #: partials would no longer be exactly what the server keeps
     rollup_exact: bool = True
@@ -197,6 +206,12 @@ class _Expect:
     checked: list[tuple[int, int]] = field(default_factory=list)
     #: points the server already held in ``checked`` before this object wrote there
     prior: int = 0
+    #: whole-hour ranges whose rollup markers were removed (when any) before this object
+    #: wrote there, merged and sorted
+    guarded: list[tuple[int, int]] = field(default_factory=list)
+    #: some of those hours were marked covered: by an earlier object (a re-ingest, a
+    #: neighbour), or by another writer since the pre-count, which then proves nothing
+    marks_found: bool = False
     #: time range of the chunk remembered last (what the next pre-count covers)
     last_range: tuple[int, int] | None = None
     #: tag values of the first and the last row written: two of the series verify samples
@@ -359,6 +374,7 @@ class Ingestor:
                     self._ensure_bucket(spec.bucket)
                     with _timer(phases, "precount"):
                         self._precount(expect[chunk.measurement], spec)
+                        self._uncover_before_write(expect[chunk.measurement], spec)
                     for sink in self.also:  # dual-write (cutover): blue stays current
                         with _timer(phases, f"also_{sink.name}"):
                             rejects.append(sink.write(ref.key, spec.name, frame, checked.tags,
@@ -479,16 +495,15 @@ class Ingestor:
                 [pl.col(f"__new_{f}").sum().cast(pl.Int64).alias(f) for f in fields]
             )
         e.counts.append(counts)
-        rollup = ROLLUPS.get(measurement)
-        if rollup is not None and e.rollup_exact:
-            if not all(bool(fresh[f].all()) for f in fields):
-                e.rollup_exact = False  # a repeat: the server kept the later value
-            elif set(rollup.tags) <= set(frame.columns):
-                rolled = [f for f in rollup.fields if f in fields]
-                e.partials.append(frame.group_by(
-                    [(pl.col(TIME) // HOUR_NS * HOUR_NS).alias(TIME), *rollup.tags]
-                ).agg([getattr(pl.col(f), stat)().alias(rollup.column(f, stat))
-                       for f in rolled for stat in STATS]))
+        chain = rollups_of(measurement)
+        if chain and e.rollup_exact and not all(bool(fresh[f].all()) for f in fields):
+            e.rollup_exact = False  # a repeat: the server kept the later value
+        for rollup in chain if e.rollup_exact else ():
+            part = rollup.partials(frame, fields)
+            if part is None:
+                e.unrolled.add(rollup.name)
+            else:
+                e.partials.setdefault(rollup.name, []).append(part)
         e.tmin = lo if e.tmin is None else min(e.tmin, lo)  # type: ignore[type-var, assignment]
         e.tmax = hi if e.tmax is None else max(e.tmax, hi)  # type: ignore[type-var, assignment]
         e.last_range = (int(lo), int(hi))  # type: ignore[arg-type]
@@ -515,7 +530,8 @@ class Ingestor:
 
     def _precount(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
         """Before a chunk's points are written: count what the server already holds in the
-        chunk's whole hours that no earlier chunk of this object asked about.
+        chunk's whole UTC days (the coarsest rollup's periods, ``span_of``) that no earlier
+        chunk of this object asked about.
 
         Nearly free on new data (an empty time range has no blocks to read). Zero in every
         such range proves the object's hours hold only its own points once it is written,
@@ -528,49 +544,84 @@ class Ingestor:
                 or not self.settings.rollups or spec.name not in ROLLUPS):
             return
         assert self.client is not None
-        start, stop = hour_range(*e.last_range)
+        start, stop = span_of(spec.name, *e.last_range)
         for a, b in uncovered_ranges(e.checked, start, stop):
             e.prior += count_all(self.client, spec.bucket, spec.name, a, b)
             e.checked = merge_ranges([*e.checked, (a, b)])
             if e.prior:
                 return
 
+    def _uncover_before_write(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
+        """Before a chunk's points are written: remove the rollup markers of its whole
+        hours that no earlier chunk of this object cleared.
+
+        Why: a marked hour is answered from its rollup rows, which stand for the raw points
+        as they were. Left marked until the object succeeds, a re-ingest with corrected
+        values that fails halfway (server gone, Ctrl-C, a Lambda timeout) would leave hours
+        whose raw points changed answered from the old rollup for good. Done whatever
+        ``ONSFLUX_ROLLUPS`` says here (another process may answer from rollups); one small
+        query on the markers per chunk, and a delete only when some are marked.
+        """
+        if spec.name not in ROLLUPS or e.last_range is None:
+            return
+        assert self.client is not None
+        if self.client.kind == "2.x":
+            return  # no hour is ever marked there (``influx/rollup.py``)
+        start, stop = hour_range(*e.last_range)
+        for a, b in uncovered_ranges(e.guarded, start, stop):
+            if marked(self.client, spec.name, a, b):  # any rollup (the daily: whole days)
+                uncover(self.client, spec.name, a, b)
+                e.marks_found = True
+            e.guarded = merge_ranges([*e.guarded, (a, b)])
+
     def _keep_rollup(self, name: str, e: _Expect, want: dict[str, int]) -> dict[str, int] | None:
-        """Write the object's hourly rollup rows when they are exactly what the server keeps,
-        else mark its hours uncovered (queries on them then read the raw series).
+        """Write the object's rollup rows (``rollups_of``) where they are exactly what the
+        server keeps, else mark those periods uncovered (queries on them read raw).
 
         Exact when every point the server holds in the object's whole hours is the
         object's own, as written (no repeats across chunks, nothing dropped). Proven by the
         pre-count (nothing there before the object wrote: ``_precount``) when it ran, else by
         one count over the hours after writing (``verify=count``, or something was there
-        before): equal to what the object wrote means the hours hold nothing else.
+        before): equal to what the object wrote means the hours hold nothing else; then
+        the daily rollup is kept for the days whose own count equals the object's
+        (``keep_owned``: a neighbour sharing a UTC day costs that day only).
         Returns the post-write per-field totals over the whole hours when they were read
         (verify then needs no other scan), else None.
         """
-        rollup = ROLLUPS.get(name)
+        rollup = ROLLUPS.get(name)  # the hourly one: its hours' count doubles as verify's
         if rollup is None or not self.settings.rollups or e.tmin is None or e.tmax is None:
             return None
         assert self.client is not None
         start, stop = hour_range(e.tmin, e.tmax)
         bucket = catalog.measurement(name).bucket
         held: dict[str, int] | None = None
-        if self._precounted(e, start, stop):
-            # another writer finishing in the same hours meanwhile would have marked them
-            exclusive = marked_hours(self.client, name, start, stop) == 0
+        if self._precounted(e, *span_of(name, e.tmin, e.tmax)):
+            # another writer finishing in the same periods meanwhile would have marked them
+            exclusive = everywhere = marked(self.client, name, e.tmin, e.tmax + 1) == 0
         else:
             held = count_totals(self.client, bucket, name, e.fields, start, stop - 1)
-            exclusive = held == want
-        if exclusive and e.rollup_exact and e.partials:
-            keep_partials(self.client, rollup, pl.concat(e.partials, how="diagonal_relaxed"),
-                          start, stop)
-        else:
-            uncover(self.client, name, start, stop)
+            exclusive, everywhere = held == want, False
+        for r in rollups_of(name):
+            parts = e.partials.get(r.name)
+            r_start, r_stop = r.span(e.tmin, e.tmax)
+            if not (e.rollup_exact and parts and r.name not in e.unrolled):
+                uncover(self.client, name, r_start, r_stop, rollups=[r])
+            elif everywhere or (exclusive and r.period_ns == rollup.period_ns):
+                keep_partials(self.client, r, pl.concat(parts, how="diagonal_relaxed"),
+                              r_start, r_stop)
+            elif held is not None and r.period_ns != rollup.period_ns:
+                # the daily one after a post-write count: per day, those the object owns
+                keep_owned(self.client, r, pl.concat(parts, how="diagonal_relaxed"))
+            else:
+                uncover(self.client, name, r_start, r_stop, rollups=[r])
         return held
 
     @staticmethod
     def _precounted(e: _Expect, start: int, stop: int) -> bool:
-        """Did the pre-count cover all of ``[start, stop)`` and find it empty?"""
-        return e.prior == 0 and not uncovered_ranges(e.checked, start, stop)
+        """Did the pre-count cover all of ``[start, stop)`` and find it empty, with no
+        hour there marked covered when the object was about to write?"""
+        return (e.prior == 0 and not e.marks_found
+                and not uncovered_ranges(e.checked, start, stop))
 
     def _verify(self, expect: dict[str, _Expect]) -> tuple[str, list[str]]:
         """Read back what the server holds for this object and compare with what was written.
