@@ -11,7 +11,10 @@ bounded number of batches in flight, so memory stays bounded by the chunk size.
 
 from __future__ import annotations
 
+import logging
+import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +40,15 @@ from .series import SeriesIndex, parse_series_key
 from .validate import Validated, Validator
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+#: where each ingest announces, before writing raw points into whole hours, which hours
+#: it is writing (``Ingestor._before_write``); one point per announcement, no tags
+CLAIMS = "onsflux_ingest_claims"
+#: announcements older than this are not read: a writer that died without saying it
+#: ended stops holding other writers' rollups back after a day
+CLAIM_LOOKBACK_NS = 24 * HOUR_NS
 
 INGESTED = "ingested"
 SKIPPED = "skipped"
@@ -203,6 +215,11 @@ class _Expect:
     #: some of those hours were marked covered: by an earlier object (a re-ingest, a
     #: neighbour), or by another writer since the pre-count, which then proves nothing
     marks_found: bool = False
+    #: this object's writer identity in the claims, when it was when it began (wall
+    #: clock, before any pre-count) and the times of the claim points it wrote
+    writer: str = field(default_factory=lambda: uuid.uuid4().hex)
+    began: int = field(default_factory=time.time_ns)
+    claims: list[int] = field(default_factory=list)
     #: time range of the chunk remembered last (what the next pre-count covers)
     last_range: tuple[int, int] | None = None
     #: tag values of the first and the last row written: two of the series verify samples
@@ -302,12 +319,22 @@ class Ingestor:
     def _run(
         self, ref: ObjectRef, record: ObjectRecord | None, result: ObjectResult, *, dry_run: bool
     ) -> None:
+        expect: dict[str, _Expect] = {}
+        try:
+            self._run_object(ref, record, result, expect, dry_run=dry_run)
+        finally:
+            if not dry_run:
+                self._end_claims(expect)
+
+    def _run_object(
+        self, ref: ObjectRef, record: ObjectRecord | None, result: ObjectResult,
+        expect: dict[str, _Expect], *, dry_run: bool,
+    ) -> None:
         validator = Validator(
             now_ns=self.now_ns(),
             retention_seconds=self.settings.retention_seconds,
             future_tolerance_seconds=self.settings.future_tolerance_seconds,
         )
-        expect: dict[str, _Expect] = {}
         rejects: list[pl.DataFrame] = []
         pending: list[_Pending] = []
         written_points = 0
@@ -365,7 +392,7 @@ class Ingestor:
                     self._ensure_bucket(spec.bucket)
                     with _timer(phases, "precount"):
                         self._precount(expect[chunk.measurement], spec)
-                        self._uncover_before_write(expect[chunk.measurement], spec)
+                        self._before_write(expect[chunk.measurement], spec)
                     for sink in self.also:  # dual-write (cutover): blue stays current
                         with _timer(phases, f"also_{sink.name}"):
                             rejects.append(sink.write(ref.key, spec.name, frame, checked.tags,
@@ -542,12 +569,19 @@ class Ingestor:
             if e.prior:
                 return
 
-    def _uncover_before_write(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
-        """Before a chunk's points are written: remove the rollup markers of its whole
-        hours that no earlier chunk of this object cleared.
+    def _before_write(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
+        """Before a chunk's points are written into whole hours no earlier chunk of this
+        object wrote: announce them (``CLAIMS``), then remove their rollup markers.
 
-        Why: a marked hour is answered from its rollup rows, which stand for the raw points
-        as they were. Left marked until the object succeeds, a re-ingest with corrected
+        Why the announcement: an object's proof that its hours hold only its points (the
+        pre-count, or the count after writing) says nothing of another ingest writing
+        there at the same time, which may find this object's points and keep nothing,
+        leaving no marker behind. Each object checks the announcements before it keeps
+        its rollup rows (``_others_claimed``).
+
+        Why the markers go first: a marked hour is answered from its rollup rows, which
+        stand for the raw points as they were.
+        Left marked until the object succeeds, a re-ingest with corrected
         values that fails halfway (server gone, Ctrl-C, a Lambda timeout) would leave hours
         whose raw points changed answered from the old rollup for good. Done whatever
         ``ONSFLUX_ROLLUPS`` says here (another process may answer from rollups); one small
@@ -559,7 +593,18 @@ class Ingestor:
         if self.client.kind == "2.x":
             return  # no hour is ever marked there (``influx/rollup.py``)
         start, stop = hour_range(*e.last_range)
-        for a, b in uncovered_ranges(e.guarded, start, stop):
+        new = uncovered_ranges(e.guarded, start, stop)
+        if not new:
+            return
+        lines = []
+        for a, b in new:
+            # unique per announcement (one series, no tags): nanoseconds plus random ones
+            t = time.time_ns() // 1000 * 1000 + random.randrange(1000)
+            e.claims.append(t)
+            lines.append(f'{CLAIMS} writer="{e.writer}",hour_start={a}i,hour_stop={b}i {t}\n')
+        body = "".join(lines).encode()
+        self.client.write(spec.bucket, body, lines=len(lines))
+        for a, b in new:
             if marked_hours(self.client, spec.name, a, b):
                 uncover(self.client, spec.name, a, b)
                 e.marks_found = True
@@ -573,7 +618,8 @@ class Ingestor:
         object's own, as written (no repeats across chunks, nothing dropped). Proven by the
         pre-count (nothing there before the object wrote: ``_precount``) when it ran, else by
         one count over the hours after writing (``verify=count``, or something was there
-        before): equal to what the object wrote means the hours hold nothing else.
+        before): equal to what the object wrote means the hours hold nothing else. Either
+        proof holds only if no other ingest wrote there meanwhile (``_others_claimed``).
         Returns the post-write per-field totals over the whole hours when they were read
         (verify then needs no other scan), else None.
         """
@@ -590,12 +636,45 @@ class Ingestor:
         else:
             held = count_totals(self.client, bucket, name, e.fields, start, stop - 1)
             exclusive = held == want
-        if exclusive and e.rollup_exact and e.partials:
+        if (exclusive and e.rollup_exact and e.partials
+                and not self._others_claimed(e, bucket, start, stop)):
             keep_partials(self.client, rollup, pl.concat(e.partials, how="diagonal_relaxed"),
                           start, stop)
+            # one who announced the hours while the rows were written deleted no marker
+            # yet (its markers check may have run before ours were written): undo ours
+            if self._others_claimed(e, bucket, start, stop):
+                uncover(self.client, name, start, stop)
         else:
             uncover(self.client, name, start, stop)
         return held
+
+    def _others_claimed(self, e: _Expect, bucket: str, start: int, stop: int) -> bool:
+        """Did another writer announce any hour of ``[start, stop)`` without having ended
+        before this object began? Its points may then be in these hours, unseen by the
+        counts that proved them this object's own."""
+        assert self.client is not None
+        q = (f"SELECT writer, ended FROM {quote_ident(CLAIMS)} "
+             f"WHERE time >= {e.began - CLAIM_LOOKBACK_NS} "
+             f"AND hour_start < {int(stop)} AND hour_stop > {int(start)}")
+        rows = self.client.query_points(q, db=bucket)
+        return any(r.get("writer") != e.writer
+                   and (r.get("ended") is None or int(r["ended"]) >= e.began) for r in rows)
+
+    def _end_claims(self, expect: dict[str, _Expect]) -> None:
+        """Say this object's announcements ended (it succeeded or failed: either way it
+        writes no more). Best effort: unended, they hold other writers back for a day."""
+        if self.client is None:
+            return
+        now = time.time_ns()
+        for name, e in expect.items():
+            if not e.claims:
+                continue
+            body = "".join(f"{CLAIMS} ended={now}i {t}\n" for t in e.claims).encode()
+            try:
+                self.client.write(catalog.measurement(name).bucket, body, lines=len(e.claims))
+            except OnsfluxError as exc:
+                log.warning("ingest claims not ended (%s): other ingests sharing these hours "
+                            "keep no rollup for a day", exc)
 
     @staticmethod
     def _precounted(e: _Expect, start: int, stop: int) -> bool:
