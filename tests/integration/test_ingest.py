@@ -226,11 +226,12 @@ def test_verify_catches_a_server_that_acknowledges_but_loses_points(
     real_write = InfluxClient.write
     calls: list[int] = []
 
-    def lossy_write(self: InfluxClient, bucket: str, body: bytes, *, lines: int) -> WriteOutcome:
+    def lossy_write(self: InfluxClient, bucket: str, body: bytes, *, lines: int,
+                    rp: str | None = None) -> WriteOutcome:
         calls.append(lines)
         if len(calls) == 2:  # acknowledge the second batch without sending it
             return WriteOutcome(status=204, lines=lines)
-        return real_write(self, bucket, body, lines=lines)
+        return real_write(self, bucket, body, lines=lines, rp=rp)
 
     monkeypatch.setattr(InfluxClient, "write", lossy_write)
     s = settings.with_overrides(batch_lines=500, verify="count")
@@ -255,11 +256,12 @@ def test_sampled_verify_catches_a_lost_batch_of_a_time_ordered_file(
     real_write = InfluxClient.write
     lost: list[bytes] = []
 
-    def lossy_write(self: InfluxClient, bucket: str, body: bytes, *, lines: int) -> WriteOutcome:
+    def lossy_write(self: InfluxClient, bucket: str, body: bytes, *, lines: int,
+                    rp: str | None = None) -> WriteOutcome:
         if bucket == "generation_data" and b"generation_data," in bytes(body)[:40] and not lost:
             lost.append(bytes(body))  # the first batch of raw points: acknowledged, dropped
             return WriteOutcome(status=204, lines=lines)
-        return real_write(self, bucket, body, lines=lines)
+        return real_write(self, bucket, body, lines=lines, rp=rp)
 
     monkeypatch.setattr(InfluxClient, "write", lossy_write)
     s = settings.with_overrides(batch_lines=frame.select(pl.col("plant").n_unique()).item() * 2)
@@ -293,8 +295,10 @@ def test_sampled_verify_passes_a_clean_object_without_scanning_it(
     frame = pl.read_parquet(gen)
     [row] = influx.query_points("SELECT count(power_mw) FROM generation_data", "generation_data")
     assert row["count"] == frame["power_mw"].is_not_null().sum()
-    # its hours were proven exclusive by the pre-count: the rollup was kept and marked
-    [marks] = influx.query_points("SELECT count(covered) FROM onsflux_rollup_hours",
-                                  "generation_data")
-    hours = frame.select(pl.col("time").dt.truncate("1h").n_unique()).item()
-    assert marks["count"] == hours
+    # its periods were proven exclusive by the pre-count: the rollups were kept and marked
+    from onsflux.query.rollup import DAILY, HOURLY
+
+    for rollup, every in ((HOURLY, "1h"), (DAILY, "1d")):
+        [marks] = influx.query_points(f"SELECT count(covered) FROM {rollup.markers}",
+                                      "generation_data")
+        assert marks["count"] == frame.select(pl.col("time").dt.truncate(every).n_unique()).item()

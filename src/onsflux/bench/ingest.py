@@ -210,10 +210,14 @@ def run(
                     pl.col("time") - pl.duration(days=rows // 500 // 24 + 1))])
                 double_path = tmpdir / "double.parquet"
                 double.write_parquet(double_path, row_group_size=250_000)
+                csv_path = tmpdir / "generation_data.csv"  # CSV, as ONS publishes
+                double.with_columns(pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+                                    ).write_csv(csv_path)
                 del frame, double
                 chunk = s.chunk_rows
                 for label, p, size in ((f"{rows:_}_rows", path, chunk),
                                        (f"{2 * rows:_}_rows", double_path, chunk),
+                                       (f"{2 * rows:_}_rows_csv", csv_path, chunk),
                                        (f"{rows:_}_rows_one_row_group", single, chunk),
                                        (f"{rows:_}_rows_chunk_{2 * chunk:_}", path, 2 * chunk),
                                        (f"{rows:_}_rows_chunk_{chunk // 2:_}", path, chunk // 2)):

@@ -155,9 +155,11 @@ class InfluxClient:
 
     # ------------------------------------------------------------------ the pieces
 
-    def write(self, bucket: str, body: bytes | memoryview, *, lines: int) -> WriteOutcome:
-        """Write line protocol to ``bucket``; see ``write.Writes.write``."""
-        return self._writes.write(bucket, body, lines=lines)
+    def write(self, bucket: str, body: bytes | memoryview, *, lines: int,
+              rp: str | None = None) -> WriteOutcome:
+        """Write line protocol to ``bucket`` (``rp``: not its default retention policy);
+        see ``write.Writes.write``."""
+        return self._writes.write(bucket, body, lines=lines, rp=rp)
 
     def query(
         self, q: str, *, db: str | None = None, params: Mapping[str, str] | None = None,

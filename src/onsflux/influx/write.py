@@ -51,12 +51,16 @@ class WriteOutcome:
         return 0 if self.refused else max(self.lines - self.dropped, 0)
 
 
-def endpoint(kind: ServerKind, bucket: str, org: str) -> tuple[str, dict[str, str]]:
-    """The write path and parameters: the one place v1 and v2/v3 differ for writes."""
+def endpoint(kind: ServerKind, bucket: str, org: str,
+             rp: str | None = None) -> tuple[str, dict[str, str]]:
+    """The write path and parameters: the one place v1 and v2/v3 differ for writes.
+    ``rp``: a retention policy other than the database's default (1.x ``rp``; 2.x maps
+    ``database/policy`` to a bucket)."""
     if kind == "1.x":
-        return "/write", {"db": bucket, "precision": "ns"}
+        return "/write", {"db": bucket, "precision": "ns", **({"rp": rp} if rp else {})}
     # 2.x, and 3.x through its v2-compatible endpoint (the database is the bucket)
-    return "/api/v2/write", {"org": org, "bucket": bucket, "precision": "ns"}
+    return "/api/v2/write", {"org": org, "bucket": f"{bucket}/{rp}" if rp else bucket,
+                             "precision": "ns"}
 
 
 class Writes:
@@ -69,8 +73,10 @@ class Writes:
         self._kind = kind
         self.gzip = gzip
 
-    def write(self, bucket: str, body: bytes | memoryview, *, lines: int) -> WriteOutcome:
-        """Write line protocol (ns precision) to ``bucket`` (the database on 1.x).
+    def write(self, bucket: str, body: bytes | memoryview, *, lines: int,
+              rp: str | None = None) -> WriteOutcome:
+        """Write line protocol (ns precision) to ``bucket`` (the database on 1.x; ``rp``: a
+        retention policy other than its default).
 
         Returns a ``WriteOutcome``; a *partial* write (some points dropped, the others
         stored) does not raise: its ``errors`` say what was dropped. Raises
@@ -80,7 +86,7 @@ class Writes:
         gives the per-line detail. Raises ``ServerUnavailable`` / ``CircuitOpen`` as
         ``transport`` says.
         """
-        path, params = endpoint(self._kind(), bucket, self._settings.influxdb_org)
+        path, params = endpoint(self._kind(), bucket, self._settings.influxdb_org, rp)
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         payload: bytes | memoryview = body
         if self.gzip and body:

@@ -27,8 +27,15 @@ from .. import catalog, metrics
 from ..exceptions import ObjectBusy, OnsfluxError, QueryError, TerminalError
 from ..frames import ROW, TIME, ObjectRef, empty_rejects, rfc3339
 from ..influx.client import InfluxClient, WriteOutcome
-from ..influx.rollup import keep_partials, marked_hours, uncover
-from ..query.rollup import HOUR_NS, ROLLUPS, STATS, hour_range, merge_ranges, uncovered_ranges
+from ..influx.rollup import keep_owned, keep_partials, marked, uncover
+from ..query.rollup import (
+    ROLLUPS,
+    hour_range,
+    merge_ranges,
+    rollups_of,
+    span_of,
+    uncovered_ranges,
+)
 from ..quoting import quote_ident, quote_literal
 from ..settings import Settings
 from ..sources.objects import list_objects
@@ -43,12 +50,12 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-#: where each ingest announces, before writing raw points into whole hours, which hours
-#: it is writing (``Ingestor._before_write``); one point per announcement, no tags
+#: where each ingest announces, before writing raw points into a rollup's periods, which
+#: periods it is writing (``Ingestor._before_write``); one point per announcement, no tags
 CLAIMS = "onsflux_ingest_claims"
 #: announcements older than this are not read: a writer that died without saying it
 #: ended stops holding other writers' rollups back after a day
-CLAIM_LOOKBACK_NS = 24 * HOUR_NS
+CLAIM_LOOKBACK_NS = 24 * 3_600_000_000_000
 
 INGESTED = "ingested"
 SKIPPED = "skipped"
@@ -199,8 +206,10 @@ class _Expect:
     seen: dict[str, _Seen] = field(default_factory=dict)
     tmin: int | None = None
     tmax: int | None = None
-    #: hourly rollup statistics of what was written (``query/rollup.py``), per chunk
-    partials: list[pl.DataFrame] = field(default_factory=list)
+    #: rollup statistics of what was written (``query/rollup.py``), per rollup and chunk
+    partials: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    #: rollups a chunk could not compute (it lacked one of their tags)
+    unrolled: set[str] = field(default_factory=set)
     #: False once a row was repeated across chunks or dropped by the server: the
     #: partials would no longer be exactly what the server keeps
     rollup_exact: bool = True
@@ -215,10 +224,11 @@ class _Expect:
     #: some of those hours were marked covered: by an earlier object (a re-ingest, a
     #: neighbour), or by another writer since the pre-count, which then proves nothing
     marks_found: bool = False
-    #: this object's writer identity in the claims, when it was when it began (wall
-    #: clock, before any pre-count) and the times of the claim points it wrote
+    #: this object's writer identity in the claims, when it began (wall clock, before any
+    #: pre-count), the periods it announced and the times of its claim points
     writer: str = field(default_factory=lambda: uuid.uuid4().hex)
     began: int = field(default_factory=time.time_ns)
+    announced: list[tuple[int, int]] = field(default_factory=list)
     claims: list[int] = field(default_factory=list)
     #: time range of the chunk remembered last (what the next pre-count covers)
     last_range: tuple[int, int] | None = None
@@ -513,16 +523,15 @@ class Ingestor:
                 [pl.col(f"__new_{f}").sum().cast(pl.Int64).alias(f) for f in fields]
             )
         e.counts.append(counts)
-        rollup = ROLLUPS.get(measurement)
-        if rollup is not None and e.rollup_exact:
-            if not all(bool(fresh[f].all()) for f in fields):
-                e.rollup_exact = False  # a repeat: the server kept the later value
-            elif set(rollup.tags) <= set(frame.columns):
-                rolled = [f for f in rollup.fields if f in fields]
-                e.partials.append(frame.group_by(
-                    [(pl.col(TIME) // HOUR_NS * HOUR_NS).alias(TIME), *rollup.tags]
-                ).agg([getattr(pl.col(f), stat)().alias(rollup.column(f, stat))
-                       for f in rolled for stat in STATS]))
+        chain = rollups_of(measurement)
+        if chain and e.rollup_exact and not all(bool(fresh[f].all()) for f in fields):
+            e.rollup_exact = False  # a repeat: the server kept the later value
+        for rollup in chain if e.rollup_exact else ():
+            part = rollup.partials(frame, fields)
+            if part is None:
+                e.unrolled.add(rollup.name)
+            else:
+                e.partials.setdefault(rollup.name, []).append(part)
         e.tmin = lo if e.tmin is None else min(e.tmin, lo)  # type: ignore[type-var, assignment]
         e.tmax = hi if e.tmax is None else max(e.tmax, hi)  # type: ignore[type-var, assignment]
         e.last_range = (int(lo), int(hi))  # type: ignore[arg-type]
@@ -549,7 +558,8 @@ class Ingestor:
 
     def _precount(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
         """Before a chunk's points are written: count what the server already holds in the
-        chunk's whole hours that no earlier chunk of this object asked about.
+        chunk's whole UTC days (the coarsest rollup's periods, ``span_of``) that no earlier
+        chunk of this object asked about.
 
         Nearly free on new data (an empty time range has no blocks to read). Zero in every
         such range proves the object's hours hold only its own points once it is written,
@@ -562,7 +572,7 @@ class Ingestor:
                 or not self.settings.rollups or spec.name not in ROLLUPS):
             return
         assert self.client is not None
-        start, stop = hour_range(*e.last_range)
+        start, stop = span_of(spec.name, *e.last_range)
         for a, b in uncovered_ranges(e.checked, start, stop):
             e.prior += count_all(self.client, spec.bucket, spec.name, a, b)
             e.checked = merge_ranges([*e.checked, (a, b)])
@@ -570,20 +580,21 @@ class Ingestor:
                 return
 
     def _before_write(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
-        """Before a chunk's points are written into whole hours no earlier chunk of this
-        object wrote: announce them (``CLAIMS``), then remove their rollup markers.
+        """Before a chunk's points are written: announce the rollup periods it writes into
+        that no earlier chunk of this object announced (``CLAIMS``), then remove the
+        rollup markers of its whole hours that no earlier chunk cleared.
 
-        Why the announcement: an object's proof that its hours hold only its points (the
+        Why the announcement: an object's proof that its periods hold only its points (the
         pre-count, or the count after writing) says nothing of another ingest writing
         there at the same time, which may find this object's points and keep nothing,
         leaving no marker behind. Each object checks the announcements before it keeps
         its rollup rows (``_others_claimed``).
 
         Why the markers go first: a marked hour is answered from its rollup rows, which
-        stand for the raw points as they were.
-        Left marked until the object succeeds, a re-ingest with corrected
-        values that fails halfway (server gone, Ctrl-C, a Lambda timeout) would leave hours
-        whose raw points changed answered from the old rollup for good. Done whatever
+        stand for the raw points as they were. Left marked until the object succeeds, a
+        re-ingest with corrected values that fails halfway (server gone, Ctrl-C, a Lambda
+        timeout) would leave hours whose raw points changed answered from the old rollup
+        for good. Done whatever
         ``ONSFLUX_ROLLUPS`` says here (another process may answer from rollups); one small
         query on the markers per chunk, and a delete only when some are marked.
         """
@@ -592,70 +603,83 @@ class Ingestor:
         assert self.client is not None
         if self.client.kind == "2.x":
             return  # no hour is ever marked there (``influx/rollup.py``)
-        start, stop = hour_range(*e.last_range)
-        new = uncovered_ranges(e.guarded, start, stop)
-        if not new:
-            return
         lines = []
-        for a, b in new:
+        for a, b in uncovered_ranges(e.announced, *span_of(spec.name, *e.last_range)):
             # unique per announcement (one series, no tags): nanoseconds plus random ones
             t = time.time_ns() // 1000 * 1000 + random.randrange(1000)
             e.claims.append(t)
-            lines.append(f'{CLAIMS} writer="{e.writer}",hour_start={a}i,hour_stop={b}i {t}\n')
-        body = "".join(lines).encode()
-        self.client.write(spec.bucket, body, lines=len(lines))
-        for a, b in new:
-            if marked_hours(self.client, spec.name, a, b):
+            e.announced = merge_ranges([*e.announced, (a, b)])
+            lines.append(f'{CLAIMS} writer="{e.writer}",start_ns={a}i,stop_ns={b}i {t}\n')
+        if lines:
+            self.client.write(spec.bucket, "".join(lines).encode(), lines=len(lines))
+        start, stop = hour_range(*e.last_range)
+        for a, b in uncovered_ranges(e.guarded, start, stop):
+            if marked(self.client, spec.name, a, b):  # any rollup (the daily: whole days)
                 uncover(self.client, spec.name, a, b)
                 e.marks_found = True
             e.guarded = merge_ranges([*e.guarded, (a, b)])
 
     def _keep_rollup(self, name: str, e: _Expect, want: dict[str, int]) -> dict[str, int] | None:
-        """Write the object's hourly rollup rows when they are exactly what the server keeps,
-        else mark its hours uncovered (queries on them then read the raw series).
+        """Write the object's rollup rows (``rollups_of``) where they are exactly what the
+        server keeps, else mark those periods uncovered (queries on them read raw).
 
         Exact when every point the server holds in the object's whole hours is the
         object's own, as written (no repeats across chunks, nothing dropped). Proven by the
         pre-count (nothing there before the object wrote: ``_precount``) when it ran, else by
         one count over the hours after writing (``verify=count``, or something was there
-        before): equal to what the object wrote means the hours hold nothing else. Either
-        proof holds only if no other ingest wrote there meanwhile (``_others_claimed``).
+        before): equal to what the object wrote means the hours hold nothing else (either
+        proof only if no other ingest wrote there meanwhile: ``_others_claimed``); then
+        the daily rollup is kept for the days whose own count equals the object's
+        (``keep_owned``: a neighbour sharing a UTC day costs that day only).
         Returns the post-write per-field totals over the whole hours when they were read
         (verify then needs no other scan), else None.
         """
-        rollup = ROLLUPS.get(name)
+        rollup = ROLLUPS.get(name)  # the hourly one: its hours' count doubles as verify's
         if rollup is None or not self.settings.rollups or e.tmin is None or e.tmax is None:
             return None
         assert self.client is not None
         start, stop = hour_range(e.tmin, e.tmax)
         bucket = catalog.measurement(name).bucket
         held: dict[str, int] | None = None
-        if self._precounted(e, start, stop):
-            # another writer finishing in the same hours meanwhile would have marked them
-            exclusive = marked_hours(self.client, name, start, stop) == 0
+        if self._precounted(e, *span_of(name, e.tmin, e.tmax)):
+            # another writer finishing in the same periods meanwhile would have marked them
+            exclusive = everywhere = marked(self.client, name, e.tmin, e.tmax + 1) == 0
         else:
             held = count_totals(self.client, bucket, name, e.fields, start, stop - 1)
-            exclusive = held == want
-        if (exclusive and e.rollup_exact and e.partials
-                and not self._others_claimed(e, bucket, start, stop)):
-            keep_partials(self.client, rollup, pl.concat(e.partials, how="diagonal_relaxed"),
-                          start, stop)
-            # one who announced the hours while the rows were written deleted no marker
-            # yet (its markers check may have run before ours were written): undo ours
-            if self._others_claimed(e, bucket, start, stop):
-                uncover(self.client, name, start, stop)
-        else:
-            uncover(self.client, name, start, stop)
+            exclusive, everywhere = held == want, False
+        claimed = self._others_claimed(e, bucket, *span_of(name, e.tmin, e.tmax))
+        if claimed:  # another ingest wrote there meanwhile: neither count proves a thing
+            exclusive = everywhere = False
+        kept = False
+        for r in rollups_of(name):
+            parts = e.partials.get(r.name)
+            r_start, r_stop = r.span(e.tmin, e.tmax)
+            if not (e.rollup_exact and parts and r.name not in e.unrolled):
+                uncover(self.client, name, r_start, r_stop, rollups=[r])
+            elif everywhere or (exclusive and r.period_ns == rollup.period_ns):
+                keep_partials(self.client, r, pl.concat(parts, how="diagonal_relaxed"),
+                              r_start, r_stop)
+                kept = True
+            elif held is not None and not claimed and r.period_ns != rollup.period_ns:
+                # the daily one after a post-write count: per day, those the object owns
+                keep_owned(self.client, r, pl.concat(parts, how="diagonal_relaxed"))
+                kept = True
+            else:
+                uncover(self.client, name, r_start, r_stop, rollups=[r])
+        if kept and self._others_claimed(e, bucket, *span_of(name, e.tmin, e.tmax)):
+            # one who announced these periods while the rows were written may have checked
+            # the markers before ours were there: undo ours
+            uncover(self.client, name, *span_of(name, e.tmin, e.tmax))
         return held
 
     def _others_claimed(self, e: _Expect, bucket: str, start: int, stop: int) -> bool:
-        """Did another writer announce any hour of ``[start, stop)`` without having ended
-        before this object began? Its points may then be in these hours, unseen by the
-        counts that proved them this object's own."""
+        """Did another writer announce any time of ``[start, stop)`` without having ended
+        before this object began? Its points may then be there, unseen by the counts that
+        proved the periods this object's own."""
         assert self.client is not None
         q = (f"SELECT writer, ended FROM {quote_ident(CLAIMS)} "
              f"WHERE time >= {e.began - CLAIM_LOOKBACK_NS} "
-             f"AND hour_start < {int(stop)} AND hour_stop > {int(start)}")
+             f"AND start_ns < {int(stop)} AND stop_ns > {int(start)}")
         rows = self.client.query_points(q, db=bucket)
         return any(r.get("writer") != e.writer
                    and (r.get("ended") is None or int(r["ended"]) >= e.began) for r in rows)
@@ -673,7 +697,7 @@ class Ingestor:
             try:
                 self.client.write(catalog.measurement(name).bucket, body, lines=len(e.claims))
             except OnsfluxError as exc:
-                log.warning("ingest claims not ended (%s): other ingests sharing these hours "
+                log.warning("ingest claims not ended (%s): other ingests sharing these periods "
                             "keep no rollup for a day", exc)
 
     @staticmethod

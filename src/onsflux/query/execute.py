@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import re
@@ -249,17 +250,34 @@ class Executor:
         return QueryResult(rows, truncated, "influxdb", "influxql", rendered.text)
 
     def _from_rollup(self, spec: QuerySpec) -> QueryResult | None:
-        """``spec`` answered from its hourly rollup when that is exactly equivalent and every
-        hour of the period is refreshed (``query/rollup.py``); None: read the raw series."""
+        """``spec`` answered from the cheapest rollup plan that is exactly equivalent and
+        covers every period it would read (``query/rollup.py``); None: read the raw series.
+
+        A widened plan first counts the raw points in its gaps (one request) and is used
+        only when there are none; a split plan (whole periods from the rollup, the ends
+        raw) is one request of several statements whose statistics ``rollup.combine``
+        adds up."""
         if not self.settings.rollups:
             return None
-        plan = rollup.plan(spec)
-        if plan is None or not self._coverage.covered(self.client, plan):
-            return None
-        results = self.client.query(plan.text, db=spec.bucket, method="GET")
-        # rows are named after the spec's measurement, so they read as the raw series'
-        rows, truncated = bound(influxql_rows(results, spec), spec.limit)
-        return QueryResult(rows, truncated, "influxdb", "influxql", plan.text)
+        for plan in rollup.plans(spec):
+            if not self._coverage.covered(self.client, plan):
+                continue
+            if plan.gaps and self._gaps_hold_points(spec, plan):
+                continue
+            results = self.client.query(plan.text, db=spec.bucket, method="GET")
+            if plan.parts:
+                found = rollup.combine(spec, plan, results)
+            else:  # rows are named after the spec's measurement, as the raw series' are
+                found = influxql_rows(results, spec)
+                if not spec.every and plan.start_ns != spec.start_ns:  # widened
+                    found = [dataclasses.replace(r, time_ns=spec.start_ns) for r in found]
+            rows, truncated = bound(found, spec.limit)
+            return QueryResult(rows, truncated, "influxdb", "influxql", plan.text)
+        return None
+
+    def _gaps_hold_points(self, spec: QuerySpec, plan: rollup.Plan) -> bool:
+        results = self.client.query(plan.gaps_text, db=spec.bucket, method="GET")
+        return any(v for row in influxql_rows(results, spec) for v in [row.value])
 
     def _run_flux(self, spec: QuerySpec) -> QueryResult:
         rendered = render(spec, "flux")

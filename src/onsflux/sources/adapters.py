@@ -128,36 +128,53 @@ def coerce_numbers(s: pl.Series, convention: str | None = None) -> Numbers:
         missing = t.is_null()
         plain = t.cast(pl.Float64, strict=False)
         amb_dot = t.str.contains(_AMBIGUOUS_DOT).fill_null(False)
-        amb_comma = t.str.contains(_AMBIGUOUS_COMMA).fill_null(False)
-        comma_form = t.str.contains(_COMMA_DECIMAL).fill_null(False) & ~amb_comma
-        thousands_form = t.str.contains(_COMMA_THOUSANDS).fill_null(False)
+        if plain.null_count() == t.null_count() and not t.str.contains(",", literal=True).any():
+            # every value reads as a plain number and none has a comma (the common case):
+            # no comma pattern can match, so skip their four passes over the column
+            never = pl.repeat(False, len(t), dtype=pl.Boolean, eager=True).alias("")
+            amb_comma = comma_form = thousands_form = never
+        else:
+            amb_comma = t.str.contains(_AMBIGUOUS_COMMA).fill_null(False)
+            comma_form = t.str.contains(_COMMA_DECIMAL).fill_null(False) & ~amb_comma
+            thousands_form = t.str.contains(_COMMA_THOUSANDS).fill_null(False)
         dot_form = (plain.is_not_null() & t.str.contains(".", literal=True).fill_null(False)
                     & ~amb_dot) | thousands_form
         if convention is None:
             shows_comma, shows_dot = bool(comma_form.any()), bool(dot_form.any())
             if shows_comma != shows_dot:
                 convention = "comma" if shows_comma else "dot"
-        as_comma = t.str.replace_all(".", "", literal=True).str.replace(
-            ",", ".", literal=True).cast(pl.Float64, strict=False)
-        no_commas = t.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+        def as_comma() -> pl.Series:  # 1.234,5 -> 1234.5
+            return t.str.replace_all(".", "", literal=True).str.replace(
+                ",", ".", literal=True).cast(pl.Float64, strict=False)
+
+        def no_commas() -> pl.Series:  # 1,234.5 -> 1234.5
+            return t.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+
+        # each rewrite is computed only when some value needs it
         if convention == "comma":
             unclear = dot_form
             reason = ("number with a decimal point in a column whose other values use a "
                       "decimal comma")
-            v = pl.select(pl.when(comma_form | amb_dot | amb_comma).then(as_comma)
-                          .otherwise(plain)).to_series()
+            use = comma_form | amb_dot | amb_comma
+            v = pl.select(pl.when(use).then(as_comma()).otherwise(plain)).to_series() \
+                if use.any() else plain
         elif convention == "dot":
             unclear = comma_form
             reason = ("number with a decimal comma in a column whose other values use a "
                       "decimal point")
-            v = pl.select(pl.when(amb_comma | thousands_form).then(no_commas)
-                          .otherwise(plain)).to_series()
+            use = amb_comma | thousands_form
+            v = pl.select(pl.when(use).then(no_commas()).otherwise(plain)).to_series() \
+                if use.any() else plain
         else:
             unclear = amb_dot | amb_comma
             reason = ("ambiguous number: thousands separator or decimal separator? no other "
                       "value of the column says (write 44100 or 44.1, not 44.100)")
-            v = pl.select(pl.when(comma_form).then(as_comma).when(thousands_form)
-                          .then(no_commas).otherwise(plain)).to_series()
+            v = plain
+            if comma_form.any():
+                v = pl.select(pl.when(comma_form).then(as_comma()).otherwise(v)).to_series()
+            if thousands_form.any():
+                v = pl.select(pl.when(thousands_form & ~comma_form).then(no_commas())
+                              .otherwise(v)).to_series()
         v = pl.select(pl.when(~unclear).then(v)).to_series()
         bad = t.is_not_null() & v.is_null() & ~unclear
         nan = v.is_nan().fill_null(False)

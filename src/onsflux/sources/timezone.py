@@ -161,7 +161,15 @@ def to_utc_ns(values: pl.Series) -> tuple[pl.Series, list[str]]:
             out = (numeric * _UNIT_NS[unit]).round(0).cast(pl.Int64)
         return out.alias(name), notes
 
-    text = _normalize_text(values.cast(pl.Utf8, strict=False))
+    # text: parsed once per distinct value (files repeat each time once per plant)
+    out = on_distinct(values.cast(pl.Utf8, strict=False),
+                      lambda t: _text_to_utc_ns(t, notes))
+    return out.cast(pl.Int64).alias(name), notes
+
+
+def _text_to_utc_ns(values: pl.Series, notes: list[str]) -> pl.Series:
+    """``to_utc_ns`` of text values (notes appended to ``notes``)."""
+    text = _normalize_text(values)
     has_offset = text.str.contains(_OFFSET_SUFFIX).fill_null(False)
     with_offset = (
         text.str.replace(r"[zZ]$", "+00:00")
@@ -184,7 +192,7 @@ def to_utc_ns(values: pl.Series) -> tuple[pl.Series, list[str]]:
     ).to_series()
     if epoch_out is not None:
         out = pl.select(pl.when(digits).then(epoch_out).otherwise(out)).to_series()
-    return out.cast(pl.Int64).alias(name), notes
+    return out.cast(pl.Int64).alias(values.name)
 
 
 @dataclass
