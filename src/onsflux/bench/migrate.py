@@ -176,7 +176,12 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
                             verify_runs.append(time.perf_counter() - t0)
                             server_verify.append(_server_cpu(handle.pid) - s0)
                         if not report.ok:
-                            raise RuntimeError(f"verify found {len(report.mismatches)} mismatches")
+                            ms = report.mismatches
+                            raise RuntimeError(
+                                f"verify found {len(ms)} mismatches in partitions "
+                                f"{sorted({m.partition for m in ms})}, statistics "
+                                f"{sorted({m.stat for m in ms})}; first: "
+                                f"{[m.as_dict() for m in ms[:3]]}")
                 r, v, c = (contender(run_runs, rows), contender(verify_runs, rows),
                            contender(ceiling_runs, rows))
                 by_mode[mode] = {
