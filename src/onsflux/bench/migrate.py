@@ -13,8 +13,8 @@ field values/s, the raw ceiling (the same points pre-encoded, 4 ``http.client`` 
 client's CPU seconds per million points (``os.times`` of this process and its reaped
 workers, over the run), influxd's CPU seconds (``/proc``), and the load average before
 and after. Peak RSS is the largest worker process's, as each worker reports it with its partitions
-(``RUSAGE_SELF`` in the worker: ``RUSAGE_CHILDREN`` would also count the ``taskset``
-children forked from this process, which holds the ceiling's pre-encoded bodies).
+(``VmHWM``: ``RUSAGE_CHILDREN``, and even a spawned worker's own ``ru_maxrss``, keep the
+RSS of this process at fork time, and it holds the ceiling's pre-encoded bodies).
 """
 
 from __future__ import annotations

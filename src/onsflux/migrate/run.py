@@ -442,6 +442,15 @@ def _claim_and_run(mig: Migration, client: InfluxClient, partition_id: str, reje
 
 
 def _peak_rss_mib() -> float:
+    """This process's peak RSS: ``VmHWM`` on Linux (``ru_maxrss`` keeps the RSS of the
+    parent a spawned worker was forked from, across its exec), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
