@@ -505,3 +505,61 @@ def test_hours_another_writer_marked_meanwhile_are_uncovered(
         assert marked(client, "generation_data", start, stop) == 0  # no rollup answers them
         assert marked_hours(client, "generation_data", c_start, c_stop) == 2
         assert marked(client, "generation_data", c_start, c_stop, rollups=[rollup.DAILY]) == 1
+
+
+def test_an_object_written_into_the_hours_meanwhile_uncovers_them(
+        loaded: tuple[Settings, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two ingests of overlapping files at once: X finds its hours empty and writes its
+    first batch; Y (other plants, same hours) runs whole meanwhile — it finds X's points,
+    so it keeps no rollup and marks nothing. X must not then keep its own rollup rows:
+    they would lack Y's points (its pre-count ran before Y wrote, and no marker tells).
+    The hours end uncovered and the rollup answer equals the raw one, counting both."""
+    import onsflux.ingest.pipeline as pipeline
+
+    s, tmp = loaded
+    t0 = int(pl.Series(["2024-03-25T06:00:00"]).str.to_datetime(time_zone="UTC")
+             .dt.epoch("ns").item())
+
+    def obj(name: str) -> Path:
+        path = tmp / f"overlap_{name}.parquet"
+        pl.DataFrame({
+            "time": pl.Series([t0, t0 + 3_600_000_000_000]).cast(pl.Datetime("ns", "UTC")),
+            "region": ["south", "south"], "source": ["wind", "wind"],
+            "plant": [f"{name}_plant"] * 2, "power_mw": [1.0, 2.0],
+        }).write_parquet(path)
+        return path
+
+    def ingest(path: Path) -> pipeline.Summary:
+        store = SqliteStateStore(s.state_path)
+        with InfluxClient(s, url=s.influxdb_url or "") as client:
+            try:
+                return Ingestor(s, store, client).ingest([str(path)])
+            finally:
+                store.close()
+
+    real_write = pipeline.write_batch
+    others: list[pipeline.Summary] = []
+    started = {"y": False}
+
+    def y_runs_meanwhile(client: InfluxClient, bucket: str, body: bytes | memoryview,
+                         lines: int) -> WriteOutcome:
+        outcome = real_write(client, bucket, body, lines)
+        if not started["y"]:  # after X's first batch: the other ingest, start to finish
+            started["y"] = True
+            others.append(ingest(obj("y")))
+        return outcome
+
+    monkeypatch.setattr(pipeline, "write_batch", y_runs_meanwhile)
+    x = ingest(obj("x"))
+    assert x.failed == 0 and others[0].failed == 0, (x.as_dict(), others[0].as_dict())
+    spec = QuerySpec.parse({"measurement": "generation_data", "fields": ["power_mw"],
+                            "start": "2024-03-25T06:00:00Z", "stop": "2024-03-25T08:00:00Z",
+                            "aggregate": "count", "group_by": ["region"], "every": "1h"})
+    daily = QuerySpec.parse({**spec.to_dict(), "start": "2024-03-25T00:00:00Z",
+                             "stop": "2024-03-26T00:00:00Z", "group_by": ["plant"],
+                             "every": None, "aggregate": "sum", "timezone": "UTC"})
+    for q in (spec, daily):
+        got, raw = _both(s, q)
+        assert _used(got.query) is None, got.query  # read raw: no rollup holds both
+        _assert_same(q, got, raw)
+    assert [r.value for r in _both(s, spec)[1].rows] == [2, 2]  # both objects' points

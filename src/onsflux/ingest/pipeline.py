@@ -11,7 +11,10 @@ bounded number of batches in flight, so memory stays bounded by the chunk size.
 
 from __future__ import annotations
 
+import logging
+import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -44,6 +47,15 @@ from .series import SeriesIndex, parse_series_key
 from .validate import Validated, Validator
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+#: where each ingest announces, before writing raw points into a rollup's periods, which
+#: periods it is writing (``Ingestor._before_write``); one point per announcement, no tags
+CLAIMS = "onsflux_ingest_claims"
+#: announcements older than this are not read: a writer that died without saying it
+#: ended stops holding other writers' rollups back after a day
+CLAIM_LOOKBACK_NS = 24 * 3_600_000_000_000
 
 INGESTED = "ingested"
 SKIPPED = "skipped"
@@ -212,6 +224,12 @@ class _Expect:
     #: some of those hours were marked covered: by an earlier object (a re-ingest, a
     #: neighbour), or by another writer since the pre-count, which then proves nothing
     marks_found: bool = False
+    #: this object's writer identity in the claims, when it began (wall clock, before any
+    #: pre-count), the periods it announced and the times of its claim points
+    writer: str = field(default_factory=lambda: uuid.uuid4().hex)
+    began: int = field(default_factory=time.time_ns)
+    announced: list[tuple[int, int]] = field(default_factory=list)
+    claims: list[int] = field(default_factory=list)
     #: time range of the chunk remembered last (what the next pre-count covers)
     last_range: tuple[int, int] | None = None
     #: tag values of the first and the last row written: two of the series verify samples
@@ -311,12 +329,22 @@ class Ingestor:
     def _run(
         self, ref: ObjectRef, record: ObjectRecord | None, result: ObjectResult, *, dry_run: bool
     ) -> None:
+        expect: dict[str, _Expect] = {}
+        try:
+            self._run_object(ref, record, result, expect, dry_run=dry_run)
+        finally:
+            if not dry_run:
+                self._end_claims(expect)
+
+    def _run_object(
+        self, ref: ObjectRef, record: ObjectRecord | None, result: ObjectResult,
+        expect: dict[str, _Expect], *, dry_run: bool,
+    ) -> None:
         validator = Validator(
             now_ns=self.now_ns(),
             retention_seconds=self.settings.retention_seconds,
             future_tolerance_seconds=self.settings.future_tolerance_seconds,
         )
-        expect: dict[str, _Expect] = {}
         rejects: list[pl.DataFrame] = []
         pending: list[_Pending] = []
         written_points = 0
@@ -374,7 +402,7 @@ class Ingestor:
                     self._ensure_bucket(spec.bucket)
                     with _timer(phases, "precount"):
                         self._precount(expect[chunk.measurement], spec)
-                        self._uncover_before_write(expect[chunk.measurement], spec)
+                        self._before_write(expect[chunk.measurement], spec)
                     for sink in self.also:  # dual-write (cutover): blue stays current
                         with _timer(phases, f"also_{sink.name}"):
                             rejects.append(sink.write(ref.key, spec.name, frame, checked.tags,
@@ -551,14 +579,22 @@ class Ingestor:
             if e.prior:
                 return
 
-    def _uncover_before_write(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
-        """Before a chunk's points are written: remove the rollup markers of its whole
-        hours that no earlier chunk of this object cleared.
+    def _before_write(self, e: _Expect, spec: catalog.MeasurementSpec) -> None:
+        """Before a chunk's points are written: announce the rollup periods it writes into
+        that no earlier chunk of this object announced (``CLAIMS``), then remove the
+        rollup markers of its whole hours that no earlier chunk cleared.
 
-        Why: a marked hour is answered from its rollup rows, which stand for the raw points
-        as they were. Left marked until the object succeeds, a re-ingest with corrected
-        values that fails halfway (server gone, Ctrl-C, a Lambda timeout) would leave hours
-        whose raw points changed answered from the old rollup for good. Done whatever
+        Why the announcement: an object's proof that its periods hold only its points (the
+        pre-count, or the count after writing) says nothing of another ingest writing
+        there at the same time, which may find this object's points and keep nothing,
+        leaving no marker behind. Each object checks the announcements before it keeps
+        its rollup rows (``_others_claimed``).
+
+        Why the markers go first: a marked hour is answered from its rollup rows, which
+        stand for the raw points as they were. Left marked until the object succeeds, a
+        re-ingest with corrected values that fails halfway (server gone, Ctrl-C, a Lambda
+        timeout) would leave hours whose raw points changed answered from the old rollup
+        for good. Done whatever
         ``ONSFLUX_ROLLUPS`` says here (another process may answer from rollups); one small
         query on the markers per chunk, and a delete only when some are marked.
         """
@@ -567,6 +603,15 @@ class Ingestor:
         assert self.client is not None
         if self.client.kind == "2.x":
             return  # no hour is ever marked there (``influx/rollup.py``)
+        lines = []
+        for a, b in uncovered_ranges(e.announced, *span_of(spec.name, *e.last_range)):
+            # unique per announcement (one series, no tags): nanoseconds plus random ones
+            t = time.time_ns() // 1000 * 1000 + random.randrange(1000)
+            e.claims.append(t)
+            e.announced = merge_ranges([*e.announced, (a, b)])
+            lines.append(f'{CLAIMS} writer="{e.writer}",start_ns={a}i,stop_ns={b}i {t}\n')
+        if lines:
+            self.client.write(spec.bucket, "".join(lines).encode(), lines=len(lines))
         start, stop = hour_range(*e.last_range)
         for a, b in uncovered_ranges(e.guarded, start, stop):
             if marked(self.client, spec.name, a, b):  # any rollup (the daily: whole days)
@@ -582,7 +627,8 @@ class Ingestor:
         object's own, as written (no repeats across chunks, nothing dropped). Proven by the
         pre-count (nothing there before the object wrote: ``_precount``) when it ran, else by
         one count over the hours after writing (``verify=count``, or something was there
-        before): equal to what the object wrote means the hours hold nothing else; then
+        before): equal to what the object wrote means the hours hold nothing else (either
+        proof only if no other ingest wrote there meanwhile: ``_others_claimed``); then
         the daily rollup is kept for the days whose own count equals the object's
         (``keep_owned``: a neighbour sharing a UTC day costs that day only).
         Returns the post-write per-field totals over the whole hours when they were read
@@ -601,6 +647,10 @@ class Ingestor:
         else:
             held = count_totals(self.client, bucket, name, e.fields, start, stop - 1)
             exclusive, everywhere = held == want, False
+        claimed = self._others_claimed(e, bucket, *span_of(name, e.tmin, e.tmax))
+        if claimed:  # another ingest wrote there meanwhile: neither count proves a thing
+            exclusive = everywhere = False
+        kept = False
         for r in rollups_of(name):
             parts = e.partials.get(r.name)
             r_start, r_stop = r.span(e.tmin, e.tmax)
@@ -609,12 +659,46 @@ class Ingestor:
             elif everywhere or (exclusive and r.period_ns == rollup.period_ns):
                 keep_partials(self.client, r, pl.concat(parts, how="diagonal_relaxed"),
                               r_start, r_stop)
-            elif held is not None and r.period_ns != rollup.period_ns:
+                kept = True
+            elif held is not None and not claimed and r.period_ns != rollup.period_ns:
                 # the daily one after a post-write count: per day, those the object owns
                 keep_owned(self.client, r, pl.concat(parts, how="diagonal_relaxed"))
+                kept = True
             else:
                 uncover(self.client, name, r_start, r_stop, rollups=[r])
+        if kept and self._others_claimed(e, bucket, *span_of(name, e.tmin, e.tmax)):
+            # one who announced these periods while the rows were written may have checked
+            # the markers before ours were there: undo ours
+            uncover(self.client, name, *span_of(name, e.tmin, e.tmax))
         return held
+
+    def _others_claimed(self, e: _Expect, bucket: str, start: int, stop: int) -> bool:
+        """Did another writer announce any time of ``[start, stop)`` without having ended
+        before this object began? Its points may then be there, unseen by the counts that
+        proved the periods this object's own."""
+        assert self.client is not None
+        q = (f"SELECT writer, ended FROM {quote_ident(CLAIMS)} "
+             f"WHERE time >= {e.began - CLAIM_LOOKBACK_NS} "
+             f"AND start_ns < {int(stop)} AND stop_ns > {int(start)}")
+        rows = self.client.query_points(q, db=bucket)
+        return any(r.get("writer") != e.writer
+                   and (r.get("ended") is None or int(r["ended"]) >= e.began) for r in rows)
+
+    def _end_claims(self, expect: dict[str, _Expect]) -> None:
+        """Say this object's announcements ended (it succeeded or failed: either way it
+        writes no more). Best effort: unended, they hold other writers back for a day."""
+        if self.client is None:
+            return
+        now = time.time_ns()
+        for name, e in expect.items():
+            if not e.claims:
+                continue
+            body = "".join(f"{CLAIMS} ended={now}i {t}\n" for t in e.claims).encode()
+            try:
+                self.client.write(catalog.measurement(name).bucket, body, lines=len(e.claims))
+            except OnsfluxError as exc:
+                log.warning("ingest claims not ended (%s): other ingests sharing these periods "
+                            "keep no rollup for a day", exc)
 
     @staticmethod
     def _precounted(e: _Expect, start: int, stop: int) -> bool:
