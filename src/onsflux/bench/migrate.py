@@ -4,12 +4,22 @@
 DOUBLE and ``units`` BIGINT: one point per row) are written as a Timestream UNLOAD
 export (Parquet, 500k rows per file, 100k-row row groups, manifest + metadata). Each
 repeat drops the database, plans (timed apart), runs with ``workers`` processes and
-verifies every partition (count/sum/min/max per series and field on both sides).
-influxd runs on the same machine and shares its cores.
+verifies every partition (count and sum per series and field, sampled timestamps; see
+:mod:`onsflux.migrate.verify`). influxd runs on the same machine and shares its cores.
+
+Reported per mode (medians of ``repeats`` runs, with min and max): run seconds and
+field values/s, the raw ceiling (the same points pre-encoded, 4 ``http.client`` posts of
+5,000 lines, no gzip) and our fraction of it, verify seconds and verify / run, the
+client's CPU seconds per million points (``os.times`` of this process and its reaped
+workers, over the run), influxd's CPU seconds (``/proc``), and the load average before
+and after. Peak RSS is the largest worker process's, as each worker reports it with its partitions
+(``RUSAGE_SELF`` in the worker: ``RUSAGE_CHILDREN`` would also count the ``taskset``
+children forked from this process, which holds the ceiling's pre-encoded bodies).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +38,15 @@ from onsflux.migrate.mapping import mapping_from_dict
 from onsflux.quoting import quote_ident
 from onsflux.settings import Settings
 
-from .common import contender, environment, pin_server, raw_write, server_affinity, unpin_server
+from .common import (
+    contender,
+    environment,
+    median,
+    pin_server,
+    raw_write,
+    server_affinity,
+    unpin_server,
+)
 
 BUCKET = "bench_migrate"
 TYPES = {"region": "VARCHAR", "energy_source": "VARCHAR", "plant": "VARCHAR",
@@ -64,15 +82,29 @@ def _ceiling_bodies(frame: pl.DataFrame) -> list[bytes]:
     return [body for _, _, body in batches(lines, 5000, 1 << 40)]
 
 
+def _spread(values: list[float], digits: int = 3) -> dict[str, Any]:
+    return {"median": round(median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits), "runs": [round(v, digits) for v in values]}
+
+
+def _server_cpu(pid: int) -> float:
+    """influxd's user + system CPU seconds so far (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _client_cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str = "both",
         settings: Settings | None = None) -> dict[str, Any]:
     """Plan, run and verify an export of ``rows`` points (two fields each), beside the raw
     ceiling (the same points pre-encoded, posted by the best plain writer), per ``pin``
     mode (``both``: unpinned then pinned — influxd's threads on CPU 0, onsflux and the raw
     writer on CPU 1). Peak RSS is the largest worker process's."""
-    import os
-    import resource
-
     base = settings or Settings()
     mapping = mapping_from_dict({"tables": {"generation_data": {"bucket": BUCKET}}})
     before = os.sched_getaffinity(0)
@@ -93,6 +125,7 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
         server = LocalServer(tmpdir / "influx")
         handle = server.up()
         partitions = 0
+        peak = 0.0
         try:
             for mode in modes:
                 cpus = sorted(before)
@@ -103,6 +136,9 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
                     unpin_server(handle.pid, cpus)
                     os.sched_setaffinity(0, before)
                 plan_runs, run_runs, verify_runs, ceiling_runs = [], [], [], []
+                cpu_runs, ceiling_cpu, server_run, server_verify, server_ceiling = \
+                    [], [], [], [], []
+                load_before = [round(x, 2) for x in os.getloadavg()]
                 values = 0
                 for i in range(repeats):
                     s = base.with_overrides(influxdb_url=handle.url,
@@ -110,7 +146,10 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
                     with InfluxClient(s, url=handle.url) as admin:
                         admin.query(f"DROP DATABASE {quote_ident(BUCKET)}")
                         admin.ensure_database(BUCKET, s.retention)
+                    c0, s0 = _client_cpu(), _server_cpu(handle.pid)
                     ceiling_runs.append(raw_write(handle.url, BUCKET, bodies))
+                    ceiling_cpu.append((_client_cpu() - c0) / rows * 1e6)
+                    server_ceiling.append(_server_cpu(handle.pid) - s0)
                     with InfluxClient(s, url=handle.url) as admin:
                         admin.query(f"DROP DATABASE {quote_ident(BUCKET)}")
                     with Migration(s, str(export), mapping) as mig:
@@ -119,16 +158,23 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
                         mig.save(plan)
                         plan_runs.append(time.perf_counter() - t0)
                         partitions = len(plan.partitions)
+                        c0, s0 = _client_cpu(), _server_cpu(handle.pid)
                         t0 = time.perf_counter()
                         summary = run_migration(mig, url=handle.url, workers=workers)
                         run_runs.append(time.perf_counter() - t0)
+                        cpu_runs.append((_client_cpu() - c0) / rows * 1e6)
+                        server_run.append(_server_cpu(handle.pid) - s0)
                         if summary.failed or summary.points != rows:
                             raise RuntimeError(f"benchmark run not clean: {summary.as_dict()}")
-                        values = int(getattr(summary, "field_values", 0) or 2 * rows)
+                        values = summary.total("field_values")
+                        peak = max([peak, *(float(x.get("peak_rss_mib") or 0)
+                                            for x in summary.partitions)])
                         with InfluxClient(s, url=handle.url) as client:
+                            s0 = _server_cpu(handle.pid)
                             t0 = time.perf_counter()
                             report = verify(mig, client)
                             verify_runs.append(time.perf_counter() - t0)
+                            server_verify.append(_server_cpu(handle.pid) - s0)
                         if not report.ok:
                             raise RuntimeError(f"verify found {len(report.mismatches)} mismatches")
                 r, v, c = (contender(run_runs, rows), contender(verify_runs, rows),
@@ -137,15 +183,26 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
                     "affinity": {"server_threads": server_affinity(handle.pid),
                                  "client": sorted(os.sched_getaffinity(0))},
                     "plan": contender(plan_runs, rows),
-                    "run": r,
-                    "run_field_values_per_s": round(values / r["median_s"]),
-                    "verify": v,
-                    "verify_over_run": round(v["median_s"] / r["median_s"], 3),
-                    "ceiling_raw_write": c,
-                    "fraction_of_ceiling": round(c["median_s"] / r["median_s"], 3),
+                    "run": {**r, "min_s": round(min(run_runs), 3),
+                            "max_s": round(max(run_runs), 3)},
+                    "run_field_values_per_s": _spread([values / x for x in run_runs], 0),
+                    "verify": {**v, "min_s": round(min(verify_runs), 3),
+                               "max_s": round(max(verify_runs), 3), "checks": report.checks},
+                    "verify_over_run": _spread([a / b for a, b in zip(verify_runs, run_runs,
+                                                                      strict=True)]),
+                    "ceiling_raw_write": {**c, "min_s": round(min(ceiling_runs), 3),
+                                          "max_s": round(max(ceiling_runs), 3)},
+                    "ceiling_field_values_per_s": _spread([values / x for x in ceiling_runs], 0),
+                    "fraction_of_ceiling": _spread([a / b for a, b in zip(ceiling_runs, run_runs,
+                                                                          strict=True)]),
+                    "client_cpu_s_per_million_points": _spread(cpu_runs, 2),
+                    "ceiling_client_cpu_s_per_million_points": _spread(ceiling_cpu, 2),
+                    "server_cpu_s": {"run": _spread(server_run, 1),
+                                     "verify": _spread(server_verify, 1),
+                                     "ceiling": _spread(server_ceiling, 1)},
+                    "loadavg_before_after": [load_before,
+                                             [round(x, 2) for x in os.getloadavg()]],
                 }
-            # before influxd (a child too) is stopped and reaped: only the workers count
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         finally:
             os.sched_setaffinity(0, before)
             server.down()
@@ -153,6 +210,8 @@ def run(*, rows: int = 5_000_000, repeats: int = 3, workers: int = 2, pin: str =
         "name": "migrate",
         "points": rows,
         "field_values": 2 * rows,
+        "rows_per_partition": rows // partitions if partitions else None,
+        "chunk_rows": base.chunk_rows,
         "partitions": partitions,
         "workers": workers,
         "batch_lines": base.batch_lines,

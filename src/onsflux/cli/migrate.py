@@ -234,18 +234,20 @@ def verify_cmd(
     rel_tol: Annotated[float, typer.Option(help="Relative tolerance of float sums.")] = 1e-9,
     limit: Annotated[int, typer.Option(help="Mismatches shown (all with --json).")] = 50,
     full: Annotated[bool, typer.Option(
-        "--full", help="Also min and max per series, and the timestamps of every series "
-                       "(several times dearer).")] = False,
-    time_sample: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Fraction of each partition's values whose series get "
-                               "their timestamps checked (at least one series).")] = 0.02,
+        "--full", help="Every series: count, sum, min, max and timestamps (several times "
+                       "dearer on the server).")] = False,
+    sample: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Fraction of each partition's values whose series get their "
+                               "sum and timestamps checked (at least one series; 1: every "
+                               "series).")] = 0.02,
     no_manifest: NoManifestOpt = None, field_delimiter: DelimiterOpt = None,
     escaped_by: EscapeOpt = None, include_header: HeaderOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Compare count and sum per partition, series and field, and the timestamps (first,
-    last, checksum) of a random sample of series (--full: min, max and every series);
-    rolled back partitions must be absent. Exit 1 on any mismatch."""
+    """Compare the count of every series per partition and field, and the sum and
+    timestamps (first, last, checksum) of a random sample of series (--sample 1: every
+    series; --full: min and max too); rolled back partitions must be absent. Exit 1 on
+    any mismatch."""
     from ..migrate import verify
     from ..migrate.verify import Checks
 
@@ -253,7 +255,7 @@ def verify_cmd(
                     delimiter=field_delimiter, escape=escaped_by,
                     header=include_header) as mig, _client() as client:
         report = verify(mig, client, partition, rel_tol=rel_tol,
-                        checks=Checks(full=full, time_sample=time_sample))
+                        checks=Checks(full=full, sample=sample))
     out = report.as_dict()
     _warn(out["warnings"])
     if json:

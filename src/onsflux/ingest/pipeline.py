@@ -11,6 +11,7 @@ bounded number of batches in flight, so memory stays bounded by the chunk size.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -230,6 +231,8 @@ class _Expect:
     began: int = field(default_factory=time.time_ns)
     announced: list[tuple[int, int]] = field(default_factory=list)
     claims: list[int] = field(default_factory=list)
+    #: the object, hashed: its earlier attempts' claims are not another writer's
+    source: str = ""
     #: time range of the chunk remembered last (what the next pre-count covers)
     last_range: tuple[int, int] | None = None
     #: tag values of the first and the last row written: two of the series verify samples
@@ -340,6 +343,7 @@ class Ingestor:
         self, ref: ObjectRef, record: ObjectRecord | None, result: ObjectResult,
         expect: dict[str, _Expect], *, dry_run: bool,
     ) -> None:
+        source = hashlib.sha256(ref.key.encode()).hexdigest()[:16]  # claims name it so
         validator = Validator(
             now_ns=self.now_ns(),
             retention_seconds=self.settings.retention_seconds,
@@ -386,6 +390,7 @@ class Ingestor:
                     with _timer(phases, "validate"):
                         # per series: what verify expects; its rows are the chunk's series
                         series = self._remember(expect, chunk.measurement, checked, frame)
+                        expect[chunk.measurement].source = source
                         if not self.allow_parallel_series:
                             self._series_index(spec).check(series, checked.tags, ref.key)
                     if chunk.measurement not in result.measurements:
@@ -609,7 +614,8 @@ class Ingestor:
             t = time.time_ns() // 1000 * 1000 + random.randrange(1000)
             e.claims.append(t)
             e.announced = merge_ranges([*e.announced, (a, b)])
-            lines.append(f'{CLAIMS} writer="{e.writer}",start_ns={a}i,stop_ns={b}i {t}\n')
+            lines.append(f'{CLAIMS} writer="{e.writer}",source="{e.source}",'
+                         f'start_ns={a}i,stop_ns={b}i {t}\n')
         if lines:
             self.client.write(spec.bucket, "".join(lines).encode(), lines=len(lines))
         start, stop = hour_range(*e.last_range)
@@ -675,13 +681,15 @@ class Ingestor:
     def _others_claimed(self, e: _Expect, bucket: str, start: int, stop: int) -> bool:
         """Did another writer announce any time of ``[start, stop)`` without having ended
         before this object began? Its points may then be there, unseen by the counts that
-        proved the periods this object's own."""
+        proved the periods this object's own. An earlier attempt at this same object is
+        not one: the state store let this one begin, so that one is over (it may have died
+        unable to say so, with the server it lost)."""
         assert self.client is not None
-        q = (f"SELECT writer, ended FROM {quote_ident(CLAIMS)} "
+        q = (f"SELECT writer, source, ended FROM {quote_ident(CLAIMS)} "
              f"WHERE time >= {e.began - CLAIM_LOOKBACK_NS} "
              f"AND start_ns < {int(stop)} AND stop_ns > {int(start)}")
         rows = self.client.query_points(q, db=bucket)
-        return any(r.get("writer") != e.writer
+        return any(r.get("writer") != e.writer and r.get("source") != e.source
                    and (r.get("ended") is None or int(r["ended"]) >= e.began) for r in rows)
 
     def _end_claims(self, expect: dict[str, _Expect]) -> None:

@@ -436,7 +436,15 @@ def _claim_and_run(mig: Migration, client: InfluxClient, partition_id: str, reje
                          mig.source.signature(p.files))  # type: ignore[union-attr]
     else:
         mig.store.finish(p)
-    return _result(p, time.perf_counter() - started)
+    out = _result(p, time.perf_counter() - started)
+    out["peak_rss_mib"] = _peak_rss_mib()  # of the process that ran it (a pool worker)
+    return out
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def run(

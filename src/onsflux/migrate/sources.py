@@ -41,10 +41,6 @@ from .mapping import (
 )
 
 HOUR_NS = 3_600_000_000_000
-#: rows per chunk ``run`` reads at a time from a Parquet file (whole row groups): small
-#: enough that the writers start early and memory stays bounded, large enough that the
-#: per-chunk overhead of mapping and encoding stays small
-CHUNK_ROWS = 250_000
 
 
 @dataclass
@@ -232,7 +228,8 @@ class UnloadSource:
             export, f = self._by_file[url]
             for frame in iter_file(export, f, self.settings, csv=self.csv,
                                    window=(start_ns, stop_ns),
-                                   time_col=self.mapping.time_column, max_rows=CHUNK_ROWS):
+                                   time_col=self.mapping.time_column,
+                                   max_rows=self.settings.chunk_rows):
                 yield Chunk(frame, export.types, url)
 
     def signature(self, files: list[str]) -> list[tuple[str, int | None]]:

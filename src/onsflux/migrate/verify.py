@@ -1,6 +1,6 @@
-"""Verify: per partition, series and field — count and sum on both sides, and the
-timestamps (first, last, checksum) of a random sample of series; ``Checks(full=True)``
-adds min and max and checks the timestamps of every series.
+"""Verify: per partition, series and field — the count of every series on both sides,
+and the sum and timestamps (first, last, checksum) of a random sample of series
+(``Checks(sample=1)``: of every series; ``Checks(full=True)``: min and max too).
 
 - **source**: what ``run`` mapped for the partition (rows the mapping rejects are not
   expected in InfluxDB; they are listed in the state store with their reason and
@@ -11,23 +11,23 @@ adds min and max and checks the timestamps of every series.
   otherwise — and always for ``timestream://``, whose rows change after a run, or with
   ``source="read"`` — the rows are read again from the source and mapped exactly as
   ``run`` maps them;
-- **target, values**: per field, ``SELECT count(f), sum(f) FROM m WHERE <range> GROUP BY
+- **target, counts**: per field, ``SELECT count(f) FROM m WHERE <range> GROUP BY
   time(<window>), * fill(none)`` over a range of contiguous partitions (the buckets of
   ``GROUP BY time`` are aligned on the epoch, as the plan's windows are, so a bucket is
-  a partition), ``count`` only for string and boolean fields. InfluxDB 1.6 spends about
-  1 µs of one core per value and per aggregate, more on points still in its cache, so
-  each statement reads at most :data:`VALUES_PER_STATEMENT` estimated values: ranges
-  hold as many partitions as fit, and a larger partition is cut into sub-ranges whose
-  rows are added. No statement grows with the export, so none meets the client timeout
-  on a large one.
-- **target, timestamps**: per partition and field, ``first(f)`` and ``last(f)`` (their
-  times) and ``sum(elapsed(f, 1ns) * elapsed(f, 1ns))`` (Σ gap², see :mod:`.aggregates`)
-  per series. The subquery costs about 5 µs per value, five times a count, so it runs on
-  every series only where the field has at most :data:`TIME_ALL_VALUES` values in the
-  partition; elsewhere on a random sample of series holding ``time_sample`` (2 %) of the
-  values, at least one series, named exactly in the ``WHERE`` clause (every tag key,
-  ``= ''`` for the absent ones), in statements of at most
-  :data:`TIME_VALUES_PER_STATEMENT` values.
+  a partition); with ``sample=1`` or ``full`` the other statistics ride along. InfluxDB
+  1.6 spends about 1 µs of one core per value and per aggregate (more on points still
+  in its cache, i.e. right after the run) — as much per value as a quarter of the
+  write — so each statement reads at most :data:`VALUES_PER_STATEMENT` estimated
+  values: ranges hold as many partitions as fit, and a larger partition is cut into
+  sub-ranges whose rows are added. No statement grows with the export, so none meets
+  the client timeout on a large one.
+- **target, sample**: per partition and field, for the sampled series (named exactly in
+  the ``WHERE`` clause: every tag key, ``= ''`` for the absent ones), ``sum(f)``,
+  ``first(f)`` and ``last(f)`` (their times) and ``sum(elapsed(f, 1ns) * elapsed(f,
+  1ns))`` (Σ gap², see :mod:`.aggregates`; a subquery, about 5 µs per value). Every
+  series where the field has at most :data:`TIME_ALL_VALUES` values in the partition;
+  elsewhere a random sample holding ``sample`` (2 %) of the values, at least one series,
+  in statements of at most :data:`TIME_VALUES_PER_STATEMENT` values.
 
 ``workers`` statements run at a time (the server's cores).
 
@@ -36,10 +36,14 @@ float sums agree within ``rel_tol`` (1e-9) of the larger sum or ``rel_tol`` × �
 order of additions differs between the two sides; with ``full``, integer and float
 min/max are exact. A series present on one side only is a mismatch for each of its
 fields. First and last time and the time checksum are exact, so a point moved by 1 µs,
-or nanoseconds truncated to microseconds, is a mismatch in a checked series. What the
-default does not see: a point of an unsampled series moved in time without leaving its
-partition (its count and sum are unchanged), and two changes to one series that cancel
-in its sum (``full`` adds min and max).
+or nanoseconds truncated to microseconds, is a mismatch in a checked series.
+
+What the default sees: every missing or extra point and series, in every partition
+(counts); any error that touches every series — an encoder, precision, timezone or
+mapping bug — in the sample. What it does not see: a changed value, or a point moved in
+time within its partition, in a series outside the sample (another verify draws other
+series; ``sample=1`` checks them all), and two changes in one series that cancel in its
+sum (``full`` adds min and max).
 
 Duplicates: the source side is what ``run`` writes — rows on one point collapsed, the
 last in export order winning (:mod:`.dedupe`) — so the expected counts are the
@@ -213,16 +217,28 @@ TIME_ALL_VALUES = 50_000
 
 @dataclass(frozen=True)
 class Checks:
-    """What verify compares beyond count and sum (see the module docstring).
+    """What verify compares beyond the count of every series (see the module docstring).
 
-    ``full``: min and max per series too, and the timestamps of every series.
-    ``time_sample``: otherwise, the fraction of a partition's values (of each field)
-    whose series get their timestamps checked, at least one series; every series when
-    the field has at most :data:`TIME_ALL_VALUES` values in the partition.
+    ``sample``: the fraction of a partition's values (of each field) whose series get
+    their sum and timestamps checked, at least one series; every series when the field
+    has at most :data:`TIME_ALL_VALUES` values in the partition, or with ``sample=1``.
+    ``full``: every series, and min and max too.
     """
 
     full: bool = False
-    time_sample: float = 0.02
+    sample: float = 0.02
+
+    @property
+    def every_series(self) -> bool:
+        return self.full or self.sample >= 1.0
+
+    def describe(self) -> str:
+        if self.full:
+            return "count, sum, min, max and timestamps of every series"
+        if self.every_series:
+            return "count, sum and timestamps of every series"
+        return (f"count of every series; sum and timestamps of a {self.sample:.0%} sample "
+                "(every series of small partitions)")
 
 
 @dataclass(frozen=True)
@@ -267,14 +283,16 @@ def value_selects(f: str, ft: str, stats: tuple[str, ...]) -> list[str]:
     return out
 
 
-def spans(partitions: list[Partition], limit: int = VALUES_PER_STATEMENT
+def spans(partitions: list[Partition], limit: int | None = None
           ) -> list[tuple[int, int, tuple[Partition, ...], bool]]:
     """Cut ``partitions`` (one measurement) into statement ranges of at most ``limit``
     estimated values each: ``(start, stop, partitions, grouped)``. Contiguous
     partitions of one window size share a range (``grouped``: one row per series and
     partition through ``GROUP BY time(window)``, whose buckets are aligned on the epoch
     as the plan's windows are); a partition above ``limit`` is cut into sub-ranges
-    whose rows are summed. A partition with no estimate counts as ``limit``. Pure."""
+    whose rows are summed. A partition with no estimate counts as ``limit``
+    (default :data:`VALUES_PER_STATEMENT`). Pure."""
+    limit = limit or VALUES_PER_STATEMENT
     out: list[tuple[int, int, tuple[Partition, ...], bool]] = []
     run: list[Partition] = []
     size = 0
@@ -304,7 +322,7 @@ def spans(partitions: list[Partition], limit: int = VALUES_PER_STATEMENT
 
 
 def value_statements(measurement: str, partitions: list[Partition], fields: dict[str, str],
-                     stats: tuple[str, ...], limit: int = VALUES_PER_STATEMENT
+                     stats: tuple[str, ...], limit: int | None = None
                      ) -> list[Statement]:
     """Per field and statement range (:func:`spans`): ``count`` (and ``stats``) per
     series. Pure."""
@@ -329,16 +347,18 @@ def series_predicate(key: SeriesKey, tag_keys: list[str]) -> str:
 
 
 def time_statements(p: Partition, f: str, keys: list[SeriesKey] | None = None,
-                    tag_keys: list[str] | None = None) -> list[str]:
+                    tag_keys: list[str] | None = None, *, with_sum: bool = False) -> list[str]:
     """The first and last timestamps of ``f`` per series (the times of ``first()`` and
     ``last()``), and Σ gap² of its timestamps (``sum(elapsed(f, 1ns) * elapsed(f, 1ns))``,
     one subquery level; see :mod:`.aggregates`) — of every series in ``p``'s window, or
-    only of ``keys``. Pure."""
+    only of ``keys`` — and ``with_sum``, the sum of ``f`` too. Pure."""
     q, m = quote_ident(f), quote_ident(p.measurement)
     where = _window(p.start_ns, p.stop_ns)
     if keys is not None:
         where += " AND (" + " OR ".join(series_predicate(k, tag_keys or []) for k in keys) + ")"
-    return [
+    summed = [f"SELECT sum({q}) AS {quote_ident('sum' + chr(1) + f)} FROM {m} WHERE {where} "
+              "GROUP BY *"] if with_sum else []
+    return summed + [
         f"SELECT first({q}) AS {quote_ident('tfirst' + chr(1) + f)} FROM {m} WHERE "
         f"{where} GROUP BY *",
         f"SELECT last({q}) AS {quote_ident('tlast' + chr(1) + f)} FROM {m} WHERE "
@@ -348,18 +368,18 @@ def time_statements(p: Partition, f: str, keys: list[SeriesKey] | None = None,
     ]
 
 
-def time_sample(src: Aggregates, f: str, checks: Checks, rng: random.Random
-                ) -> list[SeriesKey] | None:
-    """The series whose timestamps of ``f`` are checked: None for every one (``full``,
-    or at most :data:`TIME_ALL_VALUES` values), else a random sample holding about
-    ``time_sample`` of the values (at least one series)."""
+def sample_series(src: Aggregates, f: str, checks: Checks, rng: random.Random
+                  ) -> list[SeriesKey] | None:
+    """The series whose sum and timestamps of ``f`` are checked: None for every one
+    (``sample=1``, ``full``, or at most :data:`TIME_ALL_VALUES` values), else a random
+    sample holding about ``sample`` of the values (at least one series)."""
     counts = {k: int(per[f].get("count") or 0) for k, per in src.items() if f in per}
     total = sum(counts.values())
-    if checks.full or total <= TIME_ALL_VALUES or not counts:
+    if checks.every_series or total <= TIME_ALL_VALUES or not counts:
         return None
     order = sorted(counts)
     rng.shuffle(order)
-    want, got = checks.time_sample * total, 0
+    want, got = checks.sample * total, 0
     out: list[SeriesKey] = []
     for k in order:
         if out and got >= want:
@@ -460,10 +480,10 @@ def _db_exists(client: InfluxClient, db: str) -> bool:
 def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, FieldType],
             rel_tol: float = 1e-9, *, stats: tuple[str, ...] = ("sum", "min", "max"),
             timed: dict[str, set[SeriesKey] | None] | None = None) -> list[Mismatch]:
-    """Every difference between the two sides: counts always, the numeric ``stats`` of
-    float and integer fields, and the timestamps (first, last, Σ gap²) of the series
-    ``timed`` names per field (None: every series; no entry: none; ``timed`` None:
-    every series of every field)."""
+    """Every difference between the two sides: counts always; for the series ``timed``
+    names per field (None: every series; no entry: none; ``timed`` None: every series
+    of every field), the timestamps (first, last, Σ gap²) and the numeric ``stats`` of
+    float and integer fields."""
     out: list[Mismatch] = []
     for key in sorted(set(source) | set(target)):
         s_fields, t_fields = source.get(key, {}), target.get(key, {})
@@ -482,7 +502,7 @@ def compare(pid: str, source: Aggregates, target: Aggregates, types: dict[str, F
                 if s.get("tsq") != t.get("tsq"):
                     out.append(Mismatch(pid, name, f, "time checksum", s.get("tsq"),
                                         t.get("tsq")))
-            if types.get(f) not in ("float", "integer"):
+            if types.get(f) not in ("float", "integer") or (keys is not None and key not in keys):
                 continue
             for stat in stats:
                 sv, tv = s.get(stat), t.get(stat)
@@ -527,6 +547,9 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
     checks = checks or Checks()
     rng = rng or random.Random()
     stats = ("sum", "min", "max") if checks.full else ("sum",)
+    # statistics of every series in the value statements; the sample's sums come with
+    # its timestamps
+    every = stats if checks.every_series else ()
     report = VerifyReport(mig.id)
     partitions = mig.partitions(partition_ids) if partition_ids else \
         mig.partitions(status=(DONE, ROLLED_BACK))
@@ -547,7 +570,7 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
             if (bucket, measurement) not in ftypes_of:
                 ftypes_of[(bucket, measurement)] = field_types(client, bucket, measurement)
             for st in value_statements(measurement, group, ftypes_of[(bucket, measurement)],
-                                       () if back else stats):
+                                       () if back else every):
                 value_futures.append((st, pool.submit(_target_rows, client, bucket, st)))
         sources: dict[str, tuple[Aggregates, dict[str, FieldType], int]] = {}
         for p in partitions:
@@ -559,7 +582,8 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
             for f in sorted(ftypes_of[(p.bucket, p.measurement)]):
                 counts = {k: int(per[f].get("count") or 0) for k, per in src[0].items()
                           if f in per}
-                sample = time_sample(src[0], f, checks, rng)
+                sample = sample_series(src[0], f, checks, rng)
+                numeric = ftypes_of[(p.bucket, p.measurement)][f] in ("float", "integer")
                 timed[p.id][f] = None if sample is None else set(sample)
                 keys = sorted(counts) if sample is None else sample
                 if sample is None and sum(counts.values()) <= TIME_VALUES_PER_STATEMENT:
@@ -567,7 +591,8 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
                 else:
                     batches = list(_chunks_by_values(keys, counts, TIME_VALUES_PER_STATEMENT))
                 for batch in batches:
-                    for sql in time_statements(p, f, batch, tag_keys):
+                    for sql in time_statements(p, f, batch, tag_keys,
+                                               with_sum=numeric and not every):
                         st = Statement(sql, (p,), None if batch is None else frozenset(batch))
                         parts[p.id].append(pool.submit(_target_rows, client, p.bucket, st))
         for st, fut in value_futures:
@@ -606,7 +631,7 @@ def verify(mig: Migration, client: InfluxClient, partition_ids: list[str] | None
     # (a rolled back or empty verify is consistent, but no reason to cut over)
     mig.store.event(mig.id, "verify", None, ok=report.verdict == "identical",
                     mismatches=len(report.mismatches), verdict=report.verdict)
-    report.checks = "full" if checks.full else f"count+sum; timestamps on a {checks.time_sample:.0%} sample"
+    report.checks = checks.describe()
     report.seconds = time.perf_counter() - started
     return report
 
