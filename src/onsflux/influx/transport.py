@@ -312,8 +312,8 @@ class Transport:
             settings.breaker_failures, settings.breaker_reset_seconds, clock=clock
         )
         self.kind: ServerKind | None = None
-        #: bulk writes go over plain keep-alive ``http.client`` connections, one per
-        #: thread (``_NativePool``), unless a test injected an httpx transport
+        #: bulk writes go over plain keep-alive ``http.client`` connections, a pool shared
+        #: by every thread (``_NativePool``), unless a test injected an httpx transport
         pool = settings.write_workers + 2
         # one TLS context (certifi's authorities, as httpx's default) for both clients
         context = (httpx.create_ssl_context(trust_env=False)
