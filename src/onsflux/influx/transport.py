@@ -462,6 +462,14 @@ class Transport:
                 self.breaker.abandon()
 
 
+#: what sending on a keep-alive connection the server (or a proxy) closed while idle
+#: raises: a reset or EOF, or over TLS an EOF of the TLS layer
+_STALE: tuple[type[BaseException], ...] = (
+    http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+    ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError,
+)
+
+
 class _NativePool:
     """Keep-alive ``http.client`` connections to one server, shared by every thread.
 
@@ -526,7 +534,7 @@ class _NativePool:
                 conn.request(method, target, body=body, headers=all_headers)
                 reply = conn.getresponse()
                 data = reply.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except _STALE:
                 if not reused:
                     raise
                 # the server closed an idle keep-alive connection: one immediate try on a
