@@ -608,9 +608,9 @@ class Ingestor:
         stand for the raw points as they were. Left marked until the object succeeds, a
         re-ingest with corrected values that fails halfway (server gone, Ctrl-C, a Lambda
         timeout) would leave hours whose raw points changed answered from the old rollup
-        for good. Done whatever
-        ``ONSFLUX_ROLLUPS`` says here (another process may answer from rollups); one small
-        query on the markers per chunk, and a delete only when some are marked.
+        for good. Done whatever ``ONSFLUX_ROLLUPS`` says here (another process may answer
+        from rollups); one small write and one small query on the markers per chunk, and a
+        delete only when some are marked.
         """
         if spec.name not in ROLLUPS or e.last_range is None:
             return
@@ -618,9 +618,12 @@ class Ingestor:
         if self.client.kind == "2.x":
             return  # no hour is ever marked there (``influx/rollup.py``)
         lines = []
-        for a, b in uncovered_ranges(e.announced, *span_of(spec.name, *e.last_range)):
-            # unique per announcement (one series, no tags): nanoseconds plus random ones
-            t = time.time_ns() // 1000 * 1000 + random.randrange(1000)
+        # a time of its own per announcement (one series, no tags): microseconds, and
+        # random nanoseconds against another writer's in the same microsecond
+        base = time.time_ns() // 1000 * 1000 + random.randrange(1000)
+        new = uncovered_ranges(e.announced, *span_of(spec.name, *e.last_range))
+        for i, (a, b) in enumerate(new):
+            t = base + 1000 * i
             e.claims.append(t)
             e.announced = merge_ranges([*e.announced, (a, b)])
             lines.append(f'{CLAIMS} writer="{e.writer}",source="{e.source}",'
