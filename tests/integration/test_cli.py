@@ -68,6 +68,23 @@ def test_sample_ingest_status_json(env: dict[str, str], tmp_path: Path) -> None:
     assert {o["status"] for o in status["objects"]} == {"ok"} and status["dead_letters"] == []
 
 
+def test_ingest_table_keeps_object_names_whole_at_80_columns(env: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    """The verify column's text ("ok (acknowledged; 3 series read back)") must not squeeze
+    the object column: a file name cut over two lines cannot be copied or searched for."""
+    out = tmp_path / "files"
+    start = (date.today() - timedelta(days=4)).isoformat()
+    assert run("sample", "--out", str(out), "--days", "1", "--format", "wide",
+               "--start", start, env=env).exit_code == 0
+    r = run("ingest", str(out), env={**env, "COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 3
+    for name in names:
+        assert name in r.output, r.output
+    assert "sampled)" in r.output and "acknowledged" not in r.output  # the verdict, short
+
+
 def test_rejects_give_exit_3_with_file_row_column_reason(env: dict[str, str],
                                                           tmp_path: Path) -> None:
     day = (date.today() - timedelta(days=2)).isoformat()

@@ -170,6 +170,59 @@ def test_server_type_conflict_becomes_rejects_naming_rows(
     assert all("type conflict" in r for r in rejects["reason"].to_list())
 
 
+def test_points_dropped_without_their_rows_named_are_rejects_not_a_failed_verify(
+    settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    """A batch across two shards, one of which already holds ``power_mw`` as an integer:
+    1.6.7 drops that shard's points ("partial write: field type conflict ... dropped=N")
+    without naming them, so they become rejects with no row. The object is ingested with
+    those rejects — verify allows the shortfall it was told about — and no rollup keeps
+    statistics of the dropped points (rollup answers equal raw ones)."""
+    from onsflux.query import Executor, QuerySpec
+
+    hour = 3_600 * 10**9
+    week = 7 * 24 * hour
+    # 1.x shard groups of this retention: 7 days from a Monday (Go's Truncate from year 1)
+    monday = -3 * 24 * hour  # 1969-12-29
+    start = int(pl.Series([START]).cast(pl.Datetime("ns", "UTC")).dt.epoch("ns")[0])
+    shard = (start - monday) // week * week + monday
+    influx.ensure_database("generation_data")
+    influx.write("generation_data",  # someone wrote an integer first, days before the file
+                 f"generation_data,plant=x,region=north,source=hydro power_mw=1i {shard + hour}"
+                 .encode(), lines=1)
+    times = [shard + week - 2 * 24 * hour + i * 6 * hour for i in range(16)]  # 8 + 8
+    frame = pl.DataFrame({
+        "time": pl.Series(times).cast(pl.Datetime("ns", "UTC")),
+        "region": ["north"] * 16, "source": ["hydro"] * 16, "plant": ["a", "b"] * 8,
+        "power_mw": [float(i) + 0.5 for i in range(16)],
+    })
+    path = tmp_path / "generation_data.parquet"
+    frame.write_parquet(path)
+    summary = ingest(settings, influx, path)
+    [obj] = summary.objects
+    assert obj.status == "ingested", obj.error
+    assert obj.rejected == 8 and obj.points == 8
+    rejects = SqliteStateStore(settings.state_path).rejects(str(path))
+    assert rejects["row"].null_count() == 8 and all(
+        "type conflict" in r for r in rejects["reason"].to_list())
+    day = 24 * hour
+    spec = QuerySpec.parse({
+        "measurement": "generation_data", "fields": ["power_mw"], "aggregate": "sum",
+        "every": "1d", "group_by": ["plant"], "timezone": "UTC",
+        "start": rfc(times[0] // day * day), "stop": rfc((times[-1] // day + 1) * day)})
+    with Executor(settings, fallback=None) as on, \
+            Executor(settings.with_overrides(rollups=False), fallback=None) as off:
+        got, raw = on.run(spec), off.run(spec)
+    assert [(r.key(), r.value) for r in got.rows] == [(r.key(), r.value) for r in raw.rows]
+    assert sum(r.value or 0 for r in raw.rows) == sum(float(i) + 0.5 for i in range(8, 16))
+
+
+def rfc(ns: int) -> str:
+    from onsflux.frames import rfc3339
+
+    return rfc3339(ns, seconds=True)
+
+
 def test_server_down_mid_ingest_dead_letter_then_retry(tmp_path: Path) -> None:
     """Stop a dedicated influxd after the first chunk; retries fail; dlq retry completes it."""
     from onsflux.influx.local import LocalServer

@@ -308,3 +308,20 @@ def test_url_credentials_are_basic_auth_and_never_shown(tmp_path: Path) -> None:
     assert "not found" in messages[1][1] and "BATCH_BYTES" in messages[2][1]
     for _, text, body in messages:
         assert password not in text and password not in (body or "")
+
+
+def test_an_idle_tls_connection_the_server_closed_is_replaced_without_a_retry(
+        tls_files: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTPS the closed keep-alive connection shows as a TLS EOF, not a reset: still
+    one immediate try on a new connection, not a failed attempt with a backoff (behind a
+    TLS load balancer with an idle timeout, every write after a pause paid one)."""
+    import certifi
+
+    monkeypatch.setattr(certifi, "where", lambda: str(tls_files[0]))
+    with serve(_server_tls(tls_files)) as (url, script), client(url, tmp_path) as c:
+        script.actions = [answer(204, close_after=True), answer(204)]
+        first = c.write("db", BODY, lines=2)
+        second = c.write("db", BODY, lines=2)
+    assert first.attempts == 1 and second.attempts == 1 and second.ok
+    assert len(script.seen) == 2 and len(script.connections) == 2

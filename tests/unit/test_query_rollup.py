@@ -19,6 +19,7 @@ from onsflux.query.rollup import (
     REGION_HOURLY,
     Plan,
     combine,
+    patched,
     plans,
     rollups_of,
     why_not,
@@ -250,3 +251,42 @@ def test_partials_are_each_rollups_statistics_per_period_and_tags() -> None:
     hourly = HOURLY.partials(frame, ["power_mw"])
     assert hourly is not None and hourly.height == 4 and "plant" not in hourly.columns
     assert DAILY.partials(frame.drop("plant"), ["power_mw"]) is None  # a tag it keeps is missing
+
+
+def test_patched_reads_uncovered_periods_raw_and_the_covered_from_the_rollup() -> None:
+    """Day 3 of five is shared with another file (uncovered): days 1-2 and 4-5 come from
+    the daily rollup, day 3 and the ends from the raw series."""
+    spec = _spec(group_by=["plant"], start="2024-03-01T05:00:00Z", stop="2024-03-07T07:00:00Z")
+    days = [T0 + k * D for k in range(1, 6)]  # the whole days inside: Mar 2 .. Mar 6
+    p = patched(spec, DAILY, {days[0], days[1], days[3]})
+    assert p is not None
+    assert [(part.source, part.start_ns, part.stop_ns) for part in p.parts] == [
+        ("generation_data", T0 + 5 * H, days[0]),
+        ("generation_data_1d", days[0], days[2]),
+        ("generation_data", days[2], days[3]),
+        ("generation_data_1d", days[3], days[4]),
+        ("generation_data", days[4], T0 + 6 * D + 7 * H),  # the uncovered last day, the end
+    ]
+    # the statistics of any number of parts add up as for three
+    cols = ["power_mw__sum", "power_mw__count"]
+    results = [_result(i, [({"plant": "a"}, cols, [[part.start_ns, float(i + 1), 1]])])
+               for i, part in enumerate(p.parts)]
+    [row] = combine(spec, p, results)
+    assert row.value == (1 + 2 + 3 + 4 + 5) / 5 and row.time_ns == spec.start_ns
+
+
+@pytest.mark.parametrize("covered,why", [
+    (set(), "nothing covered"),
+    ({T0 + D, T0 + 2 * D}, "fewer than half of the five days"),
+])
+def test_patched_gives_up_when_raw_is_about_as_cheap(covered: set[int], why: str) -> None:
+    spec = _spec(group_by=["plant"], start="2024-03-01T05:00:00Z", stop="2024-03-07T07:00:00Z")
+    assert patched(spec, DAILY, covered) is None, why
+
+
+def test_patched_never_fills_windows_or_answers_what_the_rollup_cannot() -> None:
+    days = {T0 + k * D for k in range(30)}
+    spec = _spec(group_by=["plant"], every="1d", timezone="UTC", fill="null")
+    assert patched(spec, DAILY, days) is None
+    assert patched(_spec(group_by=["plant"]), HOURLY, days) is None  # hourly drops plant
+    assert patched(_spec(group_by=["plant"], aggregate="median"), DAILY, days) is None

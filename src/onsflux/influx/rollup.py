@@ -281,3 +281,18 @@ class Coverage:
         with self._lock:
             self._cache[key] = (now, ok)
         return ok
+
+    def periods(self, client: InfluxClient, rollup: Rollup, start_ns: int, stop_ns: int
+                ) -> set[int]:
+        """The starts of ``rollup``'s periods in ``[start_ns, stop_ns)`` marked covered
+        (not cached: asked only when ``covered`` said some are not)."""
+        q = (f"SELECT covered FROM {quote_ident(rollup.markers)} "
+             f"WHERE {quote_ident('measurement')} = {quote_literal(rollup.source)} "
+             f"AND time >= {int(start_ns)} AND time < {int(stop_ns)}")
+        try:
+            rows = client.query_points(q, db=rollup.source)
+        except QueryError as exc:
+            if not _missing_db(exc):
+                raise
+            return set()
+        return {int(r["time"]) for r in rows}

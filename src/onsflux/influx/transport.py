@@ -312,8 +312,8 @@ class Transport:
             settings.breaker_failures, settings.breaker_reset_seconds, clock=clock
         )
         self.kind: ServerKind | None = None
-        #: bulk writes go over plain keep-alive ``http.client`` connections, one per
-        #: thread (``_NativePool``), unless a test injected an httpx transport
+        #: bulk writes go over plain keep-alive ``http.client`` connections, a pool shared
+        #: by every thread (``_NativePool``), unless a test injected an httpx transport
         pool = settings.write_workers + 2
         # one TLS context (certifi's authorities, as httpx's default) for both clients
         context = (httpx.create_ssl_context(trust_env=False)
@@ -462,6 +462,14 @@ class Transport:
                 self.breaker.abandon()
 
 
+#: what sending on a keep-alive connection the server (or a proxy) closed while idle
+#: raises: a reset or EOF, or over TLS an EOF of the TLS layer
+_STALE: tuple[type[BaseException], ...] = (
+    http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+    ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError,
+)
+
+
 class _NativePool:
     """Keep-alive ``http.client`` connections to one server, shared by every thread.
 
@@ -526,7 +534,7 @@ class _NativePool:
                 conn.request(method, target, body=body, headers=all_headers)
                 reply = conn.getresponse()
                 data = reply.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except _STALE:
                 if not reused:
                     raise
                 # the server closed an idle keep-alive connection: one immediate try on a

@@ -11,6 +11,7 @@ bounded number of batches in flight, so memory stays bounded by the chunk size.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -210,6 +211,9 @@ class _Expect:
     partials: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     #: rollups a chunk could not compute (it lacked one of their tags)
     unrolled: set[str] = field(default_factory=set)
+    #: points the server said it dropped without naming their rows (rejects with no row),
+    #: per field ("*": any): verify allows that shortfall, the rejects already report it
+    unnamed: dict[str, int] = field(default_factory=dict)
     #: False once a row was repeated across chunks or dropped by the server: the
     #: partials would no longer be exactly what the server keeps
     rollup_exact: bool = True
@@ -230,6 +234,8 @@ class _Expect:
     began: int = field(default_factory=time.time_ns)
     announced: list[tuple[int, int]] = field(default_factory=list)
     claims: list[int] = field(default_factory=list)
+    #: the object, hashed: its earlier attempts' claims are not another writer's
+    source: str = ""
     #: time range of the chunk remembered last (what the next pre-count covers)
     last_range: tuple[int, int] | None = None
     #: tag values of the first and the last row written: two of the series verify samples
@@ -340,6 +346,7 @@ class Ingestor:
         self, ref: ObjectRef, record: ObjectRecord | None, result: ObjectResult,
         expect: dict[str, _Expect], *, dry_run: bool,
     ) -> None:
+        source = hashlib.sha256(ref.key.encode()).hexdigest()[:16]  # claims name it so
         validator = Validator(
             now_ns=self.now_ns(),
             retention_seconds=self.settings.retention_seconds,
@@ -386,6 +393,7 @@ class Ingestor:
                     with _timer(phases, "validate"):
                         # per series: what verify expects; its rows are the chunk's series
                         series = self._remember(expect, chunk.measurement, checked, frame)
+                        expect[chunk.measurement].source = source
                         if not self.allow_parallel_series:
                             self._series_index(spec).check(series, checked.tags, ref.key)
                     if chunk.measurement not in result.measurements:
@@ -544,7 +552,13 @@ class Ingestor:
 
     @staticmethod
     def _uncount(e: _Expect, batch: pl.DataFrame, dropped: pl.DataFrame) -> None:
-        """Remove rows the server dropped from what verify expects to find."""
+        """Remove rows the server dropped from what verify expects to find; count those
+        it dropped without saying which (``server_rejects``' rows of unknown number)."""
+        unknown = dropped.filter(pl.col("row").is_null())
+        if unknown.height:
+            e.rollup_exact = False  # the partials hold points the server does not
+            for column, n in unknown.group_by("column").len().iter_rows():
+                e.unnamed[column or "*"] = e.unnamed.get(column or "*", 0) + int(n)
         rows = dropped["row"].drop_nulls()
         gone = batch.filter(pl.col(ROW).is_in(rows.implode()))
         if gone.height:
@@ -594,9 +608,9 @@ class Ingestor:
         stand for the raw points as they were. Left marked until the object succeeds, a
         re-ingest with corrected values that fails halfway (server gone, Ctrl-C, a Lambda
         timeout) would leave hours whose raw points changed answered from the old rollup
-        for good. Done whatever
-        ``ONSFLUX_ROLLUPS`` says here (another process may answer from rollups); one small
-        query on the markers per chunk, and a delete only when some are marked.
+        for good. Done whatever ``ONSFLUX_ROLLUPS`` says here (another process may answer
+        from rollups); one small write and one small query on the markers per chunk, and a
+        delete only when some are marked.
         """
         if spec.name not in ROLLUPS or e.last_range is None:
             return
@@ -604,12 +618,16 @@ class Ingestor:
         if self.client.kind == "2.x":
             return  # no hour is ever marked there (``influx/rollup.py``)
         lines = []
-        for a, b in uncovered_ranges(e.announced, *span_of(spec.name, *e.last_range)):
-            # unique per announcement (one series, no tags): nanoseconds plus random ones
-            t = time.time_ns() // 1000 * 1000 + random.randrange(1000)
+        # a time of its own per announcement (one series, no tags): microseconds, and
+        # random nanoseconds against another writer's in the same microsecond
+        base = time.time_ns() // 1000 * 1000 + random.randrange(1000)
+        new = uncovered_ranges(e.announced, *span_of(spec.name, *e.last_range))
+        for i, (a, b) in enumerate(new):
+            t = base + 1000 * i
             e.claims.append(t)
             e.announced = merge_ranges([*e.announced, (a, b)])
-            lines.append(f'{CLAIMS} writer="{e.writer}",start_ns={a}i,stop_ns={b}i {t}\n')
+            lines.append(f'{CLAIMS} writer="{e.writer}",source="{e.source}",'
+                         f'start_ns={a}i,stop_ns={b}i {t}\n')
         if lines:
             self.client.write(spec.bucket, "".join(lines).encode(), lines=len(lines))
         start, stop = hour_range(*e.last_range)
@@ -675,13 +693,15 @@ class Ingestor:
     def _others_claimed(self, e: _Expect, bucket: str, start: int, stop: int) -> bool:
         """Did another writer announce any time of ``[start, stop)`` without having ended
         before this object began? Its points may then be there, unseen by the counts that
-        proved the periods this object's own."""
+        proved the periods this object's own. An earlier attempt at this same object is
+        not one: the state store let this one begin, so that one is over (it may have died
+        unable to say so, with the server it lost)."""
         assert self.client is not None
-        q = (f"SELECT writer, ended FROM {quote_ident(CLAIMS)} "
+        q = (f"SELECT writer, source, ended FROM {quote_ident(CLAIMS)} "
              f"WHERE time >= {e.began - CLAIM_LOOKBACK_NS} "
              f"AND start_ns < {int(stop)} AND stop_ns > {int(start)}")
         rows = self.client.query_points(q, db=bucket)
-        return any(r.get("writer") != e.writer
+        return any(r.get("writer") != e.writer and r.get("source") != e.source
                    and (r.get("ended") is None or int(r["ended"]) >= e.began) for r in rows)
 
     def _end_claims(self, expect: dict[str, _Expect]) -> None:
@@ -757,7 +777,8 @@ class Ingestor:
     @staticmethod
     def _judge(name: str, e: _Expect, wrote: pl.DataFrame, found: pl.DataFrame) -> None:
         """Raise ``TerminalError`` naming the fields and series that hold fewer points on
-        the server than were written (``wrote``: per series and field)."""
+        the server than were written (``wrote``: per series and field), beyond the points
+        the server said it dropped without naming them (already rejects)."""
         joined = wrote.join(found, on=e.tags, how="left", suffix="__found", nulls_equal=True)
         short = []
         for f in e.fields:
@@ -765,6 +786,8 @@ class Ingestor:
             missing = joined.filter(got < pl.col(f))
             if missing.height:
                 lost = int((missing[f] - missing[f"{f}__found"].fill_null(0)).sum())
+                if lost <= e.unnamed.get(f, 0) + e.unnamed.get("*", 0):
+                    continue
                 short.append(f"{name}.{f}: {lost} points missing in {missing.height} series")
         if short:
             metrics.inc("onsflux_ingest_verify_mismatches_total")

@@ -256,24 +256,38 @@ class Executor:
         A widened plan first counts the raw points in its gaps (one request) and is used
         only when there are none; a split plan (whole periods from the rollup, the ends
         raw) is one request of several statements whose statistics ``rollup.combine``
-        adds up."""
+        adds up. When no plan is fully covered, ``rollup.patched`` reads the covered
+        periods from the rollup and the others raw."""
         if not self.settings.rollups:
             return None
+        partly: list[rollup.Rollup] = []
         for plan in rollup.plans(spec):
             if not self._coverage.covered(self.client, plan):
+                if plan.rollup not in partly:
+                    partly.append(plan.rollup)
                 continue
             if plan.gaps and self._gaps_hold_points(spec, plan):
                 continue
-            results = self.client.query(plan.text, db=spec.bucket, method="GET")
-            if plan.parts:
-                found = rollup.combine(spec, plan, results)
-            else:  # rows are named after the spec's measurement, as the raw series' are
-                found = influxql_rows(results, spec)
-                if not spec.every and plan.start_ns != spec.start_ns:  # widened
-                    found = [dataclasses.replace(r, time_ns=spec.start_ns) for r in found]
-            rows, truncated = bound(found, spec.limit)
-            return QueryResult(rows, truncated, "influxdb", "influxql", plan.text)
+            return self._run_plan(spec, plan)
+        # some periods uncovered (a day two files share, hours another object rewrote):
+        # the covered ones from the cheapest rollup that has at least half, the rest raw
+        for r in partly:
+            patched = rollup.patched(
+                spec, r, self._coverage.periods(self.client, r, *rollup.inside(spec, r)))
+            if patched is not None:
+                return self._run_plan(spec, patched)
         return None
+
+    def _run_plan(self, spec: QuerySpec, plan: rollup.Plan) -> QueryResult:
+        results = self.client.query(plan.text, db=spec.bucket, method="GET")
+        if plan.parts:
+            found = rollup.combine(spec, plan, results)
+        else:  # rows are named after the spec's measurement, as the raw series' are
+            found = influxql_rows(results, spec)
+            if not spec.every and plan.start_ns != spec.start_ns:  # widened
+                found = [dataclasses.replace(r, time_ns=spec.start_ns) for r in found]
+        rows, truncated = bound(found, spec.limit)
+        return QueryResult(rows, truncated, "influxdb", "influxql", plan.text)
 
     def _gaps_hold_points(self, spec: QuerySpec, plan: rollup.Plan) -> bool:
         results = self.client.query(plan.gaps_text, db=spec.bucket, method="GET")

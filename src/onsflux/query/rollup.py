@@ -48,7 +48,7 @@ policy's 7-day shards cost about as much as the raw points; in one shard, a thir
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -387,11 +387,19 @@ def _plan(spec: QuerySpec, rollup: Rollup) -> Plan:
     a, b = _inside(spec, rollup)
     if (a, b) == (spec.start_ns, spec.stop_ns):  # whole periods: the rollup alone
         return Plan(rollup, _alone(spec, rollup, a, b), a, b)
-    # whole periods from the rollup, the ends raw; per series, the head part adds to one
-    # window at most, so limit + 2 rows of each part hold the first limit + 1 windows
-    needs = _NEEDS[spec.aggregate]
+    # whole periods from the rollup, the ends raw
     spans = [(spec.measurement, spec.start_ns, a), (rollup.name, a, b),
              (spec.measurement, b, spec.stop_ns)]
+    return _split(spec, rollup, spans, a, b)
+
+
+def _split(spec: QuerySpec, rollup: Rollup, spans: Sequence[tuple[str, int, int]],
+           a: int, b: int) -> Plan:
+    """One statement of statistics per span (the rollup's, or the raw series'). Per series,
+    a window's rank among one part's windows is at most its rank among all, so the first
+    ``limit + 1`` rows of each part hold the answer's first ``limit + 1`` windows."""
+    assert spec.aggregate is not None
+    needs = _NEEDS[spec.aggregate]
     parts = []
     for source, start, stop in spans:
         if start >= stop:
@@ -404,9 +412,45 @@ def _plan(spec: QuerySpec, rollup: Rollup) -> Plan:
             for f in spec.fields for s in needs
         )
         text = (f"SELECT {select} FROM {rollup.target if rolled else quote_ident(source)} "
-                f"WHERE {_where(spec, start, stop)}{_tail(spec, spec.limit + 2)}")
+                f"WHERE {_where(spec, start, stop)}{_tail(spec, spec.limit + 1)}")
         parts.append(Part(source, start, stop, text))
     return Plan(rollup, ";\n".join(p.text for p in parts), a, b, tuple(parts))
+
+
+def inside(spec: QuerySpec, rollup: Rollup) -> tuple[int, int]:
+    """The whole periods of ``rollup`` inside the spec's period ``[a, b)`` (empty: a >= b)."""
+    return _inside(spec, rollup)
+
+
+def patched(spec: QuerySpec, rollup: Rollup, covered: Collection[int]) -> Plan | None:
+    """A split plan reading from ``rollup`` only the whole periods marked covered (their
+    starts, ``covered``) and everything else raw: a UTC day two files share, or the hours
+    another object rewrote, then cost their own raw points, not the whole period's.
+
+    None when the rollup cannot answer the spec, when windows are filled (``fill`` is
+    for a plan read from one place), or when fewer than half the whole periods are
+    covered (reading raw is then about as cheap).
+    """
+    if why_not(spec, rollup) is not None or spec.fill != "none":
+        return None
+    a, b = _inside(spec, rollup)
+    p = rollup.period_ns
+    marks = [t in covered for t in range(a, b, p)]
+    if not marks or sum(marks) * 2 < len(marks):
+        return None
+    spans: list[tuple[str, int, int]] = [(spec.measurement, spec.start_ns, a)]
+    for k, ok in enumerate(marks):
+        source = rollup.name if ok else spec.measurement
+        t = a + k * p
+        if spans[-1][0] == source and spans[-1][2] == t:
+            spans[-1] = (source, spans[-1][1], t + p)
+        else:
+            spans.append((source, t, t + p))
+    if spans[-1][0] == spec.measurement:
+        spans[-1] = (spec.measurement, spans[-1][1], spec.stop_ns)
+    else:
+        spans.append((spec.measurement, b, spec.stop_ns))
+    return _split(spec, rollup, spans, a, b)
 
 
 def combine(spec: QuerySpec, plan: Plan, results: Sequence[dict[str, Any]]) -> list[Row]:
