@@ -207,7 +207,7 @@ def run(
                 single = tmpdir / "single_row_group.parquet"
                 frame.write_parquet(single, row_group_size=frame.height)
                 double = pl.concat([frame, make_frame(rows, seed=2).with_columns(
-                    pl.col("time") - pl.duration(days=rows // 500 // 24 + 1))])
+                    pl.col("time") - pl.duration(days=rows // 500 // 24 + 1, time_unit="ns"))])
                 double_path = tmpdir / "double.parquet"
                 double.write_parquet(double_path, row_group_size=250_000)
                 csv_path = tmpdir / "generation_data.csv"  # CSV, as ONS publishes
