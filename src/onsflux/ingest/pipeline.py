@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import polars as pl
@@ -669,21 +670,27 @@ class Ingestor:
         if claimed:  # another ingest wrote there meanwhile: neither count proves a thing
             exclusive = everywhere = False
         kept = False
+        jobs: list[Callable[[], object]] = []
         for r in rollups_of(name):
             parts = e.partials.get(r.name)
             r_start, r_stop = r.span(e.tmin, e.tmax)
             if not (e.rollup_exact and parts and r.name not in e.unrolled):
-                uncover(self.client, name, r_start, r_stop, rollups=[r])
+                jobs.append(partial(uncover, self.client, name, r_start, r_stop, rollups=[r]))
             elif everywhere or (exclusive and r.period_ns == rollup.period_ns):
-                keep_partials(self.client, r, pl.concat(parts, how="diagonal_relaxed"),
-                              r_start, r_stop)
+                jobs.append(partial(keep_partials, self.client, r,
+                                    pl.concat(parts, how="diagonal_relaxed"), r_start, r_stop))
                 kept = True
             elif held is not None and not claimed and r.period_ns != rollup.period_ns:
                 # the daily one after a post-write count: per day, those the object owns
-                keep_owned(self.client, r, pl.concat(parts, how="diagonal_relaxed"))
+                jobs.append(partial(keep_owned, self.client, r,
+                                    pl.concat(parts, how="diagonal_relaxed")))
                 kept = True
             else:
-                uncover(self.client, name, r_start, r_stop, rollups=[r])
+                jobs.append(partial(uncover, self.client, name, r_start, r_stop, rollups=[r]))
+        # each rollup has its own rows and markers: they are written side by side
+        with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+            for done in [pool.submit(job) for job in jobs]:
+                done.result()
         if kept and self._others_claimed(e, bucket, *span_of(name, e.tmin, e.tmax)):
             # one who announced these periods while the rows were written may have checked
             # the markers before ours were there: undo ours
