@@ -417,13 +417,17 @@ def test_property_round_trip(rows: list[tuple]) -> None:
                 assert got_fields[k] == v and type(got_fields[k]) is type(v)
 
 
+#: lines without a newline, for the batching properties
+LINES = st.lists(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),
+            min_size=1, max_size=40),
+    max_size=60,
+)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    lines=st.lists(
-        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),
-                min_size=1, max_size=40),
-        max_size=60,
-    ),
+    lines=LINES,
     max_lines=st.integers(1, 25),
     max_bytes=st.integers(1, 300),
 )
@@ -488,11 +492,7 @@ def test_large_frame_is_exact_and_ordered() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    lines=st.lists(
-        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),
-                min_size=1, max_size=40),
-        max_size=60,
-    ),
+    lines=LINES,
     max_lines=st.integers(1, 25),
     max_bytes=st.integers(1, 300),
     offset=st.integers(0, 5),
