@@ -153,7 +153,7 @@ def run(
             enc = frame.with_columns(pl.col("time").dt.epoch("ns").alias("time"))
             lines = encode_lines(BUCKET, enc, ["region", "source", "plant"],
                                  {"power_mw": "float", "capacity_factor": "float"})
-            bodies = [body for _, _, body in batches(lines, 5000, 1 << 40)]
+            bodies = [bytes(body) for _, _, body in batches(lines, 5000, 1 << 40)]
             del enc, lines
             for mode in modes:
                 cpus = sorted(before)

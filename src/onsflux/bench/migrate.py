@@ -79,7 +79,7 @@ def _ceiling_bodies(frame: pl.DataFrame) -> list[bytes]:
     enc = frame.with_columns(pl.col("time").dt.epoch("ns").alias("time"))
     lines = encode_lines("generation_data", enc, ["region", "energy_source", "plant"],
                          {"power_mw": "float", "units": "integer"})
-    return [body for _, _, body in batches(lines, 5000, 1 << 40)]
+    return [bytes(body) for _, _, body in batches(lines, 5000, 1 << 40)]
 
 
 def _spread(values: list[float], digits: int = 3) -> dict[str, Any]:

@@ -54,8 +54,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -302,7 +300,7 @@ def encode_lines(
 
 def batches(
     lines: pl.Series, max_lines: int, max_bytes: int
-) -> Iterator[tuple[int, int, bytes]]:
+) -> Iterator[tuple[int, int, memoryview]]:
     """Cut ``lines`` into write bodies: ``(start, stop, body)`` over half-open row ranges.
 
     Each body is the UTF-8 lines ``start..stop`` joined by ``\\n`` (no trailing newline),
@@ -311,54 +309,17 @@ def batches(
     split; the server decides — InfluxDB 1.x accepts bodies up to 25 MB by default). With
     the catalog's float fields and the 1 KiB tag-value limit enforced by validation, a
     line stays under ~6 KiB, far below any sensible ``max_bytes``.
-    """
-    for start, stop in cuts(lines, max_lines, max_bytes):
-        yield start, stop, body(lines, start, stop)
 
-
-def body(lines: pl.Series, start: int, stop: int) -> bytes:
-    """The write body of ``lines[start:stop]``: the lines joined by ``\\n``.
-
-    Apart from :func:`cuts` so the pipeline can build each body in the thread that sends
-    it, just before sending: only the bodies in flight are in memory, not a chunk's worth.
-    """
-    return lines.slice(start, stop - start).str.join("\n").cast(pl.Binary).item()  # type: ignore[no-any-return]
-
-
-def cuts(lines: pl.Series, max_lines: int, max_bytes: int) -> Iterator[tuple[int, int]]:
-    """The ``(start, stop)`` row ranges :func:`batches` cuts ``lines`` into.
-
-    Cut points come from a cumulative byte count (one polars pass), so the Python loop
-    runs once per batch, never per line.
+    The bodies are zero-copy views of one :class:`Packed` buffer (the ingest's own way of
+    cutting), without each body's final newline.
     """
     if max_lines < 1 or max_bytes < 1:
         raise ValueError("max_lines and max_bytes must be positive")
-    n = len(lines)
-    if n == 0:
+    if len(lines) == 0:
         return
-    if lines.null_count():
-        raise EncodeError(f"{lines.null_count()} null lines cannot be written")
-    # ends[i] = bytes of lines[0..i] each followed by "\n"; body[a:b] = ends[b-1]-ends[a-1]-1
-    ends_s = (lines.str.len_bytes().cast(pl.Int64) + 1).cum_sum()
-    ends: Any = ends_s
-    search: Any = ends_s.search_sorted
-    try:  # numpy, when present, makes the per-batch look-ups microseconds
-        import numpy as np
-
-        ends = ends_s.to_numpy()
-        search = partial(np.searchsorted, ends)
-    except ImportError:  # pragma: no cover - numpy ships with pandas/pyarrow setups
-        pass
-    start = 0
-    base = 0
-    while start < n:
-        by_bytes = int(search(base + max_bytes + 1, side="right"))
-        stop = min(by_bytes, start + max_lines, n)
-        if stop <= start:
-            stop = start + 1  # one line alone above max_bytes: sent alone, never dropped
-        yield start, stop
-        base = int(ends[stop - 1])
-        start = stop
+    packed = Packed(lines + "\n")  # a null line stays null: Packed refuses it
+    for start, stop in packed.cuts(max_lines, max_bytes + 1):
+        yield start, stop, packed.body(start, stop)[:-1]
 
 
 class Packed:
@@ -378,7 +339,8 @@ class Packed:
         validity, offsets, data = arr.buffers()
         width = np.int64 if str(arr.type).startswith("large") else np.int32
         self.offsets = np.frombuffer(offsets, dtype=width)[arr.offset:arr.offset + len(arr) + 1]
-        self.data = memoryview(data) if data is not None else memoryview(b"")
+        # unsigned bytes: pyarrow exports signed chars, which compare unequal to bytes
+        self.data = memoryview(data).cast("B") if data is not None else memoryview(b"")
         self._arr = arr  # owns the buffers the views point into
 
     def __len__(self) -> int:
