@@ -138,6 +138,14 @@ def _pid_alive(pid: int) -> bool:
             _CHILDREN.pop(pid, None)
             return False
         return True
+    return process_running(pid)
+
+
+def process_running(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie, whoever started it.
+
+    Shared with ``ops.prometheus`` so both local servers judge liveness the same way.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

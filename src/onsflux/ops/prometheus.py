@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from ..exceptions import LocalServerError
-from ..influx.local import free_port
+from ..influx.local import free_port, process_running
 
 RECORD = "prometheus.json"
 INSTALL_HINT = ("prometheus is not installed: `apt-get install prometheus` (make test "
@@ -80,25 +80,12 @@ class PrometheusHandle:
         return asdict(self)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _is_ours(pid: int, config: str) -> bool:
     try:
         argv = [a.decode(errors="replace")
                 for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
     except OSError:
-        return _alive(pid)
+        return process_running(pid)
     return bool(argv) and Path(argv[0]).name == "prometheus" and f"--config.file={config}" in argv
 
 
@@ -123,7 +110,7 @@ class LocalPrometheus:
             handle = PrometheusHandle(**json.loads(self.record.read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        if _alive(handle.pid) and _is_ours(handle.pid, handle.config):
+        if process_running(handle.pid) and _is_ours(handle.pid, handle.config):
             return handle
         return None
 
@@ -179,7 +166,7 @@ class LocalPrometheus:
         while time.monotonic() < deadline:
             if child is not None and child.poll() is not None:
                 return
-            if child is None and not _alive(pid):
+            if child is None and not process_running(pid):
                 return
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
