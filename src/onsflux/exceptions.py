@@ -109,6 +109,11 @@ class QueryError(TerminalError):
         self.body = body
         super().__init__(message)
 
+    @property
+    def database_missing(self) -> bool:
+        """The database does not exist (yet): nothing was ingested there, not a failure."""
+        return "database not found" in str(self)
+
 
 class InvalidQuery(QueryError):
     """A query spec or raw query was refused before reaching any server (bad or unsafe)."""

@@ -119,7 +119,7 @@ class Admin:
         try:
             policies = self.retention_policies(bucket)
         except QueryError as exc:
-            if "database not found" not in str(exc):
+            if not exc.database_missing:
                 raise
             self._q.query(f"CREATE DATABASE {db} WITH DURATION {retention} REPLICATION 1 NAME {rp}")
             return BucketInfo(bucket, RP_NAME, want, created=True)

@@ -43,10 +43,6 @@ from ..quoting import quote_ident, quote_literal
 from .client import InfluxClient
 
 
-def _missing_db(exc: QueryError) -> bool:
-    return "database not found" in str(exc)
-
-
 def ensure_policy(client: InfluxClient, database: str) -> None:
     """Create the rollups' retention policy in ``database`` (idempotent; one cheap
     statement, run before every rollup write so a recreated database gets it back).
@@ -118,7 +114,7 @@ def points_by_period(client: InfluxClient, rollup: Rollup,
     try:
         results = client.query(text, db=rollup.source, method="GET")
     except QueryError as exc:
-        if not _missing_db(exc):
+        if not exc.database_missing:
             raise
         return {}
     out: dict[int, dict[str, int]] = {}
@@ -203,7 +199,7 @@ def _delete_markers(client: InfluxClient, rollup: Rollup, start: int, stop: int)
         client.query(f"DELETE FROM {quote_ident(rollup.markers)} WHERE time >= {start} "
                      f"AND time < {stop}", db=rollup.source)
     except QueryError as exc:
-        if not _missing_db(exc):
+        if not exc.database_missing:
             raise
 
 
@@ -239,7 +235,7 @@ def marked(client: InfluxClient, measurement: str, start_ns: int, stop_ns: int, 
     try:
         results = client.query(text, db=measurement, method="GET")
     except QueryError as exc:
-        if not _missing_db(exc):
+        if not exc.database_missing:
             raise
         return 0
     return sum(int(row[1] or 0) for result in results for series in result.get("series") or []
@@ -292,7 +288,7 @@ class Coverage:
         try:
             rows = client.query_points(q, db=rollup.source)
         except QueryError as exc:
-            if not _missing_db(exc):
+            if not exc.database_missing:
                 raise
             return set()
         return {int(r["time"]) for r in rows}

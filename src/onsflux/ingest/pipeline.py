@@ -482,7 +482,7 @@ class Ingestor:
                     rows = self.client.query_points(
                         f"SHOW SERIES FROM {quote_ident(spec.name)}", db=spec.bucket)
                 except QueryError as exc:
-                    if "database not found" not in str(exc):
+                    if not exc.database_missing:
                         raise
                     rows = []
                 stored = [parse_series_key(str(r.get("key", "")))[1] for r in rows]
@@ -848,7 +848,7 @@ def count_all(client: InfluxClient, bucket: str, measurement: str, start: int,
                                    f"WHERE time >= {int(start)} AND time < {int(stop)}",
                                    db=bucket)
     except QueryError as exc:
-        if "database not found" not in str(exc):
+        if not exc.database_missing:
             raise
         return 0
     return sum(int(v or 0) for r in rows for k, v in r.items() if k.startswith("count_"))

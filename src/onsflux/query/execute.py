@@ -241,7 +241,7 @@ class Executor:
         try:
             results = self.client.query(rendered.text, db=spec.bucket, method="GET")
         except QueryError as exc:
-            if "database not found" not in str(exc):
+            if not exc.database_missing:
                 raise
             # nothing was ever ingested into this bucket: an empty answer, said out loud
             return QueryResult([], False, "influxdb", "influxql", rendered.text, warnings=[
